@@ -1,0 +1,121 @@
+"""The small interface every conversation engine implements.
+
+    engine = TavusEngine(base_url="https://tavusapi.com", api_key=key, timeout_s=20)
+    conv = await engine.create(CreateRequest(replica_id="r1", require_auth=True))
+    await engine.end(conv.conversation_id)
+
+Engines raise :class:`widget_server.errors.EngineError` and nothing else on
+failure. They know nothing of widgets, views or the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """One ``POST /v2/conversations`` body, typed."""
+
+    replica_id: str | None = None
+    persona_id: str | None = None
+    conversation_name: str | None = None
+    conversational_context: str | None = None
+    custom_greeting: str | None = None
+    callback_url: str | None = None
+    audio_only: bool = False
+    require_auth: bool = True
+    max_participants: int | None = None
+    test_mode: bool = False
+    # upstream ``properties``: max_call_duration, participant_left_timeout,
+    # participant_absent_timeout, enable_recording, recording_s3_bucket_name,
+    # recording_s3_bucket_region, aws_assume_role_arn, enable_closed_captions,
+    # apply_greenscreen, language
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for key in (
+            "replica_id",
+            "persona_id",
+            "conversation_name",
+            "conversational_context",
+            "custom_greeting",
+            "callback_url",
+            "max_participants",
+        ):
+            value = getattr(self, key)
+            if value is not None and value != "":
+                body[key] = value
+        if self.audio_only:
+            body["audio_only"] = True
+        if self.test_mode:
+            body["test_mode"] = True
+        body["require_auth"] = self.require_auth
+        props = {k: v for k, v in self.properties.items() if v is not None and v != ""}
+        if props:
+            body["properties"] = props
+        return body
+
+
+@dataclass(frozen=True)
+class EngineConversation:
+    conversation_id: str
+    conversation_url: str
+    status: str  # "active" | "ended"
+    meeting_token: str | None = None
+    conversation_name: str | None = None
+    callback_url: str | None = None
+    created_at: str | None = None
+    shutdown_reason: str | None = None
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> EngineConversation:
+        """Read an upstream conversation object; raises KeyError/TypeError on a bad shape."""
+        cid = doc["conversation_id"]
+        url = doc.get("conversation_url") or ""
+        status = doc.get("status") or "active"
+        if not isinstance(cid, str) or not isinstance(url, str) or not isinstance(status, str):
+            raise TypeError("conversation fields have the wrong types")
+        token = doc.get("meeting_token")
+        return cls(
+            conversation_id=cid,
+            conversation_url=url,
+            status=status,
+            meeting_token=token if isinstance(token, str) and token else None,
+            conversation_name=_opt_str(doc.get("conversation_name")),
+            callback_url=_opt_str(doc.get("callback_url")),
+            created_at=_opt_str(doc.get("created_at")),
+            shutdown_reason=_opt_str(doc.get("shutdown_reason")),
+        )
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    data: list[EngineConversation]
+    total_count: int
+
+
+class Engine(Protocol):
+    """What the server needs from an engine."""
+
+    kind: str
+
+    async def create(self, request: CreateRequest) -> EngineConversation: ...
+
+    async def get(self, conversation_id: str) -> EngineConversation: ...
+
+    async def end(self, conversation_id: str) -> None:
+        """End a conversation; ending an ended one is not an error."""
+        ...
+
+    async def list(
+        self, *, status: str | None = None, limit: int = 100, page: int = 1
+    ) -> ConversationPage: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,150 @@
+"""One exception family for bad requests, one for engine failures, one handler.
+
+    raise Problem(422, "Invalid body", errors=[FieldError("language", "must be a string")])
+
+becomes an ``application/problem+json`` answer (RFC 9457). Engine failures
+(:class:`EngineError`) map to 502/503/504 in :func:`engine_problem`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+PROBLEM_BASE = "https://widget-server.dev/problems/"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class Problem(Exception):
+    """A request the server refuses; rendered as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        kind: str | None = None,
+        errors: list[FieldError] | None = None,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail or title
+        self.kind = kind or _default_kind(status)
+        self.errors = errors or []
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.kind,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            doc["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        if self.retry_after is not None:
+            doc["retry_after"] = self.retry_after
+        return doc
+
+    def response(self) -> Response:
+        headers = dict(self.headers)
+        headers["Cache-Control"] = "no-store"
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, int(self.retry_after)))
+        return Response(
+            json.dumps(self.body()),
+            status_code=self.status,
+            media_type="application/problem+json",
+            headers=headers,
+        )
+
+
+def _default_kind(status: int) -> str:
+    return {
+        400: "bad-request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not-found",
+        405: "method-not-allowed",
+        409: "conflict",
+        413: "body-too-large",
+        415: "unsupported-media-type",
+        422: "invalid-body",
+        429: "rate-limited",
+        500: "internal-error",
+        502: "engine-error",
+        503: "unavailable",
+        504: "engine-timeout",
+    }.get(status, "error")
+
+
+def invalid(errors: list[FieldError], title: str = "Invalid request body") -> Problem:
+    return Problem(422, title, "; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+@dataclass
+class EngineError(Exception):
+    """The engine failed. ``kind`` decides the status we answer with.
+
+    kinds: ``rejected`` (engine said 4xx to our request) -> 502,
+    ``auth`` (engine refused our key) -> 502, ``credits`` -> 502,
+    ``concurrency`` -> 503, ``unavailable`` (5xx) -> 502, ``timeout`` -> 504,
+    ``connection`` -> 502, ``protocol`` (answer we cannot read) -> 502,
+    ``not_found`` -> 404.
+    """
+
+    kind: str
+    message: str
+    upstream_status: int | None = None
+    retry_after: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"engine {self.kind}: {self.message}"
+
+
+_ENGINE_MAP: dict[str, tuple[int, str, str]] = {
+    "rejected": (502, "engine-rejected", "The engine rejected the request"),
+    "auth": (502, "engine-auth", "The engine refused the server's credentials"),
+    "credits": (502, "engine-credits", "The engine account is out of credits"),
+    "concurrency": (503, "engine-concurrency", "The engine's concurrency limit is reached"),
+    "unavailable": (502, "engine-unavailable", "The engine failed"),
+    "timeout": (504, "engine-timeout", "The engine did not answer in time"),
+    "connection": (502, "engine-connection", "The connection to the engine failed"),
+    "protocol": (502, "engine-protocol", "The engine gave an answer the server cannot read"),
+    "not_found": (404, "not-found", "The engine does not know this conversation"),
+}
+
+
+def engine_problem(err: EngineError, secrets: tuple[str, ...] = ()) -> Problem:
+    status, kind, title = _ENGINE_MAP.get(err.kind, _ENGINE_MAP["protocol"])
+    retry = err.retry_after
+    if status == 503 and retry is None:
+        retry = 30
+    return Problem(status, title, redact(err.message, secrets), kind=kind, retry_after=retry)
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text[:500]
+
+
+async def problem_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()

@@ -1,0 +1,162 @@
+"""Signed things: embed sessions, end tokens, callback refs, Daily meeting tokens.
+
+    signer = Signer(["new-key", "old-key"])          # first signs, all verify
+    s = signer.session("support", "https://www.example.com")
+    claims = signer.read_session(s)                   # -> SessionClaims or raises BadToken
+    jwt = meeting_token("secret", room="c123", domain_id="d1", exp=time.time() + 300)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+SESSION_TTL_S = 15 * 60
+END_TOKEN_TTL_S = 6 * 3600
+
+
+class BadToken(Exception):
+    """A token that is malformed, tampered with, expired or for something else."""
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    widget: str
+    origin: str
+    issued_by: str  # "frame" | "server"
+
+
+class Signer:
+    def __init__(self, keys: list[str] | tuple[str, ...]) -> None:
+        if not keys:
+            raise ValueError("at least one secret key is needed")
+        # itsdangerous signs with the *last* key and verifies with all of them.
+        ordered = list(reversed(list(keys)))
+        self._sessions = URLSafeTimedSerializer(ordered, salt="widget-session")
+        self._ends = URLSafeTimedSerializer(ordered, salt="end-token")
+        self._refs = URLSafeSerializer(ordered, salt="engine-callback")
+
+    def session(self, widget: str, origin: str, issued_by: str = "frame") -> str:
+        return str(self._sessions.dumps({"w": widget, "o": origin, "i": issued_by}))
+
+    def read_session(self, token: str, max_age: int = SESSION_TTL_S) -> SessionClaims:
+        data = _load(self._sessions, token, max_age)
+        if not isinstance(data, dict):
+            raise BadToken("bad session")
+        w, o, i = data.get("w"), data.get("o"), data.get("i", "frame")
+        if not isinstance(w, str) or not isinstance(o, str) or not isinstance(i, str):
+            raise BadToken("bad session")
+        return SessionClaims(widget=w, origin=o, issued_by=i)
+
+    def end_token(self, conversation_id: str) -> str:
+        return str(self._ends.dumps({"c": conversation_id}))
+
+    def check_end_token(self, token: str, conversation_id: str) -> None:
+        data = _load(self._ends, token, END_TOKEN_TTL_S)
+        cid = data.get("c") if isinstance(data, dict) else None
+        if not isinstance(cid, str) or not hmac.compare_digest(cid, conversation_id):
+            raise BadToken("end token is for another conversation")
+
+    def callback_ref(self, local_id: str) -> str:
+        return str(self._refs.dumps(local_id))
+
+    def read_callback_ref(self, ref: str) -> str:
+        try:
+            value = self._refs.loads(ref)
+        except BadSignature as exc:
+            raise BadToken("bad callback ref") from exc
+        if not isinstance(value, str):
+            raise BadToken("bad callback ref")
+        return value
+
+
+def _load(serializer: URLSafeTimedSerializer, token: str, max_age: int) -> Any:
+    if not token or len(token) > 4096:
+        raise BadToken("missing or oversized token")
+    try:
+        return serializer.loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise BadToken("token expired") from exc
+    except BadSignature as exc:
+        raise BadToken("bad token") from exc
+
+
+def new_id(prefix: str, nbytes: int = 12) -> str:
+    return prefix + secrets.token_hex(nbytes)
+
+
+# --- Daily meeting tokens: self-signed JWT, HS256 -------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def meeting_token(
+    secret: str,
+    *,
+    room: str,
+    domain_id: str,
+    exp: float,
+    user_name: str | None = None,
+    user_id: str | None = None,
+    is_owner: bool = False,
+    eject_at_token_exp: bool = True,
+    now: float | None = None,
+) -> str:
+    """A Daily-format meeting token (claims ``r d iat exp u ud o ejt``)."""
+    claims: dict[str, Any] = {
+        "r": room,
+        "d": domain_id,
+        "iat": int(now if now is not None else time.time()),
+        "exp": int(exp),
+    }
+    if user_name:
+        claims["u"] = user_name
+    if user_id:
+        claims["ud"] = user_id[:36]
+    if is_owner:
+        claims["o"] = True
+    if eject_at_token_exp:
+        claims["ejt"] = True
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(secret.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{_b64(sig)}"
+
+
+def verify_meeting_token(
+    token: str, secret: str, *, room: str, domain_id: str, now: float | None = None
+) -> dict[str, Any]:
+    """Check signature, room, domain and expiry; returns the claims or raises BadToken."""
+    try:
+        header_b64, body_b64, sig_b64 = token.split(".")
+        header = json.loads(_unb64(header_b64))
+        claims = json.loads(_unb64(body_b64))
+        sig = _unb64(sig_b64)
+    except (ValueError, TypeError) as exc:
+        raise BadToken("malformed meeting token") from exc
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        raise BadToken("meeting token must be HS256")
+    expected = hmac.new(secret.encode(), f"{header_b64}.{body_b64}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(sig, expected):
+        raise BadToken("meeting token signature does not match")
+    if claims.get("r") != room:
+        raise BadToken("meeting token is for another room")
+    if claims.get("d") != domain_id:
+        raise BadToken("meeting token is for another domain")
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or exp <= (now if now is not None else time.time()):
+        raise BadToken("meeting token expired")
+    return claims
