@@ -1,0 +1,21 @@
+"""Stores: ``sqlite:///PATH`` (default) or ``redis://HOST:PORT/DB``."""
+
+from __future__ import annotations
+
+from widget_server.store.base import ConversationRecord, Store
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        from widget_server.store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    if url.startswith(("redis://", "rediss://")):
+        from widget_server.store.redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+
+        store: Store = RedisStore(url)
+        return store
+    raise ValueError(f"unsupported store URL scheme: {url.split(':', 1)[0]}")
+
+
+__all__ = ["ConversationRecord", "Store", "open_store"]

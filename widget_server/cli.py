@@ -1,0 +1,111 @@
+"""``widget-server`` commands: serve, check-config, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from widget_server.logs import configure_logging
+from widget_server.settings import ConfigError, Settings, default_settings, load_settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_SANDBOX_PORT = 8790
+
+
+def _public_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
+
+
+def _load(path: str | None, host: str, port: int) -> Settings:
+    if path is None:
+        return default_settings(public_url=_public_url(host, port))
+    return load_settings(path, default_public_url=_public_url(host, port))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from widget_server.app import create_app
+
+    try:
+        settings = _load(args.config, args.host, args.port)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(err.problems)} problem(s): not starting", file=sys.stderr)
+        return 2
+    configure_logging(settings.secrets())
+    log = logging.getLogger("widget_server")
+    if settings.server.generated_secret:
+        log.warning("no server.secret_key: using a random key for this process (sessions end on restart)")
+    widgets = ", ".join(settings.widgets)
+    log.info("engine %s, store %s, widgets: %s", settings.engine.kind, settings.server.store.split("://")[0],
+             widgets)
+    print(f"widget-server on {settings.server.public_url}  (demo page at {settings.server.public_url}/)",
+          flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                proxy_headers=False, server_header=False)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.file)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem)
+        print(f"{len(err.problems)} problem(s) in {args.file}")
+        return 2
+    print(f"{args.file}: valid ({len(settings.widgets)} widget(s): {', '.join(settings.widgets)}; "
+          f"engine {settings.engine.kind})")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from widget_server.engines.sandbox.service import run_sandbox
+
+    configure_logging((args.api_key,) if args.api_key else ())
+    for name, value in (("--fail-rate", args.fail_rate), ("--lose-rate", args.lose_rate)):
+        if not 0 <= value <= 1:
+            print(f"{name}: must be 0..1, got {value}", file=sys.stderr)
+            return 2
+    run_sandbox(host=args.host, port=args.port, api_key=args.api_key, max_concurrent=args.max_concurrent,
+                latency_ms=args.latency_ms, fail_rate=args.fail_rate, lose_rate=args.lose_rate)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="widget-server", description="Face-to-face AI conversations on any website.")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (no config: sandbox engine, SQLite, widget demo)")
+    serve.add_argument("--config", help="TOML config file")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check-config", help="validate a config file; exit 0 if valid, 2 if not")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+    sandbox = sub.add_parser("sandbox", help="run the sandbox engine alone, speaking the upstream /v2 API")
+    sandbox.add_argument("--host", default=DEFAULT_HOST)
+    sandbox.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)
+    sandbox.add_argument("--api-key", default=None, help="answer 401 to any other key")
+    sandbox.add_argument("--max-concurrent", type=int, default=10)
+    sandbox.add_argument("--latency-ms", type=int, default=0)
+    sandbox.add_argument("--fail-rate", type=float, default=0.0)
+    sandbox.add_argument("--lose-rate", type=float, default=0.0)
+    sandbox.set_defaults(func=cmd_sandbox)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

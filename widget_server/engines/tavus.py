@@ -1,0 +1,236 @@
+"""The hosted engine: Tavus's conversation API (and anything speaking it).
+
+    engine = TavusEngine("https://tavusapi.com", api_key=key, timeout_s=20)
+    try:
+        conv = await engine.create(CreateRequest(replica_id="r1"))
+        await engine.end(conv.conversation_id)
+    finally:
+        await engine.aclose()
+
+Every failure, whatever the engine answered or did not answer, becomes an
+:class:`~widget_server.errors.EngineError` whose message never holds the key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from datetime import UTC
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import anyio
+import httpx
+
+from widget_server.engines.base import ConversationPage, CreateRequest, EngineConversation
+from widget_server.errors import EngineError, redact
+
+# Upstream ids look like "c123456"; anything else could walk the path
+# ("../x", "a/end") and is refused before a request is made.
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# The docs give "Invalid conversation_id" as the 400 of id routes: an unknown id.
+_UNKNOWN_ID = re.compile(r"invalid conversation_?id|not found|does not exist", re.IGNORECASE)
+_MESSAGE_CHARS = 300
+
+
+class TavusEngine:
+    """Talks to ``{base_url}/v2/conversations`` with one pooled client."""
+
+    kind: str = "tavus"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout_s: float,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"engine base_url must be an http(s) URL, got {base_url!r}")
+        if timeout_s <= 0:
+            raise ValueError(f"engine timeout_s must be positive, got {timeout_s!r}")
+        self._base = base_url.rstrip("/")
+        self._key = api_key
+        self._timeout_s = timeout_s
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30),
+            follow_redirects=False,
+        )
+
+    async def create(self, request: CreateRequest) -> EngineConversation:
+        doc = await self._json_object("POST", "/v2/conversations", json_body=request.to_payload())
+        conv = self._conversation(doc)
+        if request.require_auth and not request.test_mode and conv.meeting_token is None:
+            # A private room without its token cannot be joined by anyone.
+            raise EngineError("protocol", "engine created a private room but sent no meeting_token")
+        return conv
+
+    async def get(self, conversation_id: str) -> EngineConversation:
+        path = _conversation_path(conversation_id)
+        try:
+            doc = await self._json_object("GET", path)
+        except EngineError as err:
+            raise _unknown_id(err) from None
+        return self._conversation(doc)
+
+    async def end(self, conversation_id: str) -> None:
+        path = _conversation_path(conversation_id, "/end")
+        try:
+            await self._send("POST", path)
+        except EngineError as err:
+            if err.kind not in ("rejected", "not_found"):
+                raise
+            # How upstream answers for an already ended conversation is not
+            # documented, so ask for its status instead of guessing from the text.
+            if (await self.get(conversation_id)).status != "ended":
+                raise err from None
+
+    async def list(self, *, status: str | None = None, limit: int = 100, page: int = 1) -> ConversationPage:
+        params: dict[str, str | int] = {"limit": limit, "page": page}
+        if status:
+            params["status"] = status
+        doc = await self._json_object("GET", "/v2/conversations", params=params)
+        items = doc.get("data")
+        if not isinstance(items, list):
+            raise EngineError("protocol", "conversation list without a data array")
+        data = [self._conversation(item) for item in items]
+        total = doc.get("total_count")
+        if not isinstance(total, int) or isinstance(total, bool):
+            total = len(data)
+        return ConversationPage(data=data, total_count=total)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _conversation(self, doc: Any) -> EngineConversation:
+        if not isinstance(doc, dict):
+            raise EngineError("protocol", "conversation is not a JSON object")
+        try:
+            conv = EngineConversation.from_json(doc)
+        except (KeyError, TypeError, ValueError):
+            raise EngineError("protocol", "conversation without a usable conversation_id") from None
+        if not _SAFE_ID.fullmatch(conv.conversation_id):
+            raise EngineError("protocol", "conversation_id the server could not address again")
+        return conv
+
+    async def _json_object(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str | int] | None = None,
+    ) -> dict[str, Any]:
+        response = await self._send(method, path, json_body=json_body, params=params)
+        try:
+            doc = response.json()
+        except ValueError:
+            raise EngineError(
+                "protocol",
+                self._clean(f"{response.status_code} answer is not JSON: {response.text}"),
+                upstream_status=response.status_code,
+            ) from None
+        if not isinstance(doc, dict):
+            raise EngineError("protocol", "answer is not a JSON object", upstream_status=response.status_code)
+        return doc
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        params: dict[str, str | int] | None = None,
+    ) -> httpx.Response:
+        headers = {"x-api-key": self._key, "accept": "application/json"}
+        try:
+            # httpx's timeout bounds each read; this bounds the whole exchange.
+            with anyio.fail_after(self._timeout_s):
+                response = await self._client.request(
+                    method, self._base + path, json=json_body, params=params, headers=headers
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            raise EngineError(
+                "timeout", f"no answer within {self._timeout_s:g} s to {method} {path}"
+            ) from None
+        except httpx.HTTPError as exc:
+            detail = self._clean(f"{type(exc).__name__}: {exc}")
+            raise EngineError("connection", f"{method} {path} failed: {detail}") from None
+        if 200 <= response.status_code < 300:
+            return response
+        raise self._status_error(response)
+
+    def _status_error(self, response: httpx.Response) -> EngineError:
+        status = response.status_code
+        text = self._upstream_message(response)
+        if status in (401, 403):
+            return EngineError("auth", text, upstream_status=status)
+        if status == 402:
+            return EngineError("credits", text, upstream_status=status)
+        if status == 404:
+            return EngineError("not_found", text, upstream_status=status)
+        if status == 429:
+            # Too many requests is a capacity limit like the concurrency one:
+            # the server answers 503 + Retry-After and the caller waits.
+            retry = _retry_after(response.headers.get("retry-after"))
+            return EngineError("concurrency", text, upstream_status=status, retry_after=retry)
+        if 400 <= status < 500:
+            kind = "concurrency" if "concurrent" in text.lower() else "rejected"
+            return EngineError(kind, text, upstream_status=status)
+        if 500 <= status < 600:
+            return EngineError("unavailable", text, upstream_status=status)
+        return EngineError("protocol", f"unexpected status {status}: {text}", upstream_status=status)
+
+    def _upstream_message(self, response: httpx.Response) -> str:
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            for key in ("error", "message", "detail"):
+                value = doc.get(key)
+                if isinstance(value, str) and value.strip():
+                    return self._clean(value)
+        body = response.text.strip()
+        return self._clean(f"HTTP {response.status_code}" + (f": {body}" if body else ""))
+
+    def _clean(self, text: str) -> str:
+        # Redact before cutting, so that no prefix of the key survives the cut.
+        cleaned = redact(text, (self._key,))
+        if len(cleaned) > _MESSAGE_CHARS:
+            cleaned = cleaned[: _MESSAGE_CHARS - 3] + "..."
+        return cleaned
+
+
+def _conversation_path(conversation_id: str, suffix: str = "") -> str:
+    if not isinstance(conversation_id, str) or not _SAFE_ID.fullmatch(conversation_id):
+        raise EngineError("not_found", "no conversation has this id")
+    return "/v2/conversations/" + quote(conversation_id, safe="") + suffix
+
+
+def _unknown_id(err: EngineError) -> EngineError:
+    if err.kind == "rejected" and _UNKNOWN_ID.search(err.message):
+        return EngineError("not_found", err.message, upstream_status=err.upstream_status)
+    return err
+
+
+def _retry_after(value: str | None) -> int | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return max(1, min(int(value), 86_400))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(1, min(int(when.timestamp() - time.time()), 86_400))

@@ -1,0 +1,174 @@
+"""The API described (OpenAPI 3.1), written by hand and checked against the routes by a test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ENGINE_ERRORS = {
+    "502": _problem("The engine answered with an error, or could not be reached"),
+    "503": _problem("The widget's max_concurrent or the engine's concurrency is exhausted (Retry-After)"),
+    "504": _problem("The engine did not answer within timeout_s"),
+}
+BAD_BODY = {
+    "400": _problem("Malformed request"),
+    "413": _problem("Body too large"),
+    "415": _problem("Unsupported media type"),
+    "422": _problem("Invalid body; errors[] names each field"),
+}
+UNAUTHORISED = {"401": _problem("Missing or bad credentials")}
+NOT_FOUND = {"404": _problem("Unknown widget or conversation")}
+
+ID_PARAM = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
+WIDGET_PARAM = {"name": "widget", "in": "path", "required": True,
+                "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}}
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"}, "retry_after": {"type": "integer"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
+                       "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+        },
+    },
+    "CreateBody": {
+        "type": "object", "additionalProperties": False,
+        "description": "Per-visitor overrides; each only if the widget's overrides.allow lists it.",
+        "properties": {
+            "conversational_context": {"type": "string"}, "custom_greeting": {"type": "string"},
+            "language": {"type": "string"}, "user_name": {"type": "string", "maxLength": 64},
+        },
+    },
+    "Created": {
+        "type": "object",
+        "required": ["conversation_id", "conversation_url", "join_url", "status", "expires_at", "end_token"],
+        "properties": {
+            "conversation_id": {"type": "string"}, "conversation_url": {"type": "string"},
+            "meeting_token": {"type": "string", "description": "present for private widgets"},
+            "join_url": {"type": "string"}, "status": {"type": "string", "enum": ["active", "ended"]},
+            "expires_at": {"type": "string", "format": "date-time"}, "end_token": {"type": "string"},
+            "user_name": {"type": "string"},
+        },
+    },
+    "Conversation": {
+        "type": "object",
+        "properties": {
+            "conversation_id": {"type": "string"}, "widget": {"type": "string"},
+            "status": {"type": "string", "enum": ["active", "ended"]},
+            "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
+            "expires_at": {"type": "string"}, "ended_at": {"type": ["string", "null"]},
+            "end_reason": {"type": ["string", "null"]}, "seconds_live": {"type": "number"},
+        },
+    },
+    "Session": {
+        "type": "object", "required": ["session", "expires_at"],
+        "properties": {"session": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}},
+    },
+    "EngineEvent": {
+        "type": "object", "required": ["event_type"],
+        "properties": {"conversation_id": {"type": "string"}, "event_type": {"type": "string"},
+                       "message_type": {"type": "string"}, "timestamp": {"type": "string"},
+                       "properties": {"type": "object"}},
+    },
+}
+
+
+def openapi_document(public_url: str) -> dict[str, Any]:
+    html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    paths: dict[str, Any] = {
+        "/": {"get": {"summary": "Demo page with the first widget", "responses": {"200": html}}},
+        "/embed.js": {"get": {"summary": "The loader script", "responses": {
+            "200": {"description": "JavaScript", "content": {"text/javascript": {"schema": {"type": "string"}}}}}}},
+        "/w/{widget}": {"get": {
+            "summary": "The conversation page of a widget, for iframes",
+            "parameters": [WIDGET_PARAM,
+                           {"name": "origin", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "origin of the embedding page (set by embed.js)"}],
+            "responses": {"200": html, "403": {"description": "Not allowed on this site",
+                                               "content": {"text/html": {"schema": {"type": "string"}}}},
+                          **NOT_FOUND}}},
+        "/static/{path}": {"get": {
+            "summary": "Static files (content-hashed URLs)",
+            "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The file"}, "304": {"description": "Not modified"},
+                          **NOT_FOUND}}},
+        "/api/widgets/{widget}/conversations": {"post": {
+            "summary": "Create a conversation",
+            "description": "Authorised by X-Widget-Session (frame page or /sessions) or a server key.",
+            "parameters": [WIDGET_PARAM, {"name": "X-Widget-Session", "in": "header", "required": False,
+                                          "schema": {"type": "string"}}],
+            "security": [{}, {"serverKey": []}],
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/CreateBody"}}}},
+            "responses": {"201": _json("Created", {"$ref": "#/components/schemas/Created"}),
+                          **BAD_BODY, **UNAUTHORISED,
+                          "403": _problem("Origin not allowed, or override not allowed"),
+                          **NOT_FOUND, "429": _problem("Rate limit or daily budget spent (Retry-After)"),
+                          **ENGINE_ERRORS}}},
+        "/api/widgets/{widget}/sessions": {"post": {
+            "summary": "Mint a short-lived session for a custom front end",
+            "parameters": [WIDGET_PARAM], "security": [{"serverKey": []}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"origin": {"type": "string",
+                                          "description": "the front end's origin (one of allowed_origins)"}}}}}},
+            "responses": {"201": _json("Session", {"$ref": "#/components/schemas/Session"}),
+                          **BAD_BODY, **UNAUTHORISED, "403": _problem("Origin not allowed"), **NOT_FOUND}}},
+        "/api/conversations/{conversation_id}": {"get": {
+            "summary": "Conversation status (end token or server key as bearer)",
+            "parameters": [ID_PARAM], "security": [{"endToken": []}, {"serverKey": []}],
+            "responses": {"200": _json("Status", {"$ref": "#/components/schemas/Conversation"}),
+                          **UNAUTHORISED, **NOT_FOUND}}},
+        "/api/conversations/{conversation_id}/end": {"post": {
+            "summary": "End a conversation (idempotent)",
+            "description": "The end token as bearer, or {\"end_token\"} in a JSON or text/plain body "
+                           "(sendBeacon), or a server key.",
+            "parameters": [ID_PARAM], "security": [{}, {"endToken": []}, {"serverKey": []}],
+            "requestBody": {"required": False, "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "end_token": {"type": "string"},
+                    "reason": {"type": "string", "enum": ["page_hidden", "panel_closed", "end_button"]}}}},
+                "text/plain": {"schema": {"type": "string"}}}},
+            "responses": {"200": _json("Status", {"$ref": "#/components/schemas/Conversation"}),
+                          **BAD_BODY, **UNAUTHORISED, **NOT_FOUND, **ENGINE_ERRORS}}},
+        "/hooks/engine/{ref}": {"post": {
+            "summary": "The engine's lifecycle callbacks (signed, unguessable ref)",
+            "parameters": [{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/EngineEvent"}}}},
+            "responses": {"200": _json("Accepted", {"type": "object"}), **BAD_BODY, **NOT_FOUND}}},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Alive", {"type": "object"})}}},
+        "/readyz": {"get": {"summary": "Readiness (store reachable)", "responses": {
+            "200": _json("Ready", {"type": "object"}), "503": _json("Not ready", {"type": "object"})}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+            "200": {"description": "Text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": _json("OpenAPI", {"type": "object"})}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "widget-server", "version": "0.1.0",
+                 "description": "Face-to-face AI conversations on any website."},
+        "servers": [{"url": public_url}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "serverKey": {"type": "http", "scheme": "bearer", "description": "an entry of server.server_keys"},
+                "endToken": {"type": "http", "scheme": "bearer", "description": "the end_token of a create"},
+            },
+        },
+    }

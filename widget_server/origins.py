@@ -1,0 +1,106 @@
+"""Origin patterns: exact ``scheme://host[:port]`` or ``scheme://*.example.com`` (subdomains only).
+
+    pattern = parse_origin_pattern("https://*.example.com")
+    pattern.matches("https://shop.example.com")   # True
+    pattern.matches("https://example.com")        # False: the wildcard means a subdomain
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        if DEFAULT_PORTS.get(self.scheme) == self.port:
+            return f"{self.scheme}://{self.host}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def _host(text: str) -> str:
+    host = text.strip().rstrip(".").lower()
+    if not host:
+        raise ValueError("has no host")
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError as exc:
+        raise ValueError("has an invalid host name") from exc
+    return host
+
+
+def parse_origin(text: str) -> Origin | None:
+    """The browser's ``Origin`` header as an Origin, or None for ``null``/garbage."""
+    if not text or text == "null" or len(text) > 300:
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        if parts.scheme not in DEFAULT_PORTS or parts.username or parts.password:
+            return None
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            return None
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+        if not parts.hostname:
+            return None
+        return Origin(parts.scheme, _host(parts.hostname), port)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class OriginPattern:
+    scheme: str
+    host: str  # without the "*." for wildcards
+    port: int
+    wildcard: bool = False
+
+    def matches(self, origin: Origin | str | None) -> bool:
+        if isinstance(origin, str):
+            origin = parse_origin(origin)
+        if origin is None or origin.scheme != self.scheme or origin.port != self.port:
+            return False
+        if self.wildcard:
+            return origin.host.endswith("." + self.host)
+        return origin.host == self.host
+
+    def __str__(self) -> str:
+        host = ("*." if self.wildcard else "") + self.host
+        return str(Origin(self.scheme, host, self.port))
+
+
+def parse_origin_pattern(text: str) -> OriginPattern:
+    """Parse a config entry; raises ValueError saying what form is expected."""
+    expected = 'must be an origin like "https://www.example.com" or "https://*.example.com"'
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(expected) from exc
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username or parts.password:
+        raise ValueError(expected)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(expected + " (no path)")
+    host = parts.hostname
+    wildcard = host.startswith("*.")
+    if wildcard:
+        host = host[2:]
+    if "*" in host:
+        raise ValueError(expected + ' ("*" only as the first label)')
+    return OriginPattern(parts.scheme, _host(host), port or DEFAULT_PORTS[parts.scheme], wildcard)
+
+
+def origin_allowed(origin: str | None, patterns: tuple[OriginPattern, ...], own_origin: str) -> bool:
+    parsed = parse_origin(origin or "")
+    if parsed is None:
+        return False
+    own = parse_origin(own_origin)
+    if own is not None and parsed == own:
+        return True
+    return any(p.matches(parsed) for p in patterns)

@@ -1,0 +1,83 @@
+"""The state every server instance shares, behind one interface.
+
+    store = open_store("sqlite:///state.db")
+    if await store.acquire_slot("support", limit=3, holder="l_abc", lease_until=time.time() + 900):
+        ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+LIVE = ("creating", "active")
+
+
+@dataclass
+class ConversationRecord:
+    local_id: str            # ours; also the callback ref's payload and the slot holder
+    widget: str
+    status: str              # creating | active | ended | failed
+    created_at: float
+    expires_at: float
+    origin: str = ""
+    client_ip: str = ""
+    conversation_id: str | None = None   # the engine's id
+    conversation_url: str = ""
+    started_at: float | None = None      # the replica joined
+    ended_at: float | None = None
+    end_reason: str | None = None
+    last_seen: float | None = None       # the visitor's last heartbeat
+
+    def to_row(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    def seconds_live(self, now: float) -> float:
+        end = self.ended_at if self.ended_at is not None else now
+        return max(0.0, end - self.created_at)
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
+        """Take one of ``limit`` slots of ``widget`` atomically; expired leases do not count."""
+        ...
+
+    async def release_slot(self, widget: str, holder: str) -> None: ...
+
+    async def live_slots(self, widget: str, now: float) -> int: ...
+
+    async def insert(self, record: ConversationRecord) -> None: ...
+
+    async def activate(self, local_id: str, conversation_id: str, conversation_url: str) -> None: ...
+
+    async def by_conversation(self, conversation_id: str) -> ConversationRecord | None: ...
+
+    async def by_local(self, local_id: str) -> ConversationRecord | None: ...
+
+    async def mark_started(self, local_id: str, at: float) -> None: ...
+
+    async def touch(self, local_id: str, at: float) -> None: ...
+
+    async def finish(self, local_id: str, status: str, reason: str, at: float) -> bool:
+        """End a live record and free its slot; True only for the call that ended it."""
+        ...
+
+    async def live_records(self, widget: str | None = None) -> list[ConversationRecord]: ...
+
+    async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
+        """Count one hit in a fixed window; 0 if allowed, else seconds until the window resets."""
+        ...
+
+    async def seconds_used(self, widget: str, since: float, now: float) -> float:
+        """Seconds of conversations of ``widget`` since ``since``; live ones counted up to ``now``."""
+        ...

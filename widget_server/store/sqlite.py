@@ -1,0 +1,184 @@
+"""SQLite store: one file, shared safely by the processes of one machine.
+
+Calls are short and local, so they run on the event loop thread; writes that
+must be atomic (slot acquisition, finishing) use ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from widget_server.store.base import LIVE, ConversationRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    local_id TEXT PRIMARY KEY,
+    widget TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    origin TEXT NOT NULL DEFAULT '',
+    client_ip TEXT NOT NULL DEFAULT '',
+    conversation_id TEXT UNIQUE,
+    conversation_url TEXT NOT NULL DEFAULT '',
+    started_at REAL,
+    ended_at REAL,
+    end_reason TEXT,
+    last_seen REAL
+);
+CREATE INDEX IF NOT EXISTS conversations_live ON conversations (status, widget);
+CREATE INDEX IF NOT EXISTS conversations_created ON conversations (widget, created_at);
+CREATE TABLE IF NOT EXISTS slots (
+    widget TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    PRIMARY KEY (widget, holder)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    window_start REAL NOT NULL,
+    count INTEGER NOT NULL
+);
+"""
+
+_COLUMNS = tuple(ConversationRecord.__dataclass_fields__)
+
+
+class SqliteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def ping(self) -> bool:
+        try:
+            self.db.execute("SELECT 1").fetchone()
+            return True
+        except (sqlite3.Error, RuntimeError):
+            return False
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
+        with self._tx() as db:
+            db.execute("DELETE FROM slots WHERE widget = ? AND lease_until <= ?", (widget, now))
+            (count,) = db.execute("SELECT COUNT(*) FROM slots WHERE widget = ?", (widget,)).fetchone()
+            if count >= limit:
+                return False
+            db.execute("INSERT OR REPLACE INTO slots VALUES (?, ?, ?)", (widget, holder, lease_until))
+            return True
+
+    async def release_slot(self, widget: str, holder: str) -> None:
+        self.db.execute("DELETE FROM slots WHERE widget = ? AND holder = ?", (widget, holder))
+
+    async def live_slots(self, widget: str, now: float) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM slots WHERE widget = ? AND lease_until > ?", (widget, now)
+        ).fetchone()
+        return int(row[0])
+
+    async def insert(self, record: ConversationRecord) -> None:
+        row = record.to_row()
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.db.execute(f"INSERT INTO conversations ({names}) VALUES ({marks})", tuple(row.values()))
+
+    async def activate(self, local_id: str, conversation_id: str, conversation_url: str) -> None:
+        self.db.execute(
+            "UPDATE conversations SET conversation_id = ?, conversation_url = ?, status = 'active' "
+            "WHERE local_id = ? AND status = 'creating'",
+            (conversation_id, conversation_url, local_id),
+        )
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> ConversationRecord | None:
+        row = self.db.execute(sql, args).fetchone()
+        return ConversationRecord(**{k: row[k] for k in _COLUMNS}) if row else None
+
+    async def by_conversation(self, conversation_id: str) -> ConversationRecord | None:
+        return self._one("SELECT * FROM conversations WHERE conversation_id = ?", (conversation_id,))
+
+    async def by_local(self, local_id: str) -> ConversationRecord | None:
+        return self._one("SELECT * FROM conversations WHERE local_id = ?", (local_id,))
+
+    async def mark_started(self, local_id: str, at: float) -> None:
+        self.db.execute(
+            "UPDATE conversations SET started_at = COALESCE(started_at, ?) WHERE local_id = ?", (at, local_id)
+        )
+
+    async def touch(self, local_id: str, at: float) -> None:
+        self.db.execute("UPDATE conversations SET last_seen = ? WHERE local_id = ?", (at, local_id))
+
+    async def finish(self, local_id: str, status: str, reason: str, at: float) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE conversations SET status = ?, end_reason = ?, ended_at = ? "
+                "WHERE local_id = ? AND status IN (?, ?)",
+                (status, reason, at, local_id, *LIVE),
+            )
+            changed = cur.rowcount == 1
+            db.execute("DELETE FROM slots WHERE holder = ?", (local_id,))
+            return changed
+
+    async def live_records(self, widget: str | None = None) -> list[ConversationRecord]:
+        sql = "SELECT * FROM conversations WHERE status IN (?, ?)"
+        args: tuple[Any, ...] = LIVE
+        if widget is not None:
+            sql += " AND widget = ?"
+            args = (*LIVE, widget)
+        rows = self.db.execute(sql, args).fetchall()
+        return [ConversationRecord(**{k: r[k] for k in _COLUMNS}) for r in rows]
+
+    async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
+        start = now - (now % window_s)
+        with self._tx() as db:
+            row = db.execute("SELECT window_start, count FROM counters WHERE key = ?", (key,)).fetchone()
+            count = row["count"] if row and row["window_start"] == start else 0
+            if count >= limit:
+                return max(1, int(start + window_s - now + 0.999))
+            db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (key, start, count + 1))
+            return 0
+
+    async def seconds_used(self, widget: str, since: float, now: float) -> float:
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(MAX(0, COALESCE(ended_at, ?) - MAX(created_at, ?))), 0) "
+            "FROM conversations WHERE widget = ? AND status != 'failed' "
+            "AND COALESCE(ended_at, ?) > ?",
+            (now, since, widget, now, since),
+        ).fetchone()
+        return float(row[0])

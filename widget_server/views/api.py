@@ -1,0 +1,140 @@
+"""The JSON API: create conversations, mint sessions, read and end conversations."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from widget_server.conversations import iso, parse_overrides
+from widget_server.errors import FieldError, Problem, invalid
+from widget_server.origins import origin_allowed, parse_origin
+from widget_server.settings import WidgetSettings
+from widget_server.tokens import SESSION_TTL_S, BadToken
+from widget_server.views.common import (
+    Caller,
+    bearer,
+    client_ip,
+    ctx,
+    is_server_key,
+    read_json,
+    require_server_key,
+)
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _check_origin(request: Request, widget: WidgetSettings) -> str | None:
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    settings = ctx(request).settings
+    if not origin_allowed(origin, widget.allowed_origins, settings.server.origin):
+        raise Problem(403, "Origin not allowed", f"widget {widget.id} may not be used from this site",
+                      kind="origin-not-allowed")
+    return origin
+
+
+def _caller(request: Request, widget: WidgetSettings) -> Caller:
+    c = ctx(request)
+    request_origin = _check_origin(request, widget)
+    if is_server_key(bearer(request), c.settings.server.server_keys):
+        return Caller("server", request_origin or "")
+    token = request.headers.get("x-widget-session")
+    if not token:
+        raise Problem(401, "Credentials required",
+                      "send X-Widget-Session (from the frame page or /sessions) or a server key",
+                      kind="unauthorized")
+    try:
+        claims = c.signer.read_session(token)
+    except BadToken:
+        raise Problem(401, "Invalid session", "the widget session is invalid or expired; reload the page",
+                      kind="session-invalid") from None
+    if claims.widget != widget.id:
+        raise Problem(401, "Invalid session", "the session is for another widget", kind="session-invalid")
+    own = c.settings.server.origin
+    if not origin_allowed(claims.origin, widget.allowed_origins, own):
+        raise Problem(403, "Origin not allowed", f"widget {widget.id} may not be used from this site",
+                      kind="origin-not-allowed")
+    if request_origin and parse_origin(request_origin) not in (parse_origin(own), parse_origin(claims.origin)):
+        raise Problem(403, "Origin not allowed", "the session was issued for another site",
+                      kind="origin-not-allowed")
+    return Caller("session", claims.origin)
+
+
+async def create_conversation(request: Request) -> Response:
+    c = ctx(request)
+    widget = c.widget(request.path_params["widget"])
+    caller = _caller(request, widget)
+    overrides = parse_overrides(widget, await read_json(request))
+    ip = client_ip(request, c.settings.server.trusted_proxies)
+    created = await c.conversations.create(
+        widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
+    )
+    return JSONResponse(created, status_code=201, headers=NO_STORE)
+
+
+async def mint_session(request: Request) -> Response:
+    c = ctx(request)
+    require_server_key(request)
+    widget = c.widget(request.path_params["widget"])
+    body = await read_json(request)
+    origin = c.settings.server.origin
+    if body is not None:
+        if not isinstance(body, dict):
+            raise invalid([FieldError("body", "must be a JSON object")])
+        unknown = [k for k in body if k != "origin"]
+        if unknown:
+            raise invalid([FieldError(k, "unknown field; allowed: origin") for k in unknown])
+        if "origin" in body:
+            value = body["origin"]
+            parsed = parse_origin(value) if isinstance(value, str) else None
+            if parsed is None:
+                raise invalid([FieldError("origin", 'must be an origin like "https://www.example.com"')])
+            if not origin_allowed(str(parsed), widget.allowed_origins, c.settings.server.origin):
+                raise Problem(403, "Origin not allowed", f"{parsed} is not in widget {widget.id}'s allowed_origins",
+                              kind="origin-not-allowed", errors=[FieldError("origin", "not allowed")])
+            origin = str(parsed)
+    session = c.signer.session(widget.id, origin, issued_by="server")
+    return JSONResponse({"session": session, "expires_at": iso(time.time() + SESSION_TTL_S)},
+                        status_code=201, headers=NO_STORE)
+
+
+async def _authorise_visitor(request: Request, conversation_id: str, body: Any = None) -> None:
+    c = ctx(request)
+    token = bearer(request)
+    if is_server_key(token, c.settings.server.server_keys):
+        return
+    if token is None and isinstance(body, dict) and isinstance(body.get("end_token"), str):
+        token = body["end_token"]
+    if not token:
+        raise Problem(401, "Credentials required", "send the end token or a server key", kind="unauthorized")
+    try:
+        c.signer.check_end_token(token, conversation_id)
+    except BadToken:
+        raise Problem(401, "Invalid token", "the token is not valid for this conversation",
+                      kind="token-invalid") from None
+
+
+async def conversation_status(request: Request) -> Response:
+    c = ctx(request)
+    cid = request.path_params["conversation_id"]
+    await _authorise_visitor(request, cid)
+    record = await c.conversations.get(cid)
+    return JSONResponse(c.conversations.describe(record), headers=NO_STORE)
+
+
+async def end_conversation(request: Request) -> Response:
+    c = ctx(request)
+    cid = request.path_params["conversation_id"]
+    body = await read_json(request, allow_text=True)
+    await _authorise_visitor(request, cid, body)
+    reason = "visitor_ended"
+    if is_server_key(bearer(request), c.settings.server.server_keys):
+        reason = "operator_ended"
+    elif isinstance(body, dict) and body.get("reason") in ("page_hidden", "panel_closed", "end_button"):
+        reason = f"visitor_{body['reason']}"
+    result = await c.conversations.end(cid, reason)
+    return JSONResponse(result, headers=NO_STORE)

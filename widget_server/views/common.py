@@ -1,0 +1,127 @@
+"""Small helpers every view uses: the app context, bodies, client addresses, credentials."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from widget_server.errors import FieldError, Problem, invalid
+
+if TYPE_CHECKING:
+    from widget_server.context import Context
+
+MAX_BODY = 64 * 1024
+MAX_DEPTH = 8
+
+
+def ctx(request: Request) -> Context:
+    context: Context = request.app.state.ctx
+    return context
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
+    return bytes(body)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max([_depth(v, level + 1) for v in value.values()], default=level + 1)
+    if isinstance(value, list):
+        return max([_depth(v, level + 1) for v in value], default=level + 1)
+    return level
+
+
+async def read_json(request: Request, *, allow_text: bool = False) -> Any:
+    """The JSON body, or None when empty; text/plain is accepted where sendBeacon posts."""
+    raw = await read_body(request)
+    if not raw.strip():
+        return None
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/json", "") and not (allow_text and media == "text/plain"):
+        raise Problem(415, "Unsupported media type", "send application/json", kind="unsupported-media-type")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid([FieldError("body", "is not valid JSON")], "Malformed JSON") from None
+    if _depth(data) > MAX_DEPTH:
+        raise invalid([FieldError("body", f"is nested deeper than {MAX_DEPTH} levels")])
+    return data
+
+
+def client_ip(request: Request, trusted: tuple[str, ...]) -> str:
+    """The socket peer, or the first untrusted hop of X-Forwarded-For when the peer is a trusted proxy."""
+    peer = request.client.host if request.client else ""
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop if _is_ip(hop) else peer
+    return peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _in(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if ip in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def is_server_key(token: str | None, keys: tuple[str, ...]) -> bool:
+    if not token:
+        return False
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(token.encode(), key.encode())
+    return found
+
+
+def require_server_key(request: Request) -> None:
+    keys = ctx(request).settings.server.server_keys
+    if not is_server_key(bearer(request), keys):
+        raise Problem(401, "Server key required", "send Authorization: Bearer <server key>",
+                      kind="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: str        # "server" | "session"
+    origin: str      # the embedding origin the caller acts for ("" for server calls)

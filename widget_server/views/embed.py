@@ -1,0 +1,128 @@
+"""What browsers load: the loader, the frame page of a widget, the demo page, static files."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from widget_server.context import Context
+from widget_server.origins import origin_allowed, parse_origin
+from widget_server.settings import WidgetSettings
+from widget_server.views.common import ctx
+
+
+def public_config(c: Context, widget: WidgetSettings) -> dict[str, Any]:
+    """What the frame page may know of a widget: nothing secret, nothing the engine does alone."""
+    return {
+        "id": widget.id,
+        "ui": widget.ui,
+        "engine": c.settings.engine.kind,
+        "audio_only": widget.audio_only,
+        "captions": widget.enable_closed_captions,
+        "greenscreen": widget.apply_greenscreen,
+        "background": widget.background,
+        "recording": widget.enable_recording,
+        "max_call_duration": widget.max_call_duration,
+        "language": widget.language,
+        "private": widget.private,
+        "theme": {
+            "accent": widget.theme.accent,
+            "accent_text": widget.theme.accent_text,
+            "background": widget.theme.background,
+            "base_text": widget.theme.base_text,
+            "launcher_label": widget.theme.launcher_label,
+            "launcher_position": widget.theme.launcher_position,
+        },
+        "overrides": list(widget.overrides.allow),
+    }
+
+
+def frame_ancestors(c: Context, widget: WidgetSettings) -> str:
+    return " ".join(["'self'", *(str(p) for p in widget.allowed_origins)])
+
+
+def embedding_origin(request: Request, c: Context, widget: WidgetSettings) -> str | None:
+    """The origin of the page that embeds the frame: the loader's ``?origin=``, else the Referer."""
+    own = c.settings.server.origin
+    claimed = request.query_params.get("origin") or ""
+    if not claimed:
+        referer = parse_origin("/".join(request.headers.get("referer", "").split("/", 3)[:3]))
+        claimed = str(referer) if referer else own
+    parsed = parse_origin(claimed)
+    if parsed is None or not origin_allowed(str(parsed), widget.allowed_origins, own):
+        return None
+    return str(parsed)
+
+
+def _page(c: Context, name: str, status: int = 200, headers: dict[str, str] | None = None,
+          **values: Any) -> HTMLResponse:
+    html = c.templates.get_template(name).render(asset=c.assets.url, **values)
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _frame_csp(c: Context, widget: WidgetSettings, nonce: str) -> str:
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}'",
+        "style-src 'self'",
+        "img-src 'self' data: blob: https:",
+        "media-src 'self' blob: mediastream:",
+        "connect-src 'self' ws: wss: https://*.daily.co wss://*.daily.co",
+        "frame-src 'self' https://*.daily.co",
+        "worker-src 'self' blob:",
+        f"frame-ancestors {frame_ancestors(c, widget)}",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ])
+
+
+async def frame_page(request: Request) -> Response:
+    c = ctx(request)
+    widget = c.widget(request.path_params["widget"])
+    origin = embedding_origin(request, c, widget)
+    nonce = secrets.token_urlsafe(16)
+    headers = {
+        "Content-Security-Policy": _frame_csp(c, widget, nonce),
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Content-Type-Options": "nosniff",
+        "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self), fullscreen=(self)",
+    }
+    if origin is None:
+        return _page(c, "error.html", 403, headers, title="Not available here",
+                     message="This conversation widget is not enabled for this website.", nonce=nonce)
+    return _page(
+        c, "frame.html", 200, headers,
+        nonce=nonce,
+        widget=widget,
+        config=public_config(c, widget),
+        session=c.signer.session(widget.id, origin),
+        embedding_origin=origin,
+        daily_js=c.assets.url("vendor/daily-esm.js") if c.assets.has("vendor/daily-esm.js") else "",
+    )
+
+
+async def embed_js(request: Request) -> Response:
+    response = ctx(request).assets.response(request, "embed.js", short_cache=True)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+async def static_file(request: Request) -> Response:
+    return ctx(request).assets.response(request, request.path_params["path"])
+
+
+async def demo_page(request: Request) -> Response:
+    c = ctx(request)
+    first = next(iter(c.settings.widgets))
+    nonce = secrets.token_urlsafe(16)
+    headers = {
+        "Content-Security-Policy": f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
+                                   "frame-src 'self'; img-src 'self' data:",
+        "Cache-Control": "no-store",
+    }
+    return _page(c, "demo.html", 200, headers, nonce=nonce, widget_id=first,
+                 widgets=list(c.settings.widgets), engine=c.settings.engine.kind)
