@@ -212,16 +212,20 @@ class _Reader:
 
     def strings(self, raw: dict[str, Any], path: str, key: str, *, secret: bool = False) -> tuple[str, ...]:
         value = raw.get(key, [])
-        if isinstance(value, str):
+        single = isinstance(value, str)
+        if single:
             value = [value]
         if not isinstance(value, list):
             self.fail(_join(path, key), "must be a list of strings", value)
             return ()
         out = []
         for i, item in enumerate(value):
-            item_path = f"{_join(path, key)}[{i}]"
+            item_path = _join(path, key) if single else f"{_join(path, key)}[{i}]"
             if secret:
+                before = len(self.problems)
                 item = self.secret(item, item_path)
+                if len(self.problems) > before:
+                    continue
             if not isinstance(item, str) or not item:
                 self.fail(item_path, "must be a non-empty string", item)
                 continue

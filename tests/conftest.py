@@ -1,0 +1,104 @@
+"""Shared fixtures: settings factories and the app behind a real ASGI client."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from widget_server.app import create_app
+from widget_server.settings import Settings, parse_settings
+
+SERVER_KEY = "sk_test_0123456789abcdef"
+SECRET_KEY = "secret_test_0123456789abcdef"
+ENGINE_KEY = "tvs_live_engine_key_0123456789"
+HOST_ORIGIN = "https://www.example.com"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def base_config(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "server": {
+            "public_url": "http://testserver",
+            "secret_key": SECRET_KEY,
+            "store": f"sqlite:///{tmp_path / 'state.db'}",
+            "server_keys": [SERVER_KEY],
+        },
+        "engine": {"kind": "sandbox"},
+        "widgets": {
+            "support": {
+                "allowed_origins": [HOST_ORIGIN, "https://*.example.org"],
+                "replica_id": "r_test",
+                "persona_id": "p_test",
+                "custom_greeting": "Hello from the test",
+                "max_call_duration": 600,
+                "overrides": {"allow": ["conversational_context", "custom_greeting", "language", "user_name"],
+                              "max_chars": 100},
+                "limits": {"max_concurrent": 2, "per_ip_per_hour": 5, "minutes_per_day": 600},
+            },
+            "public": {"allowed_origins": [HOST_ORIGIN], "replica_id": "r_pub", "private": False},
+        },
+    }
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(extra: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
+        return parse_settings(deep_merge(base_config(tmp_path), extra or {}), env or {})
+
+    return make
+
+
+class AppClient(httpx.AsyncClient):
+    app: Any
+
+    async def session(self, widget: str = "support", origin: str = HOST_ORIGIN) -> str:
+        return str(self.app.state.ctx.signer.session(widget, origin))
+
+    async def create(self, widget: str = "support", body: Any = None, **headers: str) -> httpx.Response:
+        hdrs = {"X-Widget-Session": await self.session(widget), **headers}
+        return await self.post(f"/api/widgets/{widget}/conversations", json=body, headers=hdrs)
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
+    stack: list[Any] = []
+
+    async def start(settings: Settings) -> AppClient:
+        app = create_app(settings)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = AppClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
+                           base_url="http://testserver")
+        client.app = app
+        stack.append((lifespan, client))
+        return client
+
+    yield start
+    for lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]) -> AppClient:
+    result: AppClient = await client_for(make_settings())
+    return result
