@@ -1,0 +1,1 @@
+"""The benchmark harness: `make bench` (python -m bench) prints one table of medians."""
