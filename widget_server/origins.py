@@ -46,8 +46,8 @@ def parse_origin(text: str) -> Origin | None:
             return None
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             return None
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-        if not parts.hostname:
+        port = DEFAULT_PORTS[parts.scheme] if parts.port is None else parts.port
+        if not parts.hostname or port == 0:
             return None
         return Origin(parts.scheme, _host(parts.hostname), port)
     except ValueError:
@@ -83,7 +83,7 @@ def parse_origin_pattern(text: str) -> OriginPattern:
         port = parts.port
     except ValueError as exc:
         raise ValueError(expected) from exc
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username or parts.password:
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username or parts.password or port == 0:
         raise ValueError(expected)
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(expected + " (no path)")
@@ -93,7 +93,7 @@ def parse_origin_pattern(text: str) -> OriginPattern:
         host = host[2:]
     if "*" in host:
         raise ValueError(expected + ' ("*" only as the first label)')
-    return OriginPattern(parts.scheme, _host(host), port or DEFAULT_PORTS[parts.scheme], wildcard)
+    return OriginPattern(parts.scheme, _host(host), DEFAULT_PORTS[parts.scheme] if port is None else port, wildcard)
 
 
 def origin_allowed(origin: str | None, patterns: tuple[OriginPattern, ...], own_origin: str) -> bool:
