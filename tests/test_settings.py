@@ -14,6 +14,7 @@ from tests.conftest import base_config, deep_merge
 from widget_server.settings import (
     ConfigError,
     EngineSettings,
+    LifecycleSettings,
     Limits,
     Overrides,
     Recording,
@@ -65,6 +66,8 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"server": {"public_url": "ftp://x"}}, 'server.public_url: must be an http(s) URL, got "ftp://x"'),
         ({"server": {"secret_key": "${MISSING_SECRET}"}}, "server.secret_key: environment variable MISSING_SECRET is not set"),
         ({"webhooks": {"url": "https://ops.example.com/h", "secret": "x"}}, "webhooks.secret: must be at least 16 characters"),
+        ({"lifecycle": {"heartbeat_grace_s": 0}}, "lifecycle.heartbeat_grace_s: must be a number 0.1..3600, got 0"),
+        ({"lifecycle": {"sweep_every": 1}}, "lifecycle.sweep_every: unknown key"),
     ],
 )
 def test_each_problem_names_key_expected_and_value(tmp_path: Path, extra: dict[str, Any], expected: str) -> None:
@@ -107,7 +110,8 @@ def test_every_config_key_is_documented() -> None:
     doc = DOC.read_text()
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", doc, re.M))
     keys: set[str] = set()
-    for cls in (ServerSettings, EngineSettings, WebhookSettings, WidgetSettings, Limits, Theme, Overrides):
+    for cls in (ServerSettings, EngineSettings, WebhookSettings, LifecycleSettings, WidgetSettings, Limits, Theme,
+                Overrides):
         keys |= set(cls.__dataclass_fields__)
     keys -= {"secret_keys", "generated_secret", "id", "limits", "theme", "overrides"}
     keys |= {"secret_key", "kind"}

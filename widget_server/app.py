@@ -28,6 +28,7 @@ from widget_server.engines.base import Engine
 from widget_server.errors import Problem, problem_handler
 from widget_server.metrics import Metrics
 from widget_server.origins import origin_allowed
+from widget_server.security import SecurityHeadersMiddleware
 from widget_server.settings import Settings
 from widget_server.store import Store, open_store
 from widget_server.tokens import Signer
@@ -73,6 +74,7 @@ def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
         Route("/static/{path:path}", embed.static_file, methods=["GET"]),
         Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
         Route("/api/widgets/{widget}/sessions", api.mint_session, methods=["POST"]),
+        Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/end", api.end_conversation, methods=["POST"]),
         Route("/hooks/engine/{ref}", hooks.engine_callback, methods=["POST"]),
@@ -132,7 +134,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
 
     app = Starlette(
         routes=_routes(extra),
-        middleware=[Middleware(CORSMiddleware, allowed=cors_allowed)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, hsts=settings.server.public_url.startswith("https://")),
+            Middleware(CORSMiddleware, allowed=cors_allowed),
+        ],
         exception_handlers={Problem: problem_handler, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

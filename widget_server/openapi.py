@@ -108,8 +108,11 @@ def openapi_document(public_url: str) -> dict[str, Any]:
         "/api/widgets/{widget}/conversations": {"post": {
             "summary": "Create a conversation",
             "description": "Authorised by X-Widget-Session (frame page or /sessions) or a server key.",
-            "parameters": [WIDGET_PARAM, {"name": "X-Widget-Session", "in": "header", "required": False,
-                                          "schema": {"type": "string"}}],
+            "parameters": [WIDGET_PARAM,
+                           {"name": "X-Widget-Session", "in": "header", "required": False,
+                            "schema": {"type": "string"}},
+                           {"name": "X-Widget-Proof", "in": "header", "required": False,
+                            "schema": {"type": "string"}, "description": "challenge:n, when proof_of_work > 0"}],
             "security": [{}, {"serverKey": []}],
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/CreateBody"}}}},
@@ -127,6 +130,17 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                                           "description": "the front end's origin (one of allowed_origins)"}}}}}},
             "responses": {"201": _json("Session", {"$ref": "#/components/schemas/Session"}),
                           **BAD_BODY, **UNAUTHORISED, "403": _problem("Origin not allowed"), **NOT_FOUND}}},
+        "/api/widgets/{widget}/challenge": {"post": {
+            "summary": "A proof-of-work challenge for a browser-path create (widgets with proof_of_work > 0)",
+            "description": "Find n so that sha256(challenge + ':' + n) starts with `bits` zero bits, then send "
+                           "X-Widget-Proof: challenge:n with the create. Single use, valid 120 s.",
+            "parameters": [WIDGET_PARAM, {"name": "X-Widget-Session", "in": "header", "required": False,
+                                          "schema": {"type": "string"}}],
+            "responses": {"200": _json("Challenge", {"type": "object", "required": ["challenge", "bits"],
+                                                     "properties": {"challenge": {"type": "string"},
+                                                                    "bits": {"type": "integer"},
+                                                                    "expires_in": {"type": "integer"}}}),
+                          **UNAUTHORISED, "403": _problem("Origin not allowed"), **NOT_FOUND}}},
         "/api/conversations/{conversation_id}": {"get": {
             "summary": "Conversation status (end token or server key as bearer)",
             "parameters": [ID_PARAM], "security": [{"endToken": []}, {"serverKey": []}],

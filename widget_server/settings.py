@@ -62,6 +62,17 @@ class EngineSettings:
 class WebhookSettings:
     url: str
     secret: str
+    timeout_s: float = 10.0
+    retry_base_s: float = 2.0
+    retry_max_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class LifecycleSettings:
+    heartbeat_grace_s: float = 30.0
+    sweep_interval_s: float = 5.0
+    reconcile_interval_s: float = 30.0
+    expiry_grace_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class WidgetSettings:
     private: bool = True
     max_participants: int = 2
     ui: str = "prebuilt"
+    proof_of_work: int = 0
     limits: Limits = field(default_factory=Limits)
     theme: Theme = field(default_factory=Theme)
     overrides: Overrides = field(default_factory=Overrides)
@@ -127,6 +139,7 @@ class Settings:
     engine: EngineSettings
     widgets: dict[str, WidgetSettings]
     webhooks: WebhookSettings | None = None
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown to anyone."""
@@ -273,10 +286,11 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None, *, defaul
 
 def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url: str = "") -> Settings:
     r = _Reader(env)
-    r.unknown(raw, "", {"server", "engine", "webhooks", "widgets"})
+    r.unknown(raw, "", {"server", "engine", "webhooks", "lifecycle", "widgets"})
     engine = _engine(r, r.table(raw, "", "engine"))
     server = _server(r, r.table(raw, "", "server"), engine, default_public_url)
     webhooks = _webhooks(r, raw)
+    lifecycle = _lifecycle(r, r.table(raw, "", "lifecycle"))
     widgets_raw = r.table(raw, "", "widgets")
     widgets: dict[str, WidgetSettings] = {}
     if not widgets_raw:
@@ -291,7 +305,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
         widgets[wid] = _widget(r, wid, wraw)
     if r.problems:
         raise ConfigError(r.problems)
-    return Settings(server=server, engine=engine, widgets=widgets, webhooks=webhooks)
+    return Settings(server=server, engine=engine, widgets=widgets, webhooks=webhooks, lifecycle=lifecycle)
 
 
 def _engine(r: _Reader, raw: dict[str, Any]) -> EngineSettings:
@@ -336,19 +350,36 @@ def _webhooks(r: _Reader, raw: dict[str, Any]) -> WebhookSettings | None:
     if "webhooks" not in raw:
         return None
     table = r.table(raw, "", "webhooks")
-    r.unknown(table, "webhooks", {"url", "secret"})
+    r.unknown(table, "webhooks", {"url", "secret", "timeout_s", "retry_base_s", "retry_max_s"})
     url = r.url(table, "webhooks", "url", "", required=True)
     secret = r.string(table, "webhooks", "secret", "", secret=True)
     if len(secret) < 16:
         r.fail("webhooks.secret", "must be at least 16 characters", f"{len(secret)} characters")
-    return WebhookSettings(url=url, secret=secret)
+    return WebhookSettings(
+        url=url, secret=secret,
+        timeout_s=r.number(table, "webhooks", "timeout_s", 10.0, 0.1, 120),
+        retry_base_s=r.number(table, "webhooks", "retry_base_s", 2.0, 0.01, 3600),
+        retry_max_s=r.number(table, "webhooks", "retry_max_s", 3600.0, 0.01, 86_400),
+    )
+
+
+def _lifecycle(r: _Reader, raw: dict[str, Any]) -> LifecycleSettings:
+    p = "lifecycle"
+    r.unknown(raw, p, {"heartbeat_grace_s", "sweep_interval_s", "reconcile_interval_s", "expiry_grace_s"})
+    return LifecycleSettings(
+        heartbeat_grace_s=r.number(raw, p, "heartbeat_grace_s", 30.0, 0.1, 3600),
+        sweep_interval_s=r.number(raw, p, "sweep_interval_s", 5.0, 0.05, 3600),
+        reconcile_interval_s=r.number(raw, p, "reconcile_interval_s", 30.0, 0.05, 3600),
+        expiry_grace_s=r.number(raw, p, "expiry_grace_s", 60.0, 0, 3600),
+    )
 
 
 _WIDGET_KEYS = {
     "allowed_origins", "persona_id", "replica_id", "conversation_name", "conversational_context",
     "custom_greeting", "language", "audio_only", "max_call_duration", "participant_left_timeout",
     "participant_absent_timeout", "enable_closed_captions", "apply_greenscreen", "background",
-    "enable_recording", "recording", "private", "max_participants", "ui", "limits", "theme", "overrides",
+    "enable_recording", "recording", "private", "max_participants", "ui", "proof_of_work", "limits", "theme",
+    "overrides",
 }
 
 
@@ -393,6 +424,7 @@ def _widget(r: _Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
         private=r.boolean(raw, p, "private", True),
         max_participants=r.integer(raw, p, "max_participants", 2, 2, 100),
         ui=r.choice(raw, p, "ui", "prebuilt", ("prebuilt", "custom")),
+        proof_of_work=r.integer(raw, p, "proof_of_work", 0, 0, 24),
         limits=_limits(r, p, r.table(raw, p, "limits")),
         theme=_theme(r, p, r.table(raw, p, "theme")),
         overrides=_overrides(r, p, r.table(raw, p, "overrides")),

@@ -247,3 +247,26 @@ async def test_errors_and_pages_never_leak_secrets(client_for: Callable[[Setting
         seen += (await client.get(path)).text
     for secret in (ENGINE_KEY, SECRET_KEY, SERVER_KEY):
         assert secret not in seen
+
+
+async def test_proof_of_work_gates_browser_creates(client_for: Callable[[Settings], Any],
+                                                   make_settings: Callable[..., Settings]) -> None:
+    from widget_server import pow
+
+    client = await client_for(make_settings({"widgets": {"support": {"proof_of_work": 8}}}))
+    session = await client.session()
+    r = await client.create()
+    assert r.status_code == 401 and r.json()["type"].endswith("proof-required")
+    ch = await client.post("/api/widgets/support/challenge", headers={"X-Widget-Session": session})
+    assert ch.status_code == 200 and ch.json()["bits"] == 8
+    challenge = ch.json()["challenge"]
+    assert (await client.create(**{"X-Widget-Proof": f"{challenge}:0x"})).json()["type"].endswith("proof-invalid")
+    proof = pow.solve(challenge, 8)
+    assert (await client.create(**{"X-Widget-Proof": proof})).status_code == 201
+    replay = await client.create(**{"X-Widget-Proof": proof})
+    assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+    other = (await client.post("/api/widgets/public/challenge",
+                               headers={"X-Widget-Session": await client.session("public")})).json()["challenge"]
+    assert (await client.create(**{"X-Widget-Proof": pow.solve(other, 8)})).status_code == 401
+    r = await client.post("/api/widgets/support/conversations", headers={"Authorization": f"Bearer {SERVER_KEY}"})
+    assert r.status_code == 201

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from widget_server import pow
 from widget_server.conversations import iso, parse_overrides
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.origins import origin_allowed, parse_origin
@@ -64,10 +65,35 @@ def _caller(request: Request, widget: WidgetSettings) -> Caller:
     return Caller("session", claims.origin)
 
 
+async def _check_proof(request: Request, widget: WidgetSettings) -> None:
+    c = ctx(request)
+    proof = request.headers.get("x-widget-proof", "")
+    if not proof:
+        raise Problem(401, "Proof of work required", "get a challenge from the challenge route and solve it",
+                      kind="proof-required")
+    try:
+        nonce = pow.verify(c.settings.server.secret_keys, widget.id, proof, widget.proof_of_work)
+    except BadToken as err:
+        raise Problem(401, "Proof of work refused", str(err), kind="proof-invalid") from None
+    if await c.store.hit(f"pow:{nonce}", pow.CHALLENGE_TTL_S * 2, 1, time.time()):
+        raise Problem(401, "Proof of work refused", "this challenge was already used", kind="proof-invalid")
+
+
+async def challenge(request: Request) -> Response:
+    c = ctx(request)
+    widget = c.widget(request.path_params["widget"])
+    _caller(request, widget)
+    bits = widget.proof_of_work
+    return JSONResponse({"challenge": pow.issue(c.settings.server.secret_keys, widget.id, bits), "bits": bits,
+                         "expires_in": pow.CHALLENGE_TTL_S}, headers=NO_STORE)
+
+
 async def create_conversation(request: Request) -> Response:
     c = ctx(request)
     widget = c.widget(request.path_params["widget"])
     caller = _caller(request, widget)
+    if caller.kind == "session" and widget.proof_of_work:
+        await _check_proof(request, widget)
     overrides = parse_overrides(widget, await read_json(request))
     ip = client_ip(request, c.settings.server.trusted_proxies)
     created = await c.conversations.create(

@@ -66,7 +66,8 @@ def _page(c: Context, name: str, status: int = 200, headers: dict[str, str] | No
 def _frame_csp(c: Context, widget: WidgetSettings, nonce: str) -> str:
     return "; ".join([
         "default-src 'self'",
-        f"script-src 'self' 'nonce-{nonce}'",
+        # A daily-js call object (ui = "custom") loads its call machine from Daily's CDN at join time.
+        f"script-src 'self' 'nonce-{nonce}'" + ("" if c.settings.engine.kind == "sandbox" else " https://c.daily.co"),
         "style-src 'self'",
         "img-src 'self' data: blob: https:",
         "media-src 'self' blob: mediastream:",
@@ -112,7 +113,12 @@ async def embed_js(request: Request) -> Response:
 
 
 async def static_file(request: Request) -> Response:
-    return ctx(request).assets.response(request, request.path_params["path"])
+    path = request.path_params["path"]
+    response = ctx(request).assets.response(request, path)
+    if path.startswith("vendor/"):
+        # Custom front ends on other origins import daily-js from here as an ES module, which needs CORS.
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 async def demo_page(request: Request) -> Response:
