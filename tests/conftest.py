@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,8 @@ import pytest
 
 from widget_server.app import create_app
 from widget_server.settings import Settings, parse_settings
+
+pytest_plugins = ["tests.secret_scan"]
 
 SERVER_KEY = "sk_test_0123456789abcdef"
 SECRET_KEY = "secret_test_0123456789abcdef"
@@ -82,12 +84,15 @@ class AppClient(httpx.AsyncClient):
 async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
     stack: list[Any] = []
 
+    from tests.secret_scan import record_response
+
     async def start(settings: Settings) -> AppClient:
         app = create_app(settings)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         client = AppClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
-                           base_url="http://testserver")
+                           base_url="http://testserver",
+                           event_hooks={"response": [record_response]})
         client.app = app
         stack.append((lifespan, client))
         return client
@@ -102,3 +107,20 @@ async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
 async def client(client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]) -> AppClient:
     result: AppClient = await client_for(make_settings())
     return result
+
+
+@pytest.fixture(scope="session")
+def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real redis-server for the session; use ``redis_url`` for a clean database."""
+    from tests.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_service: str) -> str:
+    from tests.redis_server import flush
+
+    flush(redis_service)
+    return redis_service

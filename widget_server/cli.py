@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from widget_server.audit import audit
 from widget_server.logs import configure_logging
 from widget_server.settings import ConfigError, Settings, default_settings, load_settings
 
@@ -40,6 +41,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.secrets())
     log = logging.getLogger("widget_server")
+    for warning in audit(settings):
+        log.warning("config: %s", warning)
     if settings.server.generated_secret:
         log.warning("no server.secret_key: using a random key for this process (sessions end on restart)")
     widgets = ", ".join(settings.widgets)
@@ -60,6 +63,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(problem)
         print(f"{len(err.problems)} problem(s) in {args.file}")
         return 2
+    for warning in audit(settings):
+        print(f"warning: {warning}")
     print(f"{args.file}: valid ({len(settings.widgets)} widget(s): {', '.join(settings.widgets)}; "
           f"engine {settings.engine.kind})")
     return 0
