@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 SESSION_TTL_S = 15 * 60
 END_TOKEN_TTL_S = 6 * 3600
@@ -34,21 +34,49 @@ class SessionClaims:
     issued_by: str  # "frame" | "server"
 
 
+class _Stamp:
+    """Compact JSON, base64url, timestamp, HMAC-SHA256 (itsdangerous), one derived key per purpose.
+
+    Keys are derived once here rather than on every call, and payloads are not
+    zlib-compressed: both cost more than the signature on a hot path.
+    """
+
+    def __init__(self, keys: list[str], purpose: str) -> None:
+        derived = [hmac.new(k.encode(), purpose.encode(), hashlib.sha256).digest() for k in keys]
+        # itsdangerous signs with the *last* key and verifies with all of them.
+        self._signer = TimestampSigner(list(reversed(derived)), salt=purpose, key_derivation="none",
+                                       digest_method=hashlib.sha256)
+
+    def dumps(self, value: Any) -> str:
+        payload = _b64(json.dumps(value, separators=(",", ":")).encode())
+        return self._signer.sign(payload).decode("ascii")
+
+    def loads(self, token: str, max_age: int | None) -> Any:
+        if not token or len(token) > 4096:
+            raise BadToken("missing or oversized token")
+        try:
+            payload = self._signer.unsign(token, max_age=max_age)
+            return json.loads(_unb64(payload.decode("ascii")))
+        except SignatureExpired as exc:
+            raise BadToken("token expired") from exc
+        except (BadSignature, ValueError, UnicodeError) as exc:
+            raise BadToken("bad token") from exc
+
+
 class Signer:
     def __init__(self, keys: list[str] | tuple[str, ...]) -> None:
         if not keys:
             raise ValueError("at least one secret key is needed")
-        # itsdangerous signs with the *last* key and verifies with all of them.
-        ordered = list(reversed(list(keys)))
-        self._sessions = URLSafeTimedSerializer(ordered, salt="widget-session")
-        self._ends = URLSafeTimedSerializer(ordered, salt="end-token")
-        self._refs = URLSafeSerializer(ordered, salt="engine-callback")
+        ordered = list(keys)
+        self._sessions = _Stamp(ordered, "widget-session")
+        self._ends = _Stamp(ordered, "end-token")
+        self._refs = _Stamp(ordered, "engine-callback")
 
     def session(self, widget: str, origin: str, issued_by: str = "frame") -> str:
-        return str(self._sessions.dumps({"w": widget, "o": origin, "i": issued_by}))
+        return self._sessions.dumps({"w": widget, "o": origin, "i": issued_by})
 
     def read_session(self, token: str, max_age: int = SESSION_TTL_S) -> SessionClaims:
-        data = _load(self._sessions, token, max_age)
+        data = self._sessions.loads(token, max_age)
         if not isinstance(data, dict):
             raise BadToken("bad session")
         w, o, i = data.get("w"), data.get("o"), data.get("i", "frame")
@@ -57,36 +85,22 @@ class Signer:
         return SessionClaims(widget=w, origin=o, issued_by=i)
 
     def end_token(self, conversation_id: str) -> str:
-        return str(self._ends.dumps({"c": conversation_id}))
+        return self._ends.dumps({"c": conversation_id})
 
     def check_end_token(self, token: str, conversation_id: str) -> None:
-        data = _load(self._ends, token, END_TOKEN_TTL_S)
+        data = self._ends.loads(token, END_TOKEN_TTL_S)
         cid = data.get("c") if isinstance(data, dict) else None
-        if not isinstance(cid, str) or not hmac.compare_digest(cid, conversation_id):
+        if not isinstance(cid, str) or not hmac.compare_digest(cid.encode(), conversation_id.encode()):
             raise BadToken("end token is for another conversation")
 
     def callback_ref(self, local_id: str) -> str:
-        return str(self._refs.dumps(local_id))
+        return self._refs.dumps(local_id)
 
     def read_callback_ref(self, ref: str) -> str:
-        try:
-            value = self._refs.loads(ref)
-        except BadSignature as exc:
-            raise BadToken("bad callback ref") from exc
+        value = self._refs.loads(ref, None)
         if not isinstance(value, str):
             raise BadToken("bad callback ref")
         return value
-
-
-def _load(serializer: URLSafeTimedSerializer, token: str, max_age: int) -> Any:
-    if not token or len(token) > 4096:
-        raise BadToken("missing or oversized token")
-    try:
-        return serializer.loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        raise BadToken("token expired") from exc
-    except BadSignature as exc:
-        raise BadToken("bad token") from exc
 
 
 def new_id(prefix: str, nbytes: int = 12) -> str:
