@@ -28,6 +28,7 @@ def public_config(c: Context, widget: WidgetSettings) -> dict[str, Any]:
         "max_call_duration": widget.max_call_duration,
         "language": widget.language,
         "private": widget.private,
+        "proof_of_work": widget.proof_of_work,
         "theme": {
             "accent": widget.theme.accent,
             "accent_text": widget.theme.accent_text,

@@ -1,0 +1,17 @@
+// ui = "prebuilt": Daily Prebuilt draws the call (its own camera, mic, leave and fullscreen buttons, captions);
+// around it we keep the remaining time, the recording indicator and control, and the end button.
+import {mountCommon} from 'cvi/common-ui.js';
+
+export function mountUI({room, config, conversation, onEnd}) {
+  const common = mountCommon({room, config, conversation, onEnd});
+  const onLeft = () => onEnd();
+  room.on('left-meeting', onLeft);
+  return {
+    started: common.started,
+    caption() {},  // Prebuilt shows its own captions
+    destroy() {
+      room.off?.('left-meeting', onLeft);
+      common.destroy();
+    },
+  };
+}

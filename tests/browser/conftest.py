@@ -1,0 +1,280 @@
+"""Browser fixtures: the widget server on 127.0.0.1, host pages on 127.0.0.2 (another origin), one Chromium.
+
+    def test_x(browser_ctx, widget_server, host):
+        page = browser_ctx.new_page()
+        page.goto(host.page("x", host.snippet("support")))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, sync_playwright
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+
+from tests.servers import free_port, serve_app
+from widget_server.app import create_app
+from widget_server.settings import Settings, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "embed_examples"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+HOST_IP = "127.0.0.2"
+SERVER_KEY = "sk_browser_0123456789abcdef"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+GREEN_BACKGROUND = "#c03020"  # the custom UI's replacement for the replica's green: easy to find in pixels
+
+
+def widget_config(host_origin: str) -> dict[str, Any]:
+    common = {"allowed_origins": [host_origin], "replica_id": "r_browser", "persona_id": "p_browser"}
+    return {
+        "support": {
+            **common,
+            "ui": "custom",
+            "apply_greenscreen": True,
+            "background": GREEN_BACKGROUND,
+            "custom_greeting": "Hello from the browser test!",
+            "overrides": {"allow": ["conversational_context", "custom_greeting", "user_name"]},
+            "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
+            "theme": {"accent": "#0f766e", "launcher_label": "Ask us"},
+        },
+        "sales": {
+            **common,
+            "ui": "custom",
+            "enable_recording": True,
+            "max_call_duration": 62,
+            "custom_greeting": "Sales here.",
+            "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
+            "theme": {"accent": "#b45309", "launcher_label": "Sales", "launcher_position": "bottom-left"},
+        },
+        "pow": {**common, "ui": "custom", "proof_of_work": 16,
+                "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
+        "busy": {**common, "ui": "custom", "limits": {"max_concurrent": 1, "per_ip_per_hour": 1000}},
+    }
+
+
+def browser_settings(public_url: str, host_origin: str, store: str, **engine: Any) -> Settings:
+    raw = {
+        "server": {"public_url": public_url, "store": store, "server_keys": [SERVER_KEY]},
+        "engine": {"kind": "sandbox", **engine},
+        "widgets": widget_config(host_origin),
+    }
+    return parse_settings(copy.deepcopy(raw), {})
+
+
+@dataclass
+class WidgetServer:
+    url: str
+    app: Any
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        """The server's own record (GET /api/conversations/{id} with the server key)."""
+        import httpx
+
+        r = httpx.get(f"{self.url}/api/conversations/{conversation_id}",
+                      headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=5)
+        r.raise_for_status()
+        result: dict[str, Any] = r.json()
+        return result
+
+    def wait_ended(self, conversation_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.conversation(conversation_id)
+            if record["status"] == "ended" or time.monotonic() > deadline:
+                return record
+            time.sleep(0.05)
+
+
+@dataclass
+class Host:
+    """Pages on another origin. ``page(name, body)`` serves HTML under a strict CSP and returns its URL."""
+
+    url: str
+    server: str
+    pages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    backend: Any = None  # an ASGI app served under /custom (the custom front end example's back end)
+
+    def snippet(self, widget: str = "support", **data: str) -> str:
+        attrs = "".join(f' data-{k.replace("_", "-")}="{v}"' for k, v in data.items())
+        return f'<script async src="{self.server}/embed.js" data-widget="{widget}"{attrs}></script>'
+
+    def csp(self, nonce: str = "") -> str:
+        extra = f" 'nonce-{nonce}'" if nonce else ""
+        return (f"default-src 'self'; script-src 'self' {self.server}{extra}; style-src 'self'; "
+                f"frame-src {self.server}; connect-src 'self'; img-src 'self' data:")
+
+    def page(self, name: str, body: str, *, head: str = "", nonce: str = "n0nce") -> str:
+        html = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{name}</title>"
+                f"<meta name=viewport content='width=device-width, initial-scale=1'>{head}</head>"
+                f"<body><h1>Host page {name}</h1>{body}</body></html>")
+        self.pages[name] = (html, self.csp(nonce))
+        return f"{self.url}/p/{name}"
+
+    def example(self, path: str) -> str:
+        return f"{self.url}/examples/{path}"
+
+
+def _host_app(host: Host) -> Starlette:
+    async def page(request: Request) -> Response:
+        html, csp = host.pages[request.path_params["name"]]
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+    async def example(request: Request) -> Response:
+        path = (EXAMPLES / request.path_params["path"]).resolve()
+        if EXAMPLES not in path.parents or not path.is_file():
+            return Response(status_code=404)
+        # Examples are written for https://widgets.example.com; here the server is on loopback.
+        body = path.read_text().replace("https://widgets.example.com", host.server)
+        media = "text/javascript" if path.suffix in (".js", ".jsx", ".mjs") else "text/html"
+        return Response(body, media_type=media)
+
+    async def backend(scope: Any, receive: Any, send: Any) -> None:
+        await host.backend(scope, receive, send)
+
+    return Starlette(routes=[Route("/p/{name}", page), Route("/examples/{path:path}", example),
+                             Mount("/custom", app=backend)])
+
+
+@pytest.fixture(scope="package")
+def _ports() -> tuple[int, int]:
+    return free_port(), free_port(HOST_IP)
+
+
+@pytest.fixture(scope="package")
+def widget_server(tmp_path_factory: pytest.TempPathFactory, _ports: tuple[int, int]) -> Iterator[WidgetServer]:
+    port, host_port = _ports
+    url = f"http://127.0.0.1:{port}"
+    store = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'state.db'}"
+    settings = browser_settings(url, f"http://{HOST_IP}:{host_port}", store)
+    app = create_app(settings)
+    with serve_app(app, port=port) as served:
+        yield WidgetServer(served, app)
+
+
+@pytest.fixture(scope="package")
+def host(widget_server: WidgetServer, _ports: tuple[int, int]) -> Iterator[Host]:
+    h = Host(url="", server=widget_server.url)
+    with serve_app(_host_app(h), host=HOST_IP, port=_ports[1]) as url:
+        h.url = url
+        yield h
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    # Package scope: the sync API runs its own event loop, which must be gone before async tests run.
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Errors:
+    """Uncaught errors of a page and its frames, and console errors worth failing on."""
+
+    items: list[str] = field(default_factory=list)
+
+    def watch(self, page: Page) -> Page:
+        page.on("pageerror", lambda e: self.items.append(f"pageerror: {e}"))
+
+        def console(m: ConsoleMessage) -> None:
+            # Resource 404s (favicon) and the GPU's performance chatter are not the page's errors.
+            if m.type == "error" and "Failed to load resource" not in m.text:
+                self.items.append(f"console: {m.text}")
+
+        page.on("console", console)
+        return page
+
+
+@pytest.fixture
+def errors() -> Iterator[Errors]:
+    found = Errors()
+    yield found
+    assert found.items == [], found.items
+
+
+@pytest.fixture
+def ctx(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    yield context
+    with contextlib.suppress(Error):
+        context.close()
+
+
+@pytest.fixture
+def open_page(ctx: BrowserContext, errors: Errors) -> Callable[..., Page]:
+    def open_(url: str, events: bool = True) -> Page:
+        page = errors.watch(ctx.new_page())
+        if events:
+            page.add_init_script(RECORDER)
+        page.goto(url)
+        return page
+
+    return open_
+
+
+# Records every loader event, in order, as window.__events (installed before the page's own scripts).
+RECORDER = """
+if (window.top === window) {
+window.__events = [];
+window.cvi = window.cvi || function () { (cvi.q = cvi.q || []).push(arguments) };
+['ready','open','close','state','conversation.created','conversation.started','conversation.ended',
+ 'utterance','tool_call','speaking','protocol','error'].forEach(function (name) {
+  cvi('on', name, function (e) { window.__events.push(Object.assign({event: name}, e)); });
+});
+}
+"""
+
+
+def events(page: Page) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = page.evaluate("window.__events")
+    return result
+
+
+def wait_event(page: Page, name: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        for e in events(page):
+            if e["event"] == name and all(e.get(k) == v for k, v in match.items()):
+                return e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {name} {match} event; got {json.dumps(events(page))[:2000]}")
+        page.wait_for_timeout(50)
+
+
+def frame_of(page: Page, widget: str = "support") -> Any:
+    """The widget's iframe (inside the loader's closed shadow root, found through Playwright's frames)."""
+    deadline = time.monotonic() + 10
+    while True:
+        for f in page.frames:
+            if f.url.split("?")[0].endswith(f"/w/{widget}"):
+                return f
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no frame for {widget}: {[f.url for f in page.frames]}")
+        page.wait_for_timeout(50)
+
+
+def shot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
