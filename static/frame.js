@@ -117,6 +117,7 @@ export async function start() {
   const current = call = {conv: null, room: null, ui: null, media: null, ended: false, started: false};
   conv.then((c) => {
     current.conv = c;
+    current.beat = setInterval(() => heartbeat(current), HEARTBEAT_MS);
     post('conversation.created', {conversation_id: c.conversation_id, expires_at: c.expires_at});
     if (gen !== my || current.ended) endConversation(current, 'visitor_ended');
   }, () => {});
@@ -183,7 +184,9 @@ function protocol(current, data) {
     post('utterance', {role: p.role, text: p.speech});
     if (cfg.captions) current.ui?.caption?.(p.role, p.speech);
   } else if (data.event_type === 'conversation.tool_call') {
-    post('tool_call', {name: p.name, arguments: p.arguments});
+    let args = p.arguments;
+    try { if (typeof args === 'string') args = JSON.parse(args); } catch { /* keep the raw string */ }
+    post('tool_call', {name: p.name, arguments: args});
   } else if (speaking) {
     const role = speaking[1] || p.role;
     post('speaking', {role, state: speaking[2]});
@@ -224,8 +227,22 @@ function fail(current, name, error, then) {
   then?.();
 }
 
+// While the call is up the server hears from us; silence past its grace ends the conversation.
+const HEARTBEAT_MS = cfg.heartbeat_ms || 10000;
+
+function heartbeat(current) {
+  const c = current.conv;
+  if (!c || current.ended) return;
+  fetch(`/api/conversations/${encodeURIComponent(c.conversation_id)}/heartbeat`, {
+    method: 'POST', headers: {Authorization: `Bearer ${c.end_token}`},
+  }).then((res) => {
+    if (res.status === 410 && !current.ended) finish(current, 'engine_ended', false);
+  }, () => {});
+}
+
 function teardown(current) {
   current.ended = true;
+  clearInterval(current.beat);
   if (call === current) call = null;
   stopMedia(current.media);
   try { current.ui?.destroy?.(); } catch { /* the UI is gone with the call */ }
@@ -270,12 +287,10 @@ function onMessage(e) {
   else if (m.cmd === 'send') send(data);
 }
 
-const SENDABLE = ['conversation.respond', 'conversation.echo', 'conversation.interrupt'];
-const CONTEXT = ['conversation.overwrite_llm_context', 'conversation.append_llm_context'];
-
 function send(message) {
   const type = message?.event_type;
-  const allowed = SENDABLE.includes(type) || (CONTEXT.includes(type) && cfg.overrides.includes('conversational_context'));
+  // The widget's page_messages lists what a host page may send into the room (default: nothing).
+  const allowed = (cfg.page_messages || []).includes(type);
   if (!allowed || !call?.room || !call.conv) {
     post('error', {code: 'send-refused', message: `cannot send ${type} now`});
     return;

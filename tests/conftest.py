@@ -86,8 +86,8 @@ async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
 
     from tests.secret_scan import record_response
 
-    async def start(settings: Settings) -> AppClient:
-        app = create_app(settings)
+    async def start(settings: Settings, **options: Any) -> AppClient:
+        app = create_app(settings, **options)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         client = AppClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),

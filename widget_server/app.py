@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from widget_server.assets import TEMPLATES_DIR, Assets
 from widget_server.context import Context
@@ -26,13 +26,16 @@ from widget_server.conversations import Conversations
 from widget_server.cors import CORSMiddleware
 from widget_server.engines.base import Engine
 from widget_server.errors import Problem, problem_handler
+from widget_server.lifecycle import Lifecycle
+from widget_server.live.bus import open_bus
+from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
 from widget_server.origins import origin_allowed
 from widget_server.security import SecurityHeadersMiddleware
 from widget_server.settings import Settings
 from widget_server.store import Store, open_store
 from widget_server.tokens import Signer
-from widget_server.views import api, embed, hooks, ops
+from widget_server.views import api, embed, hooks, live, ops
 
 log = logging.getLogger("widget_server")
 
@@ -77,6 +80,10 @@ def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
         Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/end", api.end_conversation, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/interactions", live.post_interaction, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/events", live.events, methods=["GET"]),
+        WebSocketRoute("/api/conversations/{conversation_id}/events", live.events_ws),
+        Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
         Route("/hooks/engine/{ref}", hooks.engine_callback, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
@@ -114,13 +121,20 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
         conversations=Conversations(settings, store, engine, signer, metrics),
         assets=assets or Assets(), templates=templates,
     )
+    ctx.extras["live"] = LiveHub(open_bus(settings.server.store), engine, store)
+
+    lifecycle = Lifecycle(settings, store, engine, ctx.conversations, signer)
+    ctx.lifecycle = lifecycle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ctx.store.open()
+        lifecycle.start()
         try:
             yield
         finally:
+            await lifecycle.stop()
+            await ctx.extras["live"].aclose()
             await ctx.engine.aclose()
             await ctx.store.close()
 

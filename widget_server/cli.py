@@ -83,6 +83,38 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import time
+
+    from widget_server.ledger import ledger, render, summary
+    from widget_server.store import ConversationRecord, open_store
+
+    try:
+        settings = _load(args.config, DEFAULT_HOST, DEFAULT_PORT)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 2
+
+    async def read() -> list[ConversationRecord]:
+        store = open_store(settings.server.store)
+        await store.open()
+        try:
+            return await store.records_since(time.time() - args.hours * 3600)
+        finally:
+            await store.close()
+
+    now = time.time()
+    rows = ledger(asyncio.run(read()), now)
+    if args.json:
+        print(json.dumps({"rows": [r.to_json() for r in rows], "summary": summary(rows)}, indent=2))
+    else:
+        print(render(rows))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="widget-server", description="Face-to-face AI conversations on any website.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -103,6 +135,12 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--fail-rate", type=float, default=0.0)
     sandbox.add_argument("--lose-rate", type=float, default=0.0)
     sandbox.set_defaults(func=cmd_sandbox)
+    report = sub.add_parser("report", help="the ledger: conversations created, ended, why, seconds live and "
+                                           "seconds without a visitor")
+    report.add_argument("--config", help="TOML config file (its server.store is read)")
+    report.add_argument("--hours", type=float, default=24.0, help="how far back (default 24)")
+    report.add_argument("--json", action="store_true", help="machine-readable rows and summary")
+    report.set_defaults(func=cmd_report)
     return p
 
 

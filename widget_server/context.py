@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 
@@ -15,6 +15,9 @@ from widget_server.metrics import Metrics
 from widget_server.settings import Settings, WidgetSettings
 from widget_server.store import Store
 from widget_server.tokens import Signer
+
+if TYPE_CHECKING:
+    from widget_server.lifecycle import Lifecycle
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Context:
     assets: Assets
     templates: Environment
     extras: dict[str, Any] = field(default_factory=dict)
+    lifecycle: Lifecycle | None = None
 
     def widget(self, widget_id: str) -> WidgetSettings:
         widget = self.settings.widgets.get(widget_id)

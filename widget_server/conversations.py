@@ -22,9 +22,12 @@ from widget_server.metrics import Metrics
 from widget_server.settings import OVERRIDABLE, Settings, WidgetSettings
 from widget_server.store import ConversationRecord, Store
 from widget_server.tokens import Signer, new_id
+from widget_server.webhooks import Webhooks
 
 SLOT_GRACE_S = 120
 BUSY_RETRY_S = 15
+# The engine may have created the conversation though we never read its answer.
+AMBIGUOUS = ("timeout", "connection", "protocol")
 
 
 def iso(ts: float | None) -> str | None:
@@ -78,6 +81,7 @@ class Conversations:
         signer: Signer,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -85,6 +89,7 @@ class Conversations:
         self.signer = signer
         self.metrics = metrics
         self.clock = clock
+        self.webhooks = webhooks or Webhooks(settings.webhooks, store, clock, metrics)
 
     def _engine_problem(self, err: EngineError) -> Problem:
         return engine_problem(err, self.settings.secrets())
@@ -126,21 +131,34 @@ class Conversations:
             raise Problem(503, "All conversation slots are busy",
                           f"widget {widget.id} has {widget.limits.max_concurrent} conversations running",
                           kind="busy", retry_after=BUSY_RETRY_S)
-        await self.store.insert(ConversationRecord(
+        # A browser's conversation is watched from the start: the frame page must heartbeat.
+        record = ConversationRecord(
             local_id=local_id, widget=widget.id, status="creating", created_at=now, expires_at=expires_at,
-            origin=origin, client_ip=client_ip,
-        ))
+            origin=origin, client_ip=client_ip, last_seen=now if browser else None,
+        )
+        await self.store.insert(record)
         request = self.build_request(widget, overrides, local_id)
         started = time.perf_counter()
         try:
             conv = await self.engine.create(request)
         except EngineError as err:
             self.metrics.engine_errors.labels("create", err.kind).inc()
-            await self.store.finish(local_id, "failed", f"engine_{err.kind}", self.clock())
+            if err.kind in AMBIGUOUS:
+                await self.store.mark_lost(local_id)  # the reconciler settles it, the slot stays taken
+            else:
+                await self.store.finish(local_id, "failed", f"engine_{err.kind}", self.clock())
             raise self._engine_problem(err) from None
         finally:
             self.metrics.engine_seconds.labels("create").observe(time.perf_counter() - started)
-        await self.store.activate(local_id, conv.conversation_id, conv.conversation_url)
+        record.conversation_id = conv.conversation_id
+        event = self.webhooks.event("conversation.created", record, created_at=iso(now),
+                                    expires_at=iso(expires_at), origin=origin)
+        if not await self.store.activate(local_id, conv.conversation_id, conv.conversation_url, event):
+            # Settled meanwhile (the reconciler took this slow create for lost): it is no one's now.
+            await self._end_at_engine(conv.conversation_id)
+            raise self._engine_problem(EngineError("timeout", "the engine answered too late; the "
+                                                              "conversation was ended"))
+        self.webhooks.wake()
         self.metrics.created.labels(widget.id).inc()
         result: dict[str, Any] = {
             "conversation_id": conv.conversation_id,
@@ -210,16 +228,44 @@ class Conversations:
     async def end(self, conversation_id: str, reason: str) -> dict[str, Any]:
         record = await self.get(conversation_id)
         if record.live:
-            try:
-                await self.engine.end(conversation_id)
-            except EngineError as err:
-                if err.kind != "not_found":
-                    self.metrics.engine_errors.labels("end", err.kind).inc()
-                    raise self._engine_problem(err) from None
-            if await self.store.finish(record.local_id, "ended", reason, self.clock()):
-                self.metrics.ended.labels(record.widget, reason).inc()
+            await self.end_record(record, reason)
             record = await self.get(conversation_id)
         return self.describe(record)
+
+    async def _end_at_engine(self, conversation_id: str) -> None:
+        try:
+            await self.engine.end(conversation_id)
+        except EngineError as err:
+            if err.kind != "not_found":
+                self.metrics.engine_errors.labels("end", err.kind).inc()
+                raise self._engine_problem(err) from None
+
+    async def end_record(self, record: ConversationRecord, reason: str) -> bool:
+        """End at the engine, then in the store (freeing the slot); True if this call ended it."""
+        if record.conversation_id:
+            await self._end_at_engine(record.conversation_id)
+        return await self.close_record(record, reason)
+
+    async def close_record(self, record: ConversationRecord, reason: str, status: str = "ended") -> bool:
+        """Mark ended in the store (the engine already ended it), with its webhook, exactly once."""
+        now = self.clock()
+        event = None
+        if status == "ended":
+            event = self.webhooks.event("conversation.ended", record, reason=reason, ended_at=iso(now),
+                                        duration_s=round(record.seconds_live(now), 3))
+        if not await self.store.finish(record.local_id, status, reason, now, event):
+            return False
+        self.webhooks.wake()
+        self.metrics.ended.labels(record.widget, _reason_label(reason)).inc()
+        return True
+
+    async def heartbeat(self, conversation_id: str) -> ConversationRecord:
+        """The visitor is still there; raises 410 once the conversation has ended."""
+        record = await self.get(conversation_id)
+        if not record.live or not await self.store.touch(record.local_id, self.clock()):
+            raise Problem(410, "Conversation ended", f"ended: {record.end_reason or 'ended'}",
+                          kind="conversation-ended")
+        return record
 
     async def on_engine_event(self, local_id: str, event: dict[str, Any]) -> bool:
         """Apply one engine callback; False when the ref names nothing we know."""
@@ -227,21 +273,39 @@ class Conversations:
         if record is None:
             return False
         kind = event.get("event_type")
-        props = event.get("properties") if isinstance(event.get("properties"), dict) else {}
+        raw_props = event.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+        if record.conversation_id is None and isinstance(event.get("conversation_id"), str):
+            record.conversation_id = event["conversation_id"]
         now = self.clock()
         if kind == "system.replica_joined":
-            await self.store.mark_started(local_id, now)
+            started = self.webhooks.event("conversation.started", record, started_at=iso(now))
+            if await self.store.mark_started(local_id, now, started):
+                self.webhooks.wake()
         elif kind == "system.shutdown":
-            reason = str((props or {}).get("shutdown_reason") or "engine_shutdown")[:200]
-            if await self.store.finish(local_id, "ended", reason, now):
-                self.metrics.ended.labels(record.widget, _reason_label(reason)).inc()
+            reason = str(props.get("shutdown_reason") or "engine_shutdown")[:200]
+            if record.status == "lost" and record.conversation_id:
+                # the answer was lost but the engine tells us about it: record it against its id
+                ended = self.webhooks.event("conversation.ended", record, reason=reason, ended_at=iso(now),
+                                            duration_s=round(record.seconds_live(now), 3))
+                await self.store.adopt(local_id, record.conversation_id, reason, now, ended)
+            else:
+                await self.close_record(record, reason)
+        elif kind == "application.transcription_ready":
+            transcript = props.get("transcript")
+            await self.webhooks.emit("transcript.ready", record,
+                                     transcript=transcript if isinstance(transcript, list) else [])
+        elif kind == "application.recording_ready":
+            await self.webhooks.emit("recording.ready", record, **{
+                k: props[k] for k in ("bucket_name", "s3_key", "duration") if k in props})
         return True
 
 
 def _reason_label(reason: str) -> str:
     known = ("max_call_duration", "participant_left_timeout", "participant_absent_timeout",
-             "end_conversation_endpoint_hit")
+             "end_conversation_endpoint_hit", "visitor_", "operator_ended", "heartbeat_timeout",
+             "expired_backstop", "reconciled", "create_abandoned")
     for name in known:
         if reason.startswith(name):
-            return name
+            return name.rstrip("_") if name != "visitor_" else reason[:40]
     return "other"

@@ -20,6 +20,9 @@ class Metrics:
             "widget_engine_seconds", "Engine call latency", ["call"], registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60),
         )
+        self.lifecycle = Counter("widget_lifecycle_actions", "What the sweep and the reconciler did",
+                                 ["job", "action"], registry=r)
+        self.webhooks = Counter("widget_webhook_attempts", "Operator webhook POSTs", ["result"], registry=r)
         self.requests = Counter("widget_http_requests", "HTTP answers", ["route", "status"], registry=r)
 
     def render(self) -> bytes:

@@ -77,6 +77,34 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["session", "expires_at"],
         "properties": {"session": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}},
     },
+    "Interaction": {
+        "type": "object", "required": ["event_type"],
+        "properties": {
+            "event_type": {"type": "string", "enum": [
+                "conversation.respond", "conversation.echo", "conversation.interrupt",
+                "conversation.overwrite_llm_context", "conversation.append_llm_context",
+                "conversation.sensitivity"]},
+            "properties": {"type": "object", "description":
+                           "respond {text}; echo {modality: text|audio, text | audio, sample_rate, inference_id, "
+                           "done}; interrupt {}; overwrite/append_llm_context {context}; sensitivity "
+                           "{participant_pause_sensitivity, participant_interrupt_sensitivity: low|medium|high}"},
+            "message_type": {"type": "string", "const": "conversation"},
+            "conversation_id": {"type": "string", "description": "if given, must match the path"},
+        },
+    },
+    "LiveEvent": {
+        "type": "object", "required": ["seq", "type", "conversation_id", "at", "data"],
+        "properties": {
+            "seq": {"type": "integer", "minimum": 1}, "conversation_id": {"type": "string"},
+            "type": {"type": "string", "enum": ["utterance", "tool_call", "speaking", "replica_joined", "ended",
+                                                "protocol"]},
+            "at": {"type": "string", "format": "date-time"},
+            "data": {"type": "object", "description":
+                     "utterance {role, text}; tool_call {name, arguments (parsed)}; speaking {role, state: "
+                     "started|stopped}; replica_joined {participant_id, user_id}; ended {reason}; protocol: "
+                     "the raw interactions-protocol message"},
+        },
+    },
     "EngineEvent": {
         "type": "object", "required": ["event_type"],
         "properties": {"conversation_id": {"type": "string"}, "event_type": {"type": "string"},
@@ -158,6 +186,54 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 "text/plain": {"schema": {"type": "string"}}}},
             "responses": {"200": _json("Status", {"$ref": "#/components/schemas/Conversation"}),
                           **BAD_BODY, **UNAUTHORISED, **NOT_FOUND, **ENGINE_ERRORS}}},
+        "/api/conversations/{conversation_id}/heartbeat": {"post": {
+            "summary": "The visitor is still here (every 10 s while the call is up)",
+            "description": "The end token as bearer (or {\"end_token\"} in a JSON or text/plain body), or a "
+                           "server key. A conversation whose heartbeats stop for lifecycle.heartbeat_grace_s "
+                           "(default 30) is ended by the server with reason heartbeat_timeout.",
+            "parameters": [ID_PARAM], "security": [{"endToken": []}, {"serverKey": []}],
+            "responses": {"204": {"description": "Noted; keep beating"},
+                          "410": _problem("The conversation has ended (its reason in detail): stop beating"),
+                          **BAD_BODY, **UNAUTHORISED, **NOT_FOUND}}},
+        "/api/conversations/{conversation_id}/interactions": {"post": {
+            "summary": "One interactions-protocol message into the live room",
+            "description": "The server joins the room on first need (a hidden participant) and sends the "
+                           "message as a Daily app message; message_type and conversation_id are filled in.",
+            "parameters": [ID_PARAM], "security": [{"serverKey": []}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Interaction"}}}},
+            "responses": {"202": _json("Delivered into the room", {"type": "object", "properties": {
+                              "accepted": {"type": "boolean"}, "event_type": {"type": "string"}}}),
+                          **BAD_BODY, **UNAUTHORISED, **NOT_FOUND,
+                          "409": _problem("The conversation has ended"),
+                          "502": _problem("The server could not get into the room"),
+                          "503": _problem("The instance in the room did not answer (Retry-After)")}}},
+        "/api/conversations/{conversation_id}/events": {"get": {
+            "summary": "The conversation's events as they happen (WebSocket or Server-Sent Events)",
+            "description": "Server key as bearer; WebSocket clients that cannot set headers may pass "
+                           "?key=<server key> (the header is preferred: URLs end up in logs). "
+                           "Accept: text/event-stream (or no Accept) gives SSE with id = seq, honouring "
+                           "Last-Event-ID; an Upgrade gives a WebSocket with one JSON event per message; "
+                           "Accept: application/json gives what is kept so far, at once. Every stream "
+                           "closes after the ended event. Events are kept for the conversation's lifetime "
+                           "plus 10 minutes.",
+            "parameters": [ID_PARAM,
+                           {"name": "after", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 0}, "description": "replay from after+1"},
+                           {"name": "Last-Event-ID", "in": "header", "required": False,
+                            "schema": {"type": "string"}, "description": "SSE reconnects; wins over after"},
+                           {"name": "key", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "server key, WebSocket only"}],
+            "security": [{"serverKey": []}],
+            "responses": {"200": {"description": "The events", "content": {
+                              "text/event-stream": {"schema": {"type": "string"}},
+                              "application/json": {"schema": {"type": "object", "properties": {
+                                  "events": {"type": "array", "items": {"$ref": "#/components/schemas/LiveEvent"}},
+                                  "ended": {"type": "boolean"}}}}}},
+                          "101": {"description": "WebSocket: one LiveEvent JSON object per text message"},
+                          "422": _problem("after or Last-Event-ID is not a non-negative integer"),
+                          **UNAUTHORISED, **NOT_FOUND,
+                          "502": _problem("The server could not get into the room")}}},
         "/hooks/engine/{ref}": {"post": {
             "summary": "The engine's lifecycle callbacks (signed, unguessable ref)",
             "parameters": [{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}],

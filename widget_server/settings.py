@@ -25,6 +25,8 @@ ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 LANGUAGE = re.compile(r"^[a-z]+(?:[ -][a-z]+)*$")
 OVERRIDABLE = ("conversational_context", "custom_greeting", "language", "user_name")
+PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.interrupt",
+                 "conversation.overwrite_llm_context", "conversation.append_llm_context")
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_STORE = "sqlite:///widget-server-state.db"
 
@@ -128,6 +130,7 @@ class WidgetSettings:
     max_participants: int = 2
     ui: str = "prebuilt"
     proof_of_work: int = 0
+    page_messages: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     theme: Theme = field(default_factory=Theme)
     overrides: Overrides = field(default_factory=Overrides)
@@ -378,7 +381,8 @@ _WIDGET_KEYS = {
     "allowed_origins", "persona_id", "replica_id", "conversation_name", "conversational_context",
     "custom_greeting", "language", "audio_only", "max_call_duration", "participant_left_timeout",
     "participant_absent_timeout", "enable_closed_captions", "apply_greenscreen", "background",
-    "enable_recording", "recording", "private", "max_participants", "ui", "proof_of_work", "limits", "theme",
+    "enable_recording", "recording", "private", "max_participants", "ui", "proof_of_work", "page_messages",
+    "limits", "theme",
     "overrides",
 }
 
@@ -425,10 +429,19 @@ def _widget(r: _Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
         max_participants=r.integer(raw, p, "max_participants", 2, 2, 100),
         ui=r.choice(raw, p, "ui", "prebuilt", ("prebuilt", "custom")),
         proof_of_work=r.integer(raw, p, "proof_of_work", 0, 0, 24),
+        page_messages=_page_messages(r, p, raw),
         limits=_limits(r, p, r.table(raw, p, "limits")),
         theme=_theme(r, p, r.table(raw, p, "theme")),
         overrides=_overrides(r, p, r.table(raw, p, "overrides")),
     )
+
+
+def _page_messages(r: _Reader, p: str, raw: dict[str, Any]) -> tuple[str, ...]:
+    allowed = r.strings(raw, p, "page_messages")
+    for i, name in enumerate(allowed):
+        if name not in PAGE_MESSAGES:
+            r.fail(f"{p}.page_messages[{i}]", "must be one of " + ", ".join(PAGE_MESSAGES), name)
+    return tuple(a for a in allowed if a in PAGE_MESSAGES)
 
 
 def _recording(r: _Reader, p: str, raw: dict[str, Any]) -> Recording:

@@ -3,6 +3,7 @@ const $ = (id) => document.getElementById(id);
 let call = null;
 let conversation = null;
 let server = '';
+let beat = 0;
 
 function status(text) { $('status').textContent = text; }
 
@@ -24,6 +25,11 @@ async function start() {
   }
   conversation = await res.json();
   $('leave').disabled = false;
+  // Tell the server the visitor is still here; without it the conversation ends after the grace (30 s default).
+  const c = conversation;
+  beat = setInterval(() => fetch(`${server}/api/conversations/${c.conversation_id}/heartbeat`, {
+    method: 'POST', headers: {Authorization: `Bearer ${c.end_token}`},
+  }).then((r) => { if (r.status === 410) leave(); }, () => {}), 10000);
   // daily-js from the widget server (never from a CDN). One call object per page: destroy it when done.
   const {default: Daily} = await import(`${server}/static/vendor/daily-esm.js`);
   call = Daily.createCallObject({subscribeToTracksAutomatically: true});
@@ -55,6 +61,7 @@ async function leave(beacon = false) {
   if (!conversation) return;
   const c = conversation;
   conversation = null;
+  clearInterval(beat);
   const url = `${server}/api/conversations/${c.conversation_id}/end`;
   const body = JSON.stringify({end_token: c.end_token});
   if (beacon) navigator.sendBeacon(url, new Blob([body], {type: 'text/plain'}));

@@ -52,6 +52,7 @@ def widget_config(host_origin: str) -> dict[str, Any]:
             "background": GREEN_BACKGROUND,
             "custom_greeting": "Hello from the browser test!",
             "overrides": {"allow": ["conversational_context", "custom_greeting", "user_name"]},
+            "page_messages": ["conversation.respond"],
             "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
             "theme": {"accent": "#0f766e", "launcher_label": "Ask us"},
         },
@@ -74,6 +75,8 @@ def browser_settings(public_url: str, host_origin: str, store: str, **engine: An
     raw = {
         "server": {"public_url": public_url, "store": store, "server_keys": [SERVER_KEY]},
         "engine": {"kind": "sandbox", **engine},
+        # A short grace, so the frame's heartbeats (a third of it) are seen within a test.
+        "lifecycle": {"heartbeat_grace_s": 3},
         "widgets": widget_config(host_origin),
     }
     return parse_settings(copy.deepcopy(raw), {})
@@ -250,11 +253,17 @@ def events(page: Page) -> list[dict[str, Any]]:
     return result
 
 
+def _matches(event: dict[str, Any], key: str, value: Any) -> bool:
+    if key.endswith("_contains"):
+        return str(value) in str(event.get(key.removesuffix("_contains"), ""))
+    return bool(event.get(key) == value)
+
+
 def wait_event(page: Page, name: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         for e in events(page):
-            if e["event"] == name and all(e.get(k) == v for k, v in match.items()):
+            if e["event"] == name and all(_matches(e, k, v) for k, v in match.items()):
                 return e
         if time.monotonic() > deadline:
             raise AssertionError(f"no {name} {match} event; got {json.dumps(events(page))[:2000]}")

@@ -68,6 +68,7 @@ def test_launcher_call_events_pixels_and_end(open_page: Callable[..., Page], hos
     wait_event(page, "utterance", role="user", text="What does the pricing look like?")
     tool = wait_event(page, "tool_call")
     assert tool["name"] == "open_page"
+    assert tool["arguments"] == {"page": "pricing"}  # parsed from the protocol's JSON string
     answer = [e for e in events(page) if e["event"] == "utterance" and e["role"] == "replica"]
     wait_event(page, "utterance", role="replica", text=answer[-1]["text"])
     assert "Context: On the pricing page" in (answer[-1]["text"] if len(answer) > 1 else
@@ -330,3 +331,38 @@ def test_proof_of_work_widget_solves_before_creating(open_page: Callable[..., Pa
     cid = start_call(page, "pow")["conversation_id"]
     page.evaluate("cvi('end')")
     assert widget_server.wait_ended(cid)["status"] == "ended"
+
+
+def test_host_page_sends_only_what_the_widget_allows(open_page: Callable[..., Page], host: Host) -> None:
+    page = open_page(host.page("send", host.snippet("support")))
+    wait_event(page, "ready")
+    start_call(page)
+    page.evaluate("cvi('send', {event_type: 'conversation.respond', properties: {text: 'Do you ship abroad?'}})")
+    answer = wait_event(page, "utterance", role="replica", text_contains="Do you ship abroad?")
+    assert answer["text"]
+    # conversation.echo is not in this widget's page_messages: refused in the frame, never sent.
+    page.evaluate("cvi('send', {event_type: 'conversation.echo', properties: {text: 'I was never here'}})")
+    refused = wait_event(page, "error", code="send-refused")
+    assert "conversation.echo" in refused["message"]
+    page.wait_for_timeout(300)
+    assert not any("I was never here" in str(e.get("text")) for e in events(page))
+    page.evaluate("cvi('end')")
+    wait_event(page, "conversation.ended")
+
+
+def test_frame_sends_heartbeats_while_in_call(open_page: Callable[..., Page], host: Host,
+                                              widget_server: WidgetServer) -> None:
+    page = open_page(host.page("beat", host.snippet("support")))
+    wait_event(page, "ready")
+    beats: list[str] = []
+    page.on("request", lambda r: beats.append(r.url) if r.url.endswith("/heartbeat") else None)
+    cid = start_call(page)["conversation_id"]
+    interval = widget_server.app.state.ctx.settings.lifecycle.heartbeat_grace_s / 3
+    page.wait_for_timeout(int(interval * 2500))
+    assert len(beats) >= 2 and all(f"/api/conversations/{cid}/heartbeat" in b for b in beats)
+    assert widget_server.conversation(cid)["status"] == "active"
+    page.evaluate("cvi('end')")
+    wait_event(page, "conversation.ended")
+    count = len(beats)
+    page.wait_for_timeout(int(interval * 1500))
+    assert len(beats) == count  # no beats after the end

@@ -73,7 +73,8 @@ class TavusEngine:
     async def get(self, conversation_id: str) -> EngineConversation:
         path = _conversation_path(conversation_id)
         try:
-            doc = await self._json_object("GET", path)
+            # verbose: the shutdown_reason, which the reconciler records for a missed callback
+            doc = await self._json_object("GET", path, params={"verbose": "true"})
         except EngineError as err:
             raise _unknown_id(err) from None
         return self._conversation(doc)

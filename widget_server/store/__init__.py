@@ -11,7 +11,7 @@ def open_store(url: str) -> Store:
 
         return SqliteStore(url.removeprefix("sqlite:///"))
     if url.startswith(("redis://", "rediss://")):
-        from widget_server.store.redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+        from widget_server.store.redis import RedisStore
 
         store: Store = RedisStore(url)
         return store

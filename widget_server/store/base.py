@@ -10,14 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-LIVE = ("creating", "active")
+# "lost": the engine may have created it but its answer never came; it keeps its
+# slot until the reconciler has found it at the engine (and ended it) or not.
+LIVE = ("creating", "active", "lost")
 
 
 @dataclass
 class ConversationRecord:
     local_id: str            # ours; also the callback ref's payload and the slot holder
     widget: str
-    status: str              # creating | active | ended | failed
+    status: str              # creating | active | lost | ended | failed
     created_at: float
     expires_at: float
     origin: str = ""
@@ -27,7 +29,7 @@ class ConversationRecord:
     started_at: float | None = None      # the replica joined
     ended_at: float | None = None
     end_reason: str | None = None
-    last_seen: float | None = None       # the visitor's last heartbeat
+    last_seen: float | None = None       # the visitor's last heartbeat (None: not watched)
 
     def to_row(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -39,6 +41,16 @@ class ConversationRecord:
     def seconds_live(self, now: float) -> float:
         end = self.ended_at if self.ended_at is not None else now
         return max(0.0, end - self.created_at)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One operator webhook waiting for a 2xx; ``body`` is the exact JSON that is signed."""
+
+    id: str
+    body: str
+    due_at: float
+    attempts: int = 0
 
 
 class Store(Protocol):
@@ -58,21 +70,42 @@ class Store(Protocol):
 
     async def insert(self, record: ConversationRecord) -> None: ...
 
-    async def activate(self, local_id: str, conversation_id: str, conversation_url: str) -> None: ...
+    async def activate(self, local_id: str, conversation_id: str, conversation_url: str,
+                       outbox: OutboxItem | None = None) -> bool:
+        """creating -> active; ``outbox`` is queued in the same step, only if this call did it."""
+        ...
+
+    async def mark_lost(self, local_id: str) -> bool:
+        """creating -> lost: the create's answer never came; the slot stays taken."""
+        ...
 
     async def by_conversation(self, conversation_id: str) -> ConversationRecord | None: ...
 
     async def by_local(self, local_id: str) -> ConversationRecord | None: ...
 
-    async def mark_started(self, local_id: str, at: float) -> None: ...
+    async def mark_started(self, local_id: str, at: float, outbox: OutboxItem | None = None) -> bool:
+        """Record the replica's arrival once; True (and ``outbox`` queued) only the first time."""
+        ...
 
-    async def touch(self, local_id: str, at: float) -> None: ...
+    async def touch(self, local_id: str, at: float) -> bool:
+        """A visitor heartbeat; True while the conversation is live."""
+        ...
 
-    async def finish(self, local_id: str, status: str, reason: str, at: float) -> bool:
-        """End a live record and free its slot; True only for the call that ended it."""
+    async def finish(self, local_id: str, status: str, reason: str, at: float,
+                     outbox: OutboxItem | None = None) -> bool:
+        """End a live record and free its slot; True (and ``outbox`` queued) only for the call that ended it."""
+        ...
+
+    async def adopt(self, local_id: str, conversation_id: str, reason: str, at: float,
+                    outbox: OutboxItem | None = None) -> bool:
+        """Record an orphan found at the engine (and ended there) against its creating/lost/failed record."""
         ...
 
     async def live_records(self, widget: str | None = None) -> list[ConversationRecord]: ...
+
+    async def records_since(self, since: float) -> list[ConversationRecord]:
+        """Every record created at or after ``since``, oldest first (the ledger)."""
+        ...
 
     async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
         """Count one hit in a fixed window; 0 if allowed, else seconds until the window resets."""
@@ -81,3 +114,19 @@ class Store(Protocol):
     async def seconds_used(self, widget: str, since: float, now: float) -> float:
         """Seconds of conversations of ``widget`` since ``since``; live ones counted up to ``now``."""
         ...
+
+    async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        """Take (or renew, for the same holder) a named lease shared by all instances."""
+        ...
+
+    async def outbox_put(self, item: OutboxItem) -> None: ...
+
+    async def outbox_claim(self, now: float, limit: int, lease_until: float) -> list[OutboxItem]:
+        """Take up to ``limit`` due items, hiding them from other instances until ``lease_until``."""
+        ...
+
+    async def outbox_done(self, item_id: str) -> None: ...
+
+    async def outbox_retry(self, item_id: str, due_at: float, attempts: int) -> None: ...
+
+    async def outbox_size(self) -> int: ...

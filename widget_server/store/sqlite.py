@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from widget_server.store.base import LIVE, ConversationRecord
+from widget_server.store.base import LIVE, ConversationRecord, OutboxItem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -43,9 +43,27 @@ CREATE TABLE IF NOT EXISTS counters (
     window_start REAL NOT NULL,
     count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS locks (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
 """
 
 _COLUMNS = tuple(ConversationRecord.__dataclass_fields__)
+_LIVE_IN = "(" + ", ".join(f"'{s}'" for s in LIVE) + ")"
+
+
+def _queue(db: sqlite3.Connection, item: OutboxItem | None) -> None:
+    if item is not None:
+        db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?)", (item.id, item.body, item.due_at, item.attempts))
 
 
 class SqliteStore:
@@ -98,7 +116,8 @@ class SqliteStore:
     async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
         with self._tx() as db:
             db.execute("DELETE FROM slots WHERE widget = ? AND lease_until <= ?", (widget, now))
-            (count,) = db.execute("SELECT COUNT(*) FROM slots WHERE widget = ?", (widget,)).fetchone()
+            (count,) = db.execute("SELECT COUNT(*) FROM slots WHERE widget = ? AND holder != ?",
+                                  (widget, holder)).fetchone()
             if count >= limit:
                 return False
             db.execute("INSERT OR REPLACE INTO slots VALUES (?, ?, ?)", (widget, holder, lease_until))
@@ -119,12 +138,22 @@ class SqliteStore:
         marks = ", ".join("?" for _ in row)
         self.db.execute(f"INSERT INTO conversations ({names}) VALUES ({marks})", tuple(row.values()))
 
-    async def activate(self, local_id: str, conversation_id: str, conversation_url: str) -> None:
-        self.db.execute(
-            "UPDATE conversations SET conversation_id = ?, conversation_url = ?, status = 'active' "
-            "WHERE local_id = ? AND status = 'creating'",
-            (conversation_id, conversation_url, local_id),
-        )
+    async def activate(self, local_id: str, conversation_id: str, conversation_url: str,
+                       outbox: OutboxItem | None = None) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE conversations SET conversation_id = ?, conversation_url = ?, status = 'active' "
+                "WHERE local_id = ? AND status = 'creating'",
+                (conversation_id, conversation_url, local_id),
+            )
+            if cur.rowcount == 1:
+                _queue(db, outbox)
+            return cur.rowcount == 1
+
+    async def mark_lost(self, local_id: str) -> bool:
+        cur = self.db.execute(
+            "UPDATE conversations SET status = 'lost' WHERE local_id = ? AND status = 'creating'", (local_id,))
+        return cur.rowcount == 1
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> ConversationRecord | None:
         row = self.db.execute(sql, args).fetchone()
@@ -136,33 +165,59 @@ class SqliteStore:
     async def by_local(self, local_id: str) -> ConversationRecord | None:
         return self._one("SELECT * FROM conversations WHERE local_id = ?", (local_id,))
 
-    async def mark_started(self, local_id: str, at: float) -> None:
-        self.db.execute(
-            "UPDATE conversations SET started_at = COALESCE(started_at, ?) WHERE local_id = ?", (at, local_id)
-        )
-
-    async def touch(self, local_id: str, at: float) -> None:
-        self.db.execute("UPDATE conversations SET last_seen = ? WHERE local_id = ?", (at, local_id))
-
-    async def finish(self, local_id: str, status: str, reason: str, at: float) -> bool:
+    async def mark_started(self, local_id: str, at: float, outbox: OutboxItem | None = None) -> bool:
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE conversations SET status = ?, end_reason = ?, ended_at = ? "
-                "WHERE local_id = ? AND status IN (?, ?)",
-                (status, reason, at, local_id, *LIVE),
+                "UPDATE conversations SET started_at = ? WHERE local_id = ? AND started_at IS NULL", (at, local_id))
+            if cur.rowcount == 1:
+                _queue(db, outbox)
+            return cur.rowcount == 1
+
+    async def touch(self, local_id: str, at: float) -> bool:
+        cur = self.db.execute(
+            f"UPDATE conversations SET last_seen = MAX(COALESCE(last_seen, 0), ?) "
+            f"WHERE local_id = ? AND status IN {_LIVE_IN}", (at, local_id))
+        return cur.rowcount == 1
+
+    async def finish(self, local_id: str, status: str, reason: str, at: float,
+                     outbox: OutboxItem | None = None) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE conversations SET status = ?, end_reason = ?, ended_at = ? "
+                f"WHERE local_id = ? AND status IN {_LIVE_IN}",
+                (status, reason, at, local_id),
             )
             changed = cur.rowcount == 1
             db.execute("DELETE FROM slots WHERE holder = ?", (local_id,))
+            if changed:
+                _queue(db, outbox)
             return changed
 
+    async def adopt(self, local_id: str, conversation_id: str, reason: str, at: float,
+                    outbox: OutboxItem | None = None) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE conversations SET status = 'ended', conversation_id = COALESCE(conversation_id, ?), "
+                "end_reason = ?, ended_at = ? WHERE local_id = ? AND status IN ('creating', 'lost', 'failed')",
+                (conversation_id, reason, at, local_id),
+            )
+            changed = cur.rowcount == 1
+            db.execute("DELETE FROM slots WHERE holder = ?", (local_id,))
+            if changed:
+                _queue(db, outbox)
+            return changed
+
+    def _many(self, sql: str, args: tuple[Any, ...]) -> list[ConversationRecord]:
+        return [ConversationRecord(**{k: r[k] for k in _COLUMNS}) for r in self.db.execute(sql, args).fetchall()]
+
     async def live_records(self, widget: str | None = None) -> list[ConversationRecord]:
-        sql = "SELECT * FROM conversations WHERE status IN (?, ?)"
-        args: tuple[Any, ...] = LIVE
+        sql = f"SELECT * FROM conversations WHERE status IN {_LIVE_IN}"
         if widget is not None:
-            sql += " AND widget = ?"
-            args = (*LIVE, widget)
-        rows = self.db.execute(sql, args).fetchall()
-        return [ConversationRecord(**{k: r[k] for k in _COLUMNS}) for r in rows]
+            return self._many(sql + " AND widget = ?", (widget,))
+        return self._many(sql, ())
+
+    async def records_since(self, since: float) -> list[ConversationRecord]:
+        return self._many("SELECT * FROM conversations WHERE created_at >= ? ORDER BY created_at", (since,))
 
     async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
         start = now - (now % window_s)
@@ -182,3 +237,30 @@ class SqliteStore:
             (now, since, widget, now, since),
         ).fetchone()
         return float(row[0])
+
+    async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        with self._tx() as db:
+            row = db.execute("SELECT holder, until FROM locks WHERE name = ?", (name,)).fetchone()
+            if row and row["holder"] != holder and row["until"] > now:
+                return False
+            db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, holder, now + ttl_s))
+            return True
+
+    async def outbox_put(self, item: OutboxItem) -> None:
+        _queue(self.db, item)
+
+    async def outbox_claim(self, now: float, limit: int, lease_until: float) -> list[OutboxItem]:
+        with self._tx() as db:
+            rows = db.execute("SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?",
+                              (now, limit)).fetchall()
+            db.executemany("UPDATE outbox SET due_at = ? WHERE id = ?", [(lease_until, r["id"]) for r in rows])
+        return [OutboxItem(r["id"], r["body"], lease_until, r["attempts"]) for r in rows]
+
+    async def outbox_done(self, item_id: str) -> None:
+        self.db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    async def outbox_retry(self, item_id: str, due_at: float, attempts: int) -> None:
+        self.db.execute("UPDATE outbox SET due_at = ?, attempts = ? WHERE id = ?", (due_at, attempts, item_id))
+
+    async def outbox_size(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

@@ -99,6 +99,7 @@ async def create_conversation(request: Request) -> Response:
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
     )
+    await c.extras["live"].remember(created)  # the room and its token, for the server's own seat
     return JSONResponse(created, status_code=201, headers=NO_STORE)
 
 
@@ -164,3 +165,13 @@ async def end_conversation(request: Request) -> Response:
         reason = f"visitor_{body['reason']}"
     result = await c.conversations.end(cid, reason)
     return JSONResponse(result, headers=NO_STORE)
+
+
+async def heartbeat(request: Request) -> Response:
+    """The visitor is still here: 204 while live, 410 once ended (stop beating)."""
+    c = ctx(request)
+    cid = request.path_params["conversation_id"]
+    body = await read_json(request, allow_text=True)
+    await _authorise_visitor(request, cid, body)
+    await c.conversations.heartbeat(cid)
+    return Response(status_code=204, headers=NO_STORE)

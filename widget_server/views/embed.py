@@ -29,6 +29,9 @@ def public_config(c: Context, widget: WidgetSettings) -> dict[str, Any]:
         "language": widget.language,
         "private": widget.private,
         "proof_of_work": widget.proof_of_work,
+        "page_messages": list(widget.page_messages),
+        # Three beats per grace, so two can be lost before the server ends the conversation.
+        "heartbeat_ms": int(max(0.2, min(10.0, c.settings.lifecycle.heartbeat_grace_s / 3)) * 1000),
         "theme": {
             "accent": widget.theme.accent,
             "accent_text": widget.theme.accent_text,

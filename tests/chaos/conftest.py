@@ -1,0 +1,247 @@
+"""Real processes for the chaos suite: redis-server, a `widget-server sandbox`, two `widget-server serve`
+instances behind a small failover proxy (the load balancer), and a webhook receiver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.redis_server import redis_server
+from tests.servers import free_port, serve_app
+from widget_server.webhooks import verify
+
+SECRET = "chaos_secret_0123456789abcdef"
+HOOK_SECRET = "chaos_hook_secret_0123456789"
+SERVER_KEY = "sk_chaos_0123456789abcdef"
+GRACE_S = 1.5
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early: {log.read_text()[-2000:]}")
+        try:
+            httpx.get(url, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("process did not start") from None
+            time.sleep(0.05)
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "widget_server.cli", *args], stdout=out, stderr=out,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    out.close()
+    return proc
+
+
+@dataclass
+class Balancer:
+    """Sends each request to a live backend (round robin, failing over); can drop engine callbacks."""
+
+    backends: list[str] = field(default_factory=list)
+    drop_hooks: bool = False
+    dropped: int = 0
+    turn: int = 0
+
+    async def handle(self, request: Request) -> Response:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if self.drop_hooks and path.startswith("/hooks/"):
+            self.dropped += 1
+            return Response(status_code=200)
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        self.turn += 1
+        order = self.backends[self.turn % len(self.backends):] + self.backends[:self.turn % len(self.backends)]
+        async with httpx.AsyncClient(timeout=10) as client:
+            for backend in order:
+                try:
+                    r = await client.request(request.method, backend + path, content=body, headers=headers)
+                except httpx.TransportError:
+                    continue
+                return Response(r.content, status_code=r.status_code, headers={
+                    k: v for k, v in r.headers.items() if k.lower() in ("content-type", "retry-after")})
+        return Response(status_code=502)
+
+
+@dataclass
+class Receiver:
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    async def handle(self, request: Request) -> Response:
+        raw = await request.body()
+        if not verify(HOOK_SECRET, request.headers.get("widget-signature", ""), raw):
+            return Response(status_code=401)
+        with self.lock:
+            ok = self.rng.random() > 0.2  # one in five answered 503: retried later
+            if ok:
+                self.seen.append(json.loads(raw))
+        return Response(status_code=204 if ok else 503)
+
+    def ids(self, event_type: str) -> set[str]:
+        with self.lock:
+            return {e["data"]["conversation_id"] for e in self.seen if e["type"] == event_type}
+
+
+@dataclass
+class Cluster:
+    public_url: str
+    sandbox_url: str
+    config: Path
+    ports: list[int]
+    procs: list[subprocess.Popen[bytes]]
+    balancer: Balancer
+    receiver: Receiver
+    logs: Path
+    peak: dict[str, int] = field(default_factory=dict)
+
+    def instance(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.ports[i]}"
+
+    def start(self, i: int) -> None:
+        log = self.logs / f"serve{i}.log"
+        proc = spawn(["serve", "--config", str(self.config), "--port", str(self.ports[i])], log)
+        wait_http(self.instance(i) + "/healthz", proc, log)
+        self.procs[i] = proc
+
+    def kill(self, i: int) -> None:
+        self.procs[i].kill()
+        self.procs[i].wait()
+
+    def ours_active(self) -> list[dict[str, Any]]:
+        """This deployment's active conversations, as the engine lists them."""
+        doc = httpx.get(self.sandbox_url + "/v2/conversations", params={"status": "active", "limit": 500},
+                        timeout=5).json()
+        prefix = self.public_url + "/hooks/engine/"
+        return [c for c in doc["data"] if (c.get("callback_url") or "").startswith(prefix)]
+
+    def engine_status(self, cid: str) -> str:
+        return str(httpx.get(f"{self.sandbox_url}/v2/conversations/{cid}", timeout=5).json()["status"])
+
+
+def _config(public_url: str, store: str, sandbox: str, receiver: str) -> str:
+    return f"""
+[server]
+public_url = "{public_url}"
+secret_key = "{SECRET}"
+store = "{store}"
+server_keys = ["{SERVER_KEY}"]
+
+[engine]
+kind = "tavus"
+base_url = "{sandbox}"
+api_key = "chaos-engine-key"
+timeout_s = 2
+
+[webhooks]
+url = "{receiver}"
+secret = "{HOOK_SECRET}"
+timeout_s = 1
+retry_base_s = 0.1
+retry_max_s = 0.5
+
+[lifecycle]
+heartbeat_grace_s = {GRACE_S}
+sweep_interval_s = 0.2
+reconcile_interval_s = 0.5
+expiry_grace_s = 1
+
+[widgets.support]
+replica_id = "r_chaos"
+conversation_name = "support"
+[widgets.support.limits]
+max_concurrent = 3
+per_ip_per_hour = 10000
+
+[widgets.public]
+replica_id = "r_chaos"
+conversation_name = "public"
+private = false
+[widgets.public.limits]
+max_concurrent = 50
+per_ip_per_hour = 4
+
+[widgets.burst]
+replica_id = "r_chaos"
+conversation_name = "burst"
+[widgets.burst.limits]
+max_concurrent = 20
+per_ip_per_hour = 10000
+
+[widgets.short]
+replica_id = "r_chaos"
+conversation_name = "short"
+max_call_duration = 2
+[widgets.short.limits]
+max_concurrent = 1
+per_ip_per_hour = 10000
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    work = tmp_path_factory.mktemp("chaos")
+    balancer, receiver = Balancer(), Receiver()
+    monitor_stop = threading.Event()
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(redis_server(work))
+        hooks = stack.enter_context(serve_app(Starlette(routes=[Route("/", receiver.handle, methods=["POST"])])))
+        public = stack.enter_context(serve_app(Starlette(routes=[Route(
+            "/{path:path}", balancer.handle, methods=["GET", "POST", "DELETE", "OPTIONS"])])))
+        sandbox_port = free_port()
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        sandbox = spawn(["sandbox", "--port", str(sandbox_port), "--max-concurrent", "40", "--latency-ms", "20",
+                         "--fail-rate", "0.1", "--lose-rate", "0.2"], work / "sandbox.log")
+        stack.callback(sandbox.wait)
+        stack.callback(sandbox.terminate)
+        wait_http(sandbox_url + "/v2/conversations", sandbox, work / "sandbox.log")
+        config = work / "chaos.toml"
+        config.write_text(_config(public, store, sandbox_url, hooks + "/"))
+        ports = [free_port(), free_port()]
+        balancer.backends = [f"http://127.0.0.1:{p}" for p in ports]
+        cluster = Cluster(public, sandbox_url, config, ports, [sandbox, sandbox], balancer, receiver, work)
+        for i in (0, 1):
+            cluster.start(i)
+
+        def monitor() -> None:
+            while not monitor_stop.is_set():
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    names = [str(c.get("conversation_name")) for c in cluster.ours_active()]
+                    for name in set(names):
+                        cluster.peak[name] = max(cluster.peak.get(name, 0), names.count(name))
+                monitor_stop.wait(0.05)
+
+        watcher = threading.Thread(target=monitor, daemon=True)
+        watcher.start()
+        stack.callback(watcher.join)
+        stack.callback(monitor_stop.set)
+        try:
+            yield cluster
+        finally:
+            for p in cluster.procs[:2]:
+                if p.poll() is None:
+                    p.terminate()
+                    p.wait(timeout=10)

@@ -1,0 +1,205 @@
+"""Ending what nobody uses: missed heartbeats, the expiry backstop, orphans at the engine.
+
+    lifecycle = Lifecycle(settings, store, engine, conversations, signer)
+    await lifecycle.sweep()        # one pass; tests call the passes directly
+    await lifecycle.reconcile()
+    lifecycle.start()              # background jobs, from the app's lifespan
+    await lifecycle.stop()
+
+Every instance runs the jobs. A named lease in the store lets one instance do
+each pass (the holder keeps it while alive; another takes over when it lapses),
+and every action is idempotent anyway: the store changes state only once and
+ending an ended conversation at the engine is not an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from widget_server.conversations import Conversations, iso
+from widget_server.engines.base import Engine, EngineConversation
+from widget_server.errors import EngineError, Problem
+from widget_server.settings import Settings
+from widget_server.store import ConversationRecord, Store
+from widget_server.tokens import BadToken, Signer, new_id
+
+log = logging.getLogger("widget_server.lifecycle")
+
+PAGE = 100
+CREATE_MARGIN_S = 5.0
+
+
+class Lifecycle:
+    def __init__(self, settings: Settings, store: Store, engine: Engine, conversations: Conversations,
+                 signer: Signer, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.cfg = settings.lifecycle
+        self.store = store
+        self.engine = engine
+        self.conversations = conversations
+        self.signer = signer
+        self.clock = clock
+        self.instance = new_id("i_", 6)
+        self.hook_prefix = f"{settings.server.public_url}/hooks/engine/"
+        # a create still in flight may take the engine's whole timeout
+        self.create_window_s = settings.engine.timeout_s + CREATE_MARGIN_S
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the sweep: missed heartbeats, expired conversations, abandoned creates ----------------
+    async def sweep(self) -> list[tuple[str, str]]:
+        """One pass over live records; returns (local_id, what was done)."""
+        now = self.clock()
+        done: list[tuple[str, str]] = []
+        for record in await self.store.live_records():
+            try:
+                action = await self._sweep_one(record, now)
+            except (Problem, EngineError) as exc:  # the engine is down: the next pass tries again
+                log.warning("sweep of %s failed: %s", record.local_id, exc)
+                continue
+            if action:
+                done.append((record.local_id, action))
+        return done
+
+    async def _sweep_one(self, record: ConversationRecord, now: float) -> str | None:
+        if record.status == "creating" and now - record.created_at > self.create_window_s:
+            # the instance that was creating it is gone; the reconciler settles it with the engine
+            return "marked_lost" if await self.store.mark_lost(record.local_id) else None
+        if record.status != "active":
+            return None
+        if record.last_seen is not None and now - record.last_seen > self.cfg.heartbeat_grace_s:
+            return "heartbeat_timeout" if await self.conversations.end_record(record, "heartbeat_timeout") else None
+        if now > record.expires_at + self.cfg.expiry_grace_s:
+            assert record.conversation_id is not None
+            conv = await self.engine.get(record.conversation_id)
+            if conv.status == "ended":
+                reason = conv.shutdown_reason or "engine_ended"
+                return reason if await self.conversations.close_record(record, reason) else None
+            return "expired_backstop" if await self.conversations.end_record(record, "expired_backstop") else None
+        return None
+
+    # --- reconciliation with the engine ----------------------------------------------------------
+    def owner_ref(self, conv: EngineConversation) -> str | None:
+        """Our local id for an engine conversation of this deployment, else None (never touch it)."""
+        url = conv.callback_url or ""
+        if not url.startswith(self.hook_prefix):
+            return None
+        try:
+            return self.signer.read_callback_ref(url.removeprefix(self.hook_prefix))
+        except BadToken:
+            return None
+
+    async def _active_at_engine(self) -> list[EngineConversation]:
+        found: list[EngineConversation] = []
+        page = 1
+        while True:
+            chunk = await self.engine.list(status="active", limit=PAGE, page=page)
+            found.extend(c for c in chunk.data if c.status == "active")
+            if len(chunk.data) < PAGE or page * PAGE >= chunk.total_count:
+                return found
+            page += 1
+
+    async def reconcile(self) -> list[tuple[str, str]]:
+        """End this deployment's conversations the store does not hold live; close what the engine ended."""
+        started = self.clock()
+        active = await self._active_at_engine()
+        done: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for conv in active:
+            local_id = self.owner_ref(conv)
+            if local_id is None:
+                continue
+            seen.add(local_id)
+            record = await self.store.by_local(local_id)
+            if record is not None:
+                if record.live and record.conversation_id == conv.conversation_id:
+                    continue
+                if record.status == "creating" and started - record.created_at <= self.create_window_s:
+                    continue  # its create is still in flight on some instance
+            action = await self._end_orphan(conv, record)
+            if action:
+                done.append((local_id, action))
+        listed = {c.conversation_id for c in active}
+        for record in await self.store.live_records():
+            try:
+                action = await self._settle(record, seen, listed, started)
+            except (Problem, EngineError) as exc:
+                log.warning("reconcile of %s failed: %s", record.local_id, exc)
+                continue
+            if action:
+                done.append((record.local_id, action))
+        return done
+
+    async def _end_orphan(self, conv: EngineConversation, record: ConversationRecord | None) -> str | None:
+        try:
+            await self.engine.end(conv.conversation_id)
+        except EngineError as exc:
+            if exc.kind != "not_found":
+                log.warning("could not end orphan %s: %s", conv.conversation_id, exc)
+                return None
+        if record is None or record.status == "ended":
+            return "ended_unknown" if record is None else "ended_again"
+        reason = "reconciled_lost_answer" if record.status == "lost" else "reconciled_orphan"
+        now = self.clock()
+        record.conversation_id = record.conversation_id or conv.conversation_id
+        event = self.conversations.webhooks.event(
+            "conversation.ended", record, reason=reason, ended_at=iso(now),
+            duration_s=round(max(0.0, now - record.created_at), 3))
+        if not await self.store.adopt(record.local_id, conv.conversation_id, reason, now, event):
+            return None
+        self.conversations.webhooks.wake()
+        self.conversations.metrics.ended.labels(record.widget, "reconciled").inc()
+        return reason
+
+    async def _settle(self, record: ConversationRecord, seen: set[str], listed: set[str],
+                      started: float) -> str | None:
+        if record.status == "lost" and record.local_id not in seen:
+            if started - record.created_at <= self.create_window_s:
+                return None  # the engine may still be creating it
+            ok = await self.store.finish(record.local_id, "failed", "engine_never_created", self.clock())
+            return "engine_never_created" if ok else None
+        if record.status != "active" or record.conversation_id in listed or record.created_at >= started - 1:
+            return None
+        # Live here, not active there: a shutdown callback went missing. Ask the engine.
+        assert record.conversation_id is not None
+        try:
+            conv = await self.engine.get(record.conversation_id)
+        except EngineError as exc:
+            if exc.kind != "not_found":
+                raise
+            reason = "engine_not_found"
+        else:
+            if conv.status != "ended":
+                return None
+            reason = conv.shutdown_reason or "engine_ended"
+        return reason if await self.conversations.close_record(record, reason) else None
+
+    # --- background jobs ---------------------------------------------------------------------------
+    def start(self) -> None:
+        jobs: list[tuple[str, float, Callable[[], Awaitable[list[tuple[str, str]]]]]] = [
+            ("sweep", self.cfg.sweep_interval_s, self.sweep),
+            ("reconcile", self.cfg.reconcile_interval_s, self.reconcile),
+        ]
+        self._tasks = [asyncio.create_task(self._loop(*job)) for job in jobs]
+        if self.conversations.webhooks.enabled:
+            self._tasks.append(asyncio.create_task(self.conversations.webhooks.run()))
+
+    async def _loop(self, name: str, interval: float, job: Callable[[], Awaitable[list[tuple[str, str]]]]) -> None:
+        while True:
+            try:
+                if await self.store.try_lock(name, self.instance, max(2 * interval, 1.0), self.clock()):
+                    for local_id, action in await job():
+                        log.info("%s: %s %s", name, action, local_id)
+                        self.conversations.metrics.lifecycle.labels(name, action[:40]).inc()
+            except Exception as exc:  # the store or the engine is briefly away: try again next time
+                log.warning("%s pass failed: %s: %s", name, type(exc).__name__, exc)
+            await asyncio.sleep(interval)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.conversations.webhooks.aclose()

@@ -1,0 +1,252 @@
+"""The server's seats in live rooms: joined on first need, one instance per conversation (a lease).
+
+    hub = LiveHub(bus, engine, store)
+    await hub.send(record, message)              # into the room, from whichever instance
+    await hub.open(record)                       # join (or find the holder) before streaming
+    async for event in hub.follow(record, after=3):
+        ...                                      # ends after the "ended" event
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from widget_server.engines.base import Engine
+from widget_server.errors import EngineError, Problem
+from widget_server.store import ConversationRecord, Store
+
+from .bus import LIVE_TTL_S, Bus
+from .events import Event, RoomEvent, translate
+from .participant import Participant, ParticipantError, RoomGone, SandboxParticipant, Sink
+
+log = logging.getLogger("widget_server.live")
+
+LEASE_TTL_S = 15.0
+GRACE_S = 600.0  # events are kept this long after the conversation ended
+SeatFactory = Callable[[ConversationRecord, dict[str, Any] | None, Sink], Participant]
+
+
+@dataclass
+class _Seat:
+    participant: Participant
+    queue: asyncio.Queue[RoomEvent] = field(default_factory=asyncio.Queue)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stop_listening: Callable[[], Awaitable[None]] | None = None
+    replica_seen: bool = False
+
+
+def ended_problem(record: ConversationRecord) -> Problem:
+    return Problem(409, "Conversation ended", f"ended: {record.end_reason or 'ended'}", kind="conversation-ended")
+
+
+def room_problem(exc: ParticipantError) -> Problem:
+    return Problem(502, "Room unreachable", f"the server could not be in the room: {exc}"[:500],
+                   kind="room-unreachable")
+
+
+class LiveHub:
+    def __init__(self, bus: Bus, engine: Engine, store: Store, *, lease_ttl_s: float = LEASE_TTL_S,
+                 grace_s: float = GRACE_S, seat_factory: SeatFactory | None = None) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.store = store
+        self.lease_ttl_s = lease_ttl_s
+        self.grace_s = grace_s
+        self.instance = "i-" + secrets.token_hex(6)
+        self.seat_factory = seat_factory or self._default_seat
+        self._seats: dict[str, _Seat] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # --- what views call ---------------------------------------------------------------------
+    async def remember(self, created: dict[str, Any]) -> None:
+        """Keep the room URL and meeting token of a conversation just created (for the Daily seat)."""
+        room = {"url": created.get("conversation_url"), "token": created.get("meeting_token")}
+        await self.bus.remember_room(str(created["conversation_id"]), room, LIVE_TTL_S)
+
+    async def send(self, record: ConversationRecord, message: dict[str, Any]) -> None:
+        if not record.live:
+            raise ended_problem(record)
+        cid = self._cid(record)
+        if await self._ensure(record):
+            try:
+                await self._seats[cid].participant.send(message)
+            except RoomGone:
+                raise ended_problem(record) from None
+            except ParticipantError as exc:
+                raise room_problem(exc) from None
+        elif not await self.bus.publish(cid, message):
+            raise Problem(503, "Room seat moving", "the instance in the room did not answer; retry",
+                          kind="room-seat-moving", retry_after=int(self.lease_ttl_s))
+
+    async def open(self, record: ConversationRecord) -> None:
+        """Before streaming: be in the room (or know another instance is), or record the end."""
+        cid = self._cid(record)
+        if not record.live:
+            if await self.bus.last_seq(cid) == 0:
+                await self._append_end(cid, record.end_reason or "ended")
+            return
+        try:
+            await self._ensure(record)
+        except Problem as exc:
+            if exc.status != 409:  # ended meanwhile: the log now says so
+                raise
+
+    async def follow(self, record: ConversationRecord, after: int = 0) -> AsyncIterator[Event | None]:
+        """Events after ``after``, as they come; ``None`` after each quiet lease period (a keep-alive tick)."""
+        cid = self._cid(record)
+        while True:
+            events = await self.bus.wait(cid, after, self.lease_ttl_s)
+            for event in events:
+                yield event
+                after = event.seq
+                if event.type == "ended":
+                    return
+            if not events:
+                yield None
+                await self._check_holder(cid)
+
+    def holds(self, conversation_id: str) -> bool:
+        """True when this instance is the one in the room."""
+        return conversation_id in self._seats
+
+    async def aclose(self) -> None:
+        for cid in list(self._seats):
+            await self._release(cid)
+        await self.bus.aclose()
+
+    # --- seats ---------------------------------------------------------------------------------
+    def _cid(self, record: ConversationRecord) -> str:
+        if not record.conversation_id:
+            raise Problem(409, "Conversation not started", "the engine has not created it yet",
+                          kind="conversation-not-started")
+        return record.conversation_id
+
+    def _default_seat(self, record: ConversationRecord, room: dict[str, Any] | None, sink: Sink) -> Participant:
+        cid = self._cid(record)
+        core = getattr(self.engine, "core", None)
+        if self.engine.kind == "sandbox" and core is not None:
+            return SandboxParticipant(core, cid, sink)
+        url = str((room or {}).get("url") or record.conversation_url)
+        host = urlparse(url).hostname or ""
+        if not (host == "daily.co" or host.endswith(".daily.co")):
+            raise ParticipantError(f"{url} is not a Daily room; the server joins Daily rooms and "
+                                   "in-process sandbox rooms only")
+        from .daily_participant import DailyParticipant
+
+        token = (room or {}).get("token")
+        return DailyParticipant(url, token if isinstance(token, str) else None, sink)
+
+    async def _ensure(self, record: ConversationRecord) -> bool:
+        """True when this instance is in the room; False when another instance holds it."""
+        cid = self._cid(record)
+        if cid in self._seats:
+            return True
+        lock = self._locks.setdefault(cid, asyncio.Lock())
+        async with lock:
+            if cid in self._seats:
+                return True
+            if not await self.bus.take_lease(cid, self.instance, self.lease_ttl_s):
+                return False
+            seat: _Seat | None = None
+            try:
+                queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
+                participant = self.seat_factory(record, await self.bus.room(cid), queue.put_nowait)
+                seat = _Seat(participant, queue)
+                await participant.join()
+            except RoomGone:
+                await self.bus.drop_lease(cid, self.instance)
+                await self._append_end(cid, await self._reason(cid, seat))
+                raise ended_problem(record) from None
+            except ParticipantError as exc:
+                await self.bus.drop_lease(cid, self.instance)
+                raise room_problem(exc) from None
+            self._seats[cid] = seat
+            seat.tasks.append(asyncio.create_task(self._pump(cid, seat)))
+            seat.tasks.append(asyncio.create_task(self._renew(cid)))
+            seat.stop_listening = await self.bus.listen(cid, lambda m: self._command(cid, m))
+            return True
+
+    async def _pump(self, cid: str, seat: _Seat) -> None:
+        while True:
+            event = await seat.queue.get()
+            if event.kind == "left":
+                await self._append_end(cid, await self._reason(cid, seat))
+                await self._release(cid)
+                return
+            if event.kind == "error":
+                log.warning("room %s: %s", cid, str(event.data.get("message"))[:200])
+            for type_, data in translate(event):
+                if type_ == "replica_joined":
+                    if seat.replica_seen:
+                        continue
+                    seat.replica_seen = True
+                await self.bus.append(cid, type_, data)
+
+    async def _renew(self, cid: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ttl_s / 3)
+            if not await self.bus.take_lease(cid, self.instance, self.lease_ttl_s):
+                log.warning("room %s: lease lost; leaving", cid)
+                await self._release(cid)
+                return
+
+    async def _command(self, cid: str, message: dict[str, Any]) -> None:
+        seat = self._seats.get(cid)
+        if seat is None:
+            return
+        try:
+            await seat.participant.send(message)
+        except ParticipantError as exc:
+            log.warning("room %s: relayed message not delivered: %s", cid, exc)
+
+    async def _release(self, cid: str) -> None:
+        seat = self._seats.pop(cid, None)
+        self._locks.pop(cid, None)
+        if seat is None:
+            return
+        current = asyncio.current_task()
+        for task in seat.tasks:
+            if task is not current:
+                task.cancel()
+        if seat.stop_listening is not None:
+            await seat.stop_listening()
+        with contextlib.suppress(Exception):
+            await seat.participant.close()
+        await self.bus.drop_lease(cid, self.instance)
+
+    async def _append_end(self, cid: str, reason: str) -> None:
+        await self.bus.append(cid, "ended", {"reason": reason})
+        await self.bus.expire(cid, self.grace_s)
+
+    async def _reason(self, cid: str, seat: _Seat | None) -> str:
+        if seat is not None and isinstance(seat.participant, SandboxParticipant):
+            found = seat.participant.shutdown_reason()
+            if found:
+                return found
+        with contextlib.suppress(EngineError, TimeoutError):
+            conv = await asyncio.wait_for(self.engine.get(cid), 3)
+            if conv.shutdown_reason:
+                return conv.shutdown_reason
+        record = await self.store.by_conversation(cid)
+        return (record.end_reason if record else None) or "ended"
+
+    async def _check_holder(self, cid: str) -> None:
+        """No news for a lease period: take the room over if its holder is gone."""
+        if cid in self._seats:
+            return
+        record = await self.store.by_conversation(cid)
+        if record is None:
+            return
+        if record.live:
+            with contextlib.suppress(Problem):
+                await self._ensure(record)
+        elif await self.bus.take_lease(cid, self.instance, self.lease_ttl_s):
+            await self._append_end(cid, record.end_reason or "ended")
+            await self.bus.drop_lease(cid, self.instance)

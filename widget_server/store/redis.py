@@ -1,0 +1,306 @@
+"""Redis store: any number of instances on one Redis behave as one server.
+
+    store = RedisStore("redis://127.0.0.1:6379/0")
+    await store.open()
+
+Every step that must be atomic (a slot, a rate counter, a state change with its
+webhook) is one Lua script. Records are hashes ``ws:conv:<local_id>``; ``ws:live``
+indexes the live ones, ``ws:created[:<widget>]`` orders them by creation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from widget_server.store.base import LIVE, ConversationRecord, OutboxItem
+
+P = "ws:"
+_FLOATS = {"created_at", "expires_at", "started_at", "ended_at", "last_seen"}
+_LIVE_LUA = " or ".join(f"st == '{s}'" for s in LIVE)
+
+# Queues ARGV[1..4] (id, body, due_at, attempts) as a webhook unless id is "".
+_QUEUE = f"""
+local function queue()
+  if ARGV[1] ~= '' and redis.call('EXISTS', '{P}ob:' .. ARGV[1]) == 0 then
+    redis.call('HSET', '{P}ob:' .. ARGV[1], 'body', ARGV[2], 'attempts', ARGV[4])
+    redis.call('ZADD', '{P}outbox', ARGV[3], ARGV[1])
+  end
+end
+"""
+
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+return 1
+"""
+
+_ACTIVATE = _QUEUE + f"""
+if redis.call('HGET', KEYS[1], 'status') ~= 'creating' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'active', 'conversation_id', ARGV[5], 'conversation_url', ARGV[6])
+redis.call('SET', '{P}cid:' .. ARGV[5], ARGV[7])
+queue()
+return 1
+"""
+
+_STARTED = _QUEUE + """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'started_at') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'started_at', ARGV[5])
+queue()
+return 1
+"""
+
+_FINISH = _QUEUE + f"""
+local st = redis.call('HGET', KEYS[1], 'status')
+local widget = redis.call('HGET', KEYS[1], 'widget')
+if widget then redis.call('ZREM', '{P}slots:' .. widget, ARGV[8]) end
+if not ({_LIVE_LUA}) then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[5], 'end_reason', ARGV[6], 'ended_at', ARGV[7])
+redis.call('SREM', '{P}live', ARGV[8])
+queue()
+return 1
+"""
+
+_ADOPT = _QUEUE + f"""
+local st = redis.call('HGET', KEYS[1], 'status')
+local widget = redis.call('HGET', KEYS[1], 'widget')
+if widget then redis.call('ZREM', '{P}slots:' .. widget, ARGV[8]) end
+if st ~= 'creating' and st ~= 'lost' and st ~= 'failed' then return 0 end
+if not redis.call('HGET', KEYS[1], 'conversation_id') then
+  redis.call('HSET', KEYS[1], 'conversation_id', ARGV[9])
+  redis.call('SET', '{P}cid:' .. ARGV[9], ARGV[8])
+end
+redis.call('HSET', KEYS[1], 'status', 'ended', 'end_reason', ARGV[6], 'ended_at', ARGV[7])
+redis.call('SREM', '{P}live', ARGV[8])
+queue()
+return 1
+"""
+
+_LOST = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'creating' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'lost')
+return 1
+"""
+
+_TOUCH = f"""
+local st = redis.call('HGET', KEYS[1], 'status')
+if not ({_LIVE_LUA}) then return 0 end
+local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
+if seen < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'last_seen', ARGV[1]) end
+return 1
+"""
+
+_HIT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then return tonumber(ARGV[2]) end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 0
+"""
+
+# Conversations last at most an hour (plus grace), so a day's look-back finds every one that overlaps.
+_USED = f"""
+local since, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local total = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since - 86400, '+inf')) do
+  local row = redis.call('HMGET', '{P}conv:' .. id, 'created_at', 'ended_at', 'status')
+  if row[1] and row[3] ~= 'failed' then
+    local stop = tonumber(row[2] or now)
+    local start = math.max(tonumber(row[1]), since)
+    if stop > start then total = total + (stop - start) end
+  end
+end
+return tostring(total)
+"""
+
+_LOCK = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+_CLAIM = f"""
+local out = {{}}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
+  redis.call('ZADD', KEYS[1], ARGV[3], id)
+  local row = redis.call('HMGET', '{P}ob:' .. id, 'body', 'attempts')
+  if row[1] then
+    table.insert(out, id); table.insert(out, row[1]); table.insert(out, row[2] or '0')
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+
+
+def _conv(local_id: str) -> str:
+    return f"{P}conv:{local_id}"
+
+
+def _queue_args(item: OutboxItem | None) -> list[str]:
+    if item is None:
+        return ["", "", "0", "0"]
+    return [item.id, item.body, repr(item.due_at), str(item.attempts)]
+
+
+def _record(row: dict[str, str]) -> ConversationRecord | None:
+    if not row.get("local_id"):
+        return None
+    values: dict[str, Any] = {}
+    for name in ConversationRecord.__dataclass_fields__:
+        raw = row.get(name)
+        values[name] = None if raw is None else (float(raw) if name in _FLOATS else raw)
+    for name in ("origin", "client_ip", "conversation_url"):
+        values[name] = values[name] or ""
+    return ConversationRecord(**values)
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._r: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def r(self) -> aioredis.Redis:
+        if self._r is None:
+            raise RuntimeError("store is not open")
+        return self._r
+
+    async def open(self) -> None:
+        if self._r is not None:
+            return
+        self._r = aioredis.Redis.from_url(self.url, decode_responses=True, max_connections=64,
+                                          health_check_interval=30)
+        for name, src in (("acquire", _ACQUIRE), ("activate", _ACTIVATE), ("started", _STARTED),
+                          ("finish", _FINISH), ("adopt", _ADOPT), ("lost", _LOST), ("touch", _TOUCH),
+                          ("hit", _HIT), ("used", _USED), ("lock", _LOCK), ("claim", _CLAIM)):
+            self._scripts[name] = self._r.register_script(src)
+
+    async def close(self) -> None:
+        if self._r is not None:
+            await self._r.aclose()
+            self._r = None
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.r.ping())
+        except (RedisError, OSError, RuntimeError):
+            return False
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        self.r  # noqa: B018  (fails clearly when closed)
+        return await self._scripts[name](keys=keys, args=args)
+
+    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
+        got = await self._run("acquire", [f"{P}slots:{widget}"], [repr(now), limit, holder, repr(lease_until)])
+        return bool(got)
+
+    async def release_slot(self, widget: str, holder: str) -> None:
+        await self.r.zrem(f"{P}slots:{widget}", holder)
+
+    async def live_slots(self, widget: str, now: float) -> int:
+        return int(await self.r.zcount(f"{P}slots:{widget}", f"({now!r}", "+inf"))
+
+    async def insert(self, record: ConversationRecord) -> None:
+        row = {k: (repr(v) if isinstance(v, float) else str(v)) for k, v in record.to_row().items() if v is not None}
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hset(_conv(record.local_id), mapping=cast(Any, row))
+            if record.live:
+                pipe.sadd(f"{P}live", record.local_id)
+            pipe.zadd(f"{P}created", {record.local_id: record.created_at})
+            pipe.zadd(f"{P}created:{record.widget}", {record.local_id: record.created_at})
+            if record.conversation_id:
+                pipe.set(f"{P}cid:{record.conversation_id}", record.local_id)
+            await pipe.execute()
+
+    async def activate(self, local_id: str, conversation_id: str, conversation_url: str,
+                       outbox: OutboxItem | None = None) -> bool:
+        args = [*_queue_args(outbox), conversation_id, conversation_url, local_id]
+        return bool(await self._run("activate", [_conv(local_id)], args))
+
+    async def mark_lost(self, local_id: str) -> bool:
+        return bool(await self._run("lost", [_conv(local_id)], []))
+
+    async def by_conversation(self, conversation_id: str) -> ConversationRecord | None:
+        local_id = await self.r.get(f"{P}cid:{conversation_id}")
+        return await self.by_local(str(local_id)) if local_id else None
+
+    async def by_local(self, local_id: str) -> ConversationRecord | None:
+        return _record(cast(dict[str, str], await self.r.hgetall(_conv(local_id))))
+
+    async def mark_started(self, local_id: str, at: float, outbox: OutboxItem | None = None) -> bool:
+        return bool(await self._run("started", [_conv(local_id)], [*_queue_args(outbox), repr(at)]))
+
+    async def touch(self, local_id: str, at: float) -> bool:
+        return bool(await self._run("touch", [_conv(local_id)], [repr(at)]))
+
+    async def finish(self, local_id: str, status: str, reason: str, at: float,
+                     outbox: OutboxItem | None = None) -> bool:
+        args = [*_queue_args(outbox), status, reason, repr(at), local_id]
+        return bool(await self._run("finish", [_conv(local_id)], args))
+
+    async def adopt(self, local_id: str, conversation_id: str, reason: str, at: float,
+                    outbox: OutboxItem | None = None) -> bool:
+        args = [*_queue_args(outbox), "ended", reason, repr(at), local_id, conversation_id]
+        return bool(await self._run("adopt", [_conv(local_id)], args))
+
+    async def _records(self, ids: list[str]) -> list[ConversationRecord]:
+        async with self.r.pipeline(transaction=False) as pipe:
+            for local_id in ids:
+                pipe.hgetall(_conv(local_id))
+            rows = await pipe.execute()
+        return [rec for rec in map(_record, rows) if rec is not None]
+
+    async def live_records(self, widget: str | None = None) -> list[ConversationRecord]:
+        found = await self._records(sorted(str(m) for m in await self.r.smembers(f"{P}live")))
+        return [r for r in found if r.live and (widget is None or r.widget == widget)]
+
+    async def records_since(self, since: float) -> list[ConversationRecord]:
+        ids = await self.r.zrangebyscore(f"{P}created", repr(since), "+inf")
+        return await self._records([str(i) for i in ids])
+
+    async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
+        start = now - (now % window_s)
+        wait = max(1, int(start + window_s - now + 0.999))
+        got = await self._run("hit", [f"{P}rate:{key}:{int(start)}"], [limit, wait, window_s + 60])
+        return int(got)
+
+    async def seconds_used(self, widget: str, since: float, now: float) -> float:
+        return float(await self._run("used", [f"{P}created:{widget}"], [repr(since), repr(now)]))
+
+    async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        return bool(await self._run("lock", [f"{P}lock:{name}"], [holder, max(1, int(ttl_s * 1000))]))
+
+    async def outbox_put(self, item: OutboxItem) -> None:
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(f"{P}ob:{item.id}", "body", item.body)
+            pipe.hsetnx(f"{P}ob:{item.id}", "attempts", str(item.attempts))
+            pipe.zadd(f"{P}outbox", {item.id: item.due_at}, nx=True)
+            await pipe.execute()
+
+    async def outbox_claim(self, now: float, limit: int, lease_until: float) -> list[OutboxItem]:
+        flat = await self._run("claim", [f"{P}outbox"], [repr(now), limit, repr(lease_until)])
+        return [OutboxItem(flat[i], flat[i + 1], lease_until, int(flat[i + 2])) for i in range(0, len(flat), 3)]
+
+    async def outbox_done(self, item_id: str) -> None:
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.zrem(f"{P}outbox", item_id)
+            pipe.delete(f"{P}ob:{item_id}")
+            await pipe.execute()
+
+    async def outbox_retry(self, item_id: str, due_at: float, attempts: int) -> None:
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.zadd(f"{P}outbox", {item_id: due_at}, xx=True)
+            pipe.hset(f"{P}ob:{item_id}", "attempts", str(attempts))
+            await pipe.execute()
+
+    async def outbox_size(self) -> int:
+        return int(await self.r.zcard(f"{P}outbox"))

@@ -1,0 +1,174 @@
+"""Operator webhooks: lifecycle events, signed, kept in the store until a 2xx.
+
+    hooks = Webhooks(settings.webhooks, store)
+    item = hooks.event("conversation.ended", record, reason="visitor_ended")
+    await store.finish(record.local_id, "ended", "visitor_ended", now, outbox=item)  # queued atomically
+    await hooks.deliver_due()        # or run() as a background job on every instance
+
+Each POST carries ``Widget-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
+and ``Widget-Event-Id`` (the same on every retry, so receivers can drop duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from widget_server.metrics import Metrics
+from widget_server.settings import WebhookSettings
+from widget_server.store import ConversationRecord, Store
+from widget_server.store.base import OutboxItem
+from widget_server.tokens import new_id
+
+log = logging.getLogger("widget_server.webhooks")
+
+EVENT_TYPES = ("conversation.created", "conversation.started", "conversation.ended", "transcript.ready",
+               "recording.ready")
+BATCH = 20
+SIGNATURE_TOLERANCE_S = 300
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def sign(secret: str, body: str | bytes, t: int) -> str:
+    raw = body.encode() if isinstance(body, str) else body
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, now: float | None = None,
+           tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
+    """True when ``header`` signs ``body`` with ``secret`` and is fresh; what a receiver runs."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        t = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else time.time()) - t) > tolerance_s:
+        return False
+    expected = sign(secret, body, t).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, v) for k, v in
+               (p.split("=", 1) for p in header.split(",") if "=" in p) if k == "v1")
+
+
+class Webhooks:
+    def __init__(self, settings: WebhookSettings | None, store: Store,
+                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.store = store
+        self.clock = clock
+        self.delivered = 0
+        self.failures = 0
+        self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings is not None
+
+    def event(self, event_type: str, record: ConversationRecord, **data: Any) -> OutboxItem | None:
+        """The outbox item for one event about ``record``; None when no webhook is configured."""
+        if self.settings is None:
+            return None
+        now = self.clock()
+        event_id = new_id("evt_")
+        body = {
+            "id": event_id,
+            "type": event_type,
+            "created_at": _iso(now),
+            "data": {"conversation_id": record.conversation_id, "widget": record.widget, **data},
+        }
+        return OutboxItem(event_id, json.dumps(body, separators=(",", ":"), sort_keys=True), now)
+
+    async def emit(self, event_type: str, record: ConversationRecord, **data: Any) -> None:
+        item = self.event(event_type, record, **data)
+        if item is not None:
+            await self.store.outbox_put(item)
+            self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _backoff(self, attempts: int) -> float:
+        assert self.settings is not None
+        delay: float = min(self.settings.retry_max_s, self.settings.retry_base_s * 2.0 ** min(attempts, 30))
+        return delay * random.uniform(0.8, 1.0)
+
+    async def deliver_due(self) -> int:
+        """One pass: claim what is due, POST it, drop it on 2xx, else schedule a retry. Returns 2xx count."""
+        if self.settings is None:
+            return 0
+        now = self.clock()
+        items = await self.store.outbox_claim(now, BATCH, now + self.settings.timeout_s + 5)
+        if not items:
+            return 0
+        results = await asyncio.gather(*(self._post(item) for item in items))
+        for item, ok in zip(items, results, strict=True):
+            if ok:
+                await self.store.outbox_done(item.id)
+            else:
+                await self.store.outbox_retry(item.id, self.clock() + self._backoff(item.attempts),
+                                              item.attempts + 1)
+        return sum(results)
+
+    async def _post(self, item: OutboxItem) -> bool:
+        assert self.settings is not None
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, follow_redirects=False)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "widget-server",
+            "Widget-Event-Id": item.id,
+            "Widget-Signature": sign(self.settings.secret, item.body, int(self.clock())),
+        }
+        try:
+            response = await self._client.post(self.settings.url, content=item.body.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            self.failures += 1
+            if self.metrics is not None:
+                self.metrics.webhooks.labels("no_answer").inc()
+            log.warning("webhook %s not delivered (attempt %d): %s", item.id, item.attempts + 1,
+                        type(exc).__name__)
+            return False
+        ok = 200 <= response.status_code < 300
+        if self.metrics is not None:
+            self.metrics.webhooks.labels("delivered" if ok else f"http_{response.status_code}"[:12]).inc()
+        if ok:
+            self.delivered += 1
+            return True
+        self.failures += 1
+        log.warning("webhook %s answered %d (attempt %d)", item.id, response.status_code, item.attempts + 1)
+        return False
+
+    async def run(self) -> None:
+        """Deliver forever: at once when this instance queues, else polling for retries and others' events."""
+        assert self.settings is not None
+        poll = min(1.0, self.settings.retry_base_s)
+        while True:
+            try:
+                while await self.deliver_due():
+                    pass
+            except Exception as exc:  # the store may be briefly unreachable; try again next round
+                log.warning("webhook delivery pass failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+            self._wake.clear()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
