@@ -59,8 +59,9 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None,
         return False
     if abs((now if now is not None else time.time()) - t) > tolerance_s:
         return False
-    expected = sign(secret, body, t).split("v1=", 1)[1]
-    return any(hmac.compare_digest(expected, v) for k, v in
+    expected = sign(secret, body, t).split("v1=", 1)[1].encode()
+    # bytes, not str: compare_digest refuses non-ASCII text, and a header is whatever a sender wrote.
+    return any(hmac.compare_digest(expected, v.encode("utf-8", "replace")) for k, v in
                (p.split("=", 1) for p in header.split(",") if "=" in p) if k == "v1")
 
 
