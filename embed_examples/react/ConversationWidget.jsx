@@ -1,38 +1,53 @@
 // A React component around the widget-server loader. StrictMode-safe: the loader is added once per page,
-// each mount declares nothing twice, and unmounting ends any live conversation and removes the listeners.
+// each mount declares nothing twice, and unmounting ends any live conversation (see README.md).
 import {useEffect, useRef} from 'react';
 
-const SERVER = 'https://widgets.example.com';
+// Your widget server; pass `server` to point one component at another (staging, a local server).
+const DEFAULT_SERVER = 'https://widgets.example.com';
 
-function loadOnce() {
+function loadOnce(server) {
   window.cvi = window.cvi || function () { (window.cvi.q = window.cvi.q || []).push(arguments); };
-  if (!document.querySelector(`script[src="${SERVER}/embed.js"]`)) {
+  const src = `${server}/embed.js`;
+  if (!document.querySelector(`script[src="${src}"]`)) {
     const s = document.createElement('script');
     s.async = true;
-    s.src = `${SERVER}/embed.js`;
+    s.src = src;
     document.head.appendChild(s);
   }
 }
 
-export function ConversationWidget({widget = 'support', inline = false, context, onEvent}) {
+export function ConversationWidget({widget = 'support', inline = false, context, onEvent, server = DEFAULT_SERVER}) {
   const target = useRef(null);
   const handler = useRef(onEvent);
   handler.current = onEvent;
 
   useEffect(() => {
-    loadOnce();
+    loadOnce(server);
     const id = `cvi-${widget}`;
     if (inline && target.current) target.current.id = id;
     // 'init' ignores a widget that already exists, so StrictMode's second mount creates no duplicate.
     window.cvi('init', {widget, mode: inline ? 'inline' : 'launcher', target: `#${id}`, context});
-    const names = ['state', 'conversation.started', 'conversation.ended', 'utterance', 'error'];
-    const listeners = names.map((name) => [name, (e) => e.widget === widget && handler.current?.(name, e)]);
+    // Listeners stay until the conversation this cleanup ends has said so, so onEvent hears its end.
+    let live = null, unmounted = false;
+    const off = () => listeners.forEach(([name, fn]) => window.cvi('off', name, fn));
+    const names = ['state', 'conversation.created', 'conversation.started', 'conversation.ended', 'utterance', 'error'];
+    const listeners = names.map((name) => [name, (e) => {
+      if (e.widget !== widget) return;
+      if (name === 'conversation.created') live = e.conversation_id;
+      if (name === 'conversation.ended' && e.conversation_id === live) live = null;
+      handler.current?.(name, e);
+      if (unmounted && !live) off();
+    }]);
     listeners.forEach(([name, fn]) => window.cvi('on', name, fn));
     return () => {
-      listeners.forEach(([name, fn]) => window.cvi('off', name, fn));
-      window.cvi('end', {widget});  // billing stops when the visitor leaves the view
+      unmounted = true;
+      // Billing stops when the visitor leaves the view. If React already removed an inline widget's
+      // <div>, the iframe went with it: the widget page ended the call as it unloaded, no event comes back.
+      if (!document.querySelector(`[data-cvi-widget="${CSS.escape(widget)}"]`)) return off();
+      window.cvi('end', {widget});
+      if (!live) off();
     };
-  }, [widget, inline, context]);
+  }, [widget, inline, context, server]);
 
   return inline ? <div ref={target} style={{height: 600}} /> : null;
 }
