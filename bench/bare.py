@@ -1,6 +1,8 @@
 """The baselines: a bare Starlette JSON endpoint and a bare Starlette + httpx proxy to the engine.
 
-Run as ``uvicorn bench.bare:app`` with BENCH_ENGINE_URL and BENCH_ENGINE_KEY set.
+Run as ``uvicorn bench.bare:app`` with BENCH_ENGINE_URL, BENCH_ENGINE_KEY and BENCH_CALLBACK_URL set.
+The proxy sends the engine the same body widget-server sends (callback URL included, so that the engine
+does the same work for both) and answers 201 with the engine's JSON; nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from starlette.routing import Route
 
 ENGINE = os.environ.get("BENCH_ENGINE_URL", "http://127.0.0.1:8790")
 KEY = os.environ.get("BENCH_ENGINE_KEY", "")
+CALLBACK = os.environ.get("BENCH_CALLBACK_URL", "http://127.0.0.1:1")
+BODY = {
+    "replica_id": "r_bench", "conversation_name": "widget bench",
+    "callback_url": CALLBACK + "/hooks/engine/ImxfMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3Ig.awT_Hw.Pwq_X1_br07xh27UN-u2QVKh",
+    "max_participants": 2, "require_auth": True,
+    "properties": {"max_call_duration": 3600, "participant_left_timeout": 10, "participant_absent_timeout": 3600,
+                   "enable_closed_captions": True, "apply_greenscreen": False, "language": "english"},
+}
 client: httpx.AsyncClient | None = None
 
 
@@ -26,9 +36,12 @@ async def json_endpoint(request: Request) -> Response:
 
 async def proxy_create(request: Request) -> Response:
     assert client is not None
-    upstream = await client.post("/v2/conversations", json={"replica_id": "r_bench", "require_auth": True,
-                                                             "properties": {"max_call_duration": 600}})
+    upstream = await client.post("/v2/conversations", json=BODY)
     return JSONResponse(upstream.json(), status_code=201)
+
+
+async def healthz(request: Request) -> Response:
+    return Response("ok")
 
 
 @contextlib.asynccontextmanager
@@ -40,4 +53,5 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(routes=[Route("/json", json_endpoint, methods=["POST"]),
-                        Route("/create", proxy_create, methods=["POST"])], lifespan=lifespan)
+                        Route("/create", proxy_create, methods=["POST"]),
+                        Route("/healthz", healthz)], lifespan=lifespan)

@@ -117,9 +117,10 @@ export async function start() {
   const current = call = {conv: null, room: null, ui: null, media: null, ended: false, started: false};
   conv.then((c) => {
     current.conv = c;
+    // Created after this attempt was over (denied, no device, ended): end it without announcing it to the host.
+    if (gen !== my || current.ended) return endConversation(current, 'visitor_ended');
     current.beat = setInterval(() => heartbeat(current), HEARTBEAT_MS);
     post('conversation.created', {conversation_id: c.conversation_id, expires_at: c.expires_at});
-    if (gen !== my || current.ended) endConversation(current, 'visitor_ended');
   }, () => {});
   let tracks = null;
   try {
@@ -129,8 +130,9 @@ export async function start() {
     setState('connecting');
   } catch (err) {
     if (gen !== my) return;
-    return fail(current, err.name === 'NotFoundError' || err.name === 'OverconstrainedError' ? 'nodevice' : 'denied',
-      {code: 'permission-denied', message: err.message || err.name});
+    const missing = err.name === 'NotFoundError' || err.name === 'OverconstrainedError';
+    return fail(current, missing ? 'nodevice' : 'denied',
+      {code: missing ? 'no-device' : 'permission-denied', message: err.message || err.name});
   }
   let c;
   let modules;
@@ -236,7 +238,7 @@ function heartbeat(current) {
   fetch(`/api/conversations/${encodeURIComponent(c.conversation_id)}/heartbeat`, {
     method: 'POST', headers: {Authorization: `Bearer ${c.end_token}`},
   }).then((res) => {
-    if (res.status === 410 && !current.ended) finish(current, 'engine_ended', false);
+    if (res.status === 410 && !current.ended) finish(current, 'ended_by_engine', false);
   }, () => {});
 }
 
@@ -272,7 +274,7 @@ function finish(current, reason, sendEnd = true, next = 'ended', detail = '') {
 
 export function end(reason = 'visitor_ended') {
   if (call) finish(call, reason);
-  else if (state === 'busy' || state === 'denied') setState('idle');
+  else if (state === 'busy' || state === 'denied' || state === 'nodevice') setState('idle');
 }
 
 function onMessage(e) {

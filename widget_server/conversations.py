@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from widget_server.engines.base import CreateRequest, Engine
@@ -33,7 +32,7 @@ AMBIGUOUS = ("timeout", "connection", "protocol")
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def parse_overrides(widget: WidgetSettings, body: Any) -> dict[str, str]:

@@ -68,6 +68,8 @@ def widget_config(host_origin: str) -> dict[str, Any]:
         "pow": {**common, "ui": "custom", "proof_of_work": 16,
                 "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         "busy": {**common, "ui": "custom", "limits": {"max_concurrent": 1, "per_ip_per_hour": 1000}},
+        "audio": {**common, "ui": "custom", "audio_only": True, "custom_greeting": "Audio only here.",
+                  "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
     }
 
 

@@ -14,9 +14,11 @@ from widget_server.settings import ConfigError, Settings, parse_settings
 SECRET = "whsec_0123456789abcdef0123"
 
 toml_scalar = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False), st.text(max_size=30))
-toml_value = st.recursive(toml_scalar, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                               st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                          max_leaves=12)
+toml_value = st.recursive(
+    toml_scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 widget_keys = st.sampled_from(["allowed_origins", "replica_id", "persona_id", "language", "max_call_duration",
                                "ui", "background", "limits", "theme", "overrides", "private", "page_messages",
                                "proof_of_work", "recording", "max_participants"])

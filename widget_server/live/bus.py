@@ -149,8 +149,13 @@ class LocalBus:
 
     async def remember_room(self, conversation_id: str, room: dict[str, Any], ttl_s: float) -> None:
         now = self.clock()
-        for cid in [c for c, (_, exp) in self._rooms.items() if exp <= now]:
-            del self._rooms[cid]
+        # Insertion order is expiry order (one TTL for all), so expired rooms sit at the front.
+        while self._rooms:
+            oldest = next(iter(self._rooms))
+            if self._rooms[oldest][1] > now:
+                break
+            del self._rooms[oldest]
+        self._rooms.pop(conversation_id, None)
         self._rooms[conversation_id] = (room, now + ttl_s)
 
     async def room(self, conversation_id: str) -> dict[str, Any] | None:

@@ -26,8 +26,13 @@ def ctx(request: Request) -> Context:
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
+    if declared and declared.isdigit():
+        if int(declared) > limit:
+            raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
+        body_known = await request.body()  # the server holds us to the declared length
+        if len(body_known) > limit:
+            raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
+        return body_known
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -58,7 +63,7 @@ async def read_json(request: Request, *, allow_text: bool = False) -> Any:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise invalid([FieldError("body", "is not valid JSON")], "Malformed JSON") from None
-    if _depth(data) > MAX_DEPTH:
+    if len(raw) > 2 * MAX_DEPTH and _depth(data) > MAX_DEPTH:
         raise invalid([FieldError("body", f"is nested deeper than {MAX_DEPTH} levels")])
     return data
 

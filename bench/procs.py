@@ -1,0 +1,267 @@
+"""Processes the benchmark starts and the load generator it drives.
+
+    with Stack(tmp, store="sqlite") as s:          # sandbox engine + widget-server (+ bare baselines)
+        run = wrk(s.url("/api/widgets/bench/sessions"), seconds=5, auth=SERVER_KEY)
+        run.rps, run.p50_ms, run.p99_ms, run.errors
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PY = sys.executable
+SERVER_KEY = "bench-server-key-0123456789"
+ENGINE_KEY = "bench-engine-key-0123456789"
+SECRET = "bench-secret-key-0123456789"
+# Where callbacks go, for our server and the bare proxy alike: a closed port, so the engine does the same
+# (failing) delivery for both and neither server spends time on callbacks during throughput runs.
+NOWHERE = "http://127.0.0.1:1"
+TWO_CORES = (os.cpu_count() or 1) >= 2
+SERVER_CORE, LOAD_CORE = 0, 1
+
+
+def pin(core: int | None) -> list[str]:
+    if core is None or not TWO_CORES or not shutil.which("taskset"):
+        return []
+    return ["taskset", "-c", str(core)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise SystemExit(f"{what} exited:\n{err[-3000:]}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f"{what} did not answer {url} within {timeout:g} s") from None
+            time.sleep(0.1)
+
+
+@contextmanager
+def process(args: list[str], ready_url: str | None, env: dict[str, str] | None = None,
+            what: str = "") -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if ready_url:
+            wait_http(ready_url, proc, what or " ".join(args[:6]))
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_config(path: Path, engine_url: str, store: str, public_url: str = NOWHERE) -> None:
+    path.write_text(f"""
+[server]
+public_url = "{public_url}"
+secret_key = "{SECRET}"
+server_keys = ["{SERVER_KEY}"]
+store = "{store}"
+[engine]
+kind = "tavus"
+base_url = "{engine_url}"
+api_key = "{ENGINE_KEY}"
+[widgets.bench]
+replica_id = "r_bench"
+# The longest timers, so that the engine does not end thousands of conversations at once mid-run.
+max_call_duration = 3600
+participant_absent_timeout = 3600
+[widgets.bench.limits]
+max_concurrent = 10000
+per_ip_per_hour = 0
+minutes_per_day = 0
+""")
+
+
+@contextmanager
+def redis_server(tmp: Path, core: int | None = SERVER_CORE) -> Iterator[str]:
+    """A private redis-server on a free loopback port (no persistence); yields its URL."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        raise SystemExit("redis-server not found (make system-deps)")
+    port = free_port()
+    proc = subprocess.Popen([*pin(core), exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    """The sandbox engine service, N widget-server processes on one store, and optionally the baselines."""
+
+    tmp: Path
+    store: str = "sqlite"            # "sqlite" | "redis"
+    servers: int = 1
+    bare: bool = True
+    server_cores: list[int | None] = field(default_factory=lambda: [SERVER_CORE])
+    engine_latency_ms: int = 0
+    ports: list[int] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    bare_port: int = 0
+    engine_url: str = ""
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def url(self, path: str, i: int = 0) -> str:
+        return f"http://127.0.0.1:{self.ports[i]}{path}"
+
+    def bare_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.bare_port}{path}"
+
+    def __enter__(self) -> Stack:
+        s = self._stack
+        sp = free_port()
+        self.engine_url = f"http://127.0.0.1:{sp}"
+        sandbox = [*pin(SERVER_CORE), PY, "-m", "widget_server.cli", "sandbox", "--port", str(sp),
+                   "--api-key", ENGINE_KEY, "--max-concurrent", "1000000",
+                   "--latency-ms", str(self.engine_latency_ms)]
+        s.enter_context(process(sandbox, f"{self.engine_url}/v2/conversations?limit=1",
+                                {"PYTHONUNBUFFERED": "1"}, "sandbox engine"))
+        if self.store == "redis":
+            store_url = s.enter_context(redis_server(self.tmp))
+        else:
+            store_url = f"sqlite:///{self.tmp}/state-{free_port()}.db"
+        cfg = self.tmp / f"bench-{free_port()}.toml"
+        write_config(cfg, self.engine_url, store_url)
+        for i in range(self.servers):
+            port = free_port()
+            core = self.server_cores[i % len(self.server_cores)]
+            cmd = [*pin(core), PY, "-m", "widget_server.cli", "serve", "--config", str(cfg), "--port", str(port)]
+            proc = s.enter_context(process(cmd, f"http://127.0.0.1:{port}/healthz", what="widget-server serve"))
+            self.ports.append(port)
+            self.pids.append(proc.pid)
+        if self.bare:
+            self.bare_port = free_port()
+            cmd = [*pin(SERVER_CORE), PY, "-m", "uvicorn", "bench.bare:app", "--port", str(self.bare_port),
+                   "--log-level", "warning", "--no-server-header"]
+            s.enter_context(process(cmd, self.bare_url("/healthz"),
+                                    {"BENCH_ENGINE_URL": self.engine_url, "BENCH_ENGINE_KEY": ENGINE_KEY,
+                                     "BENCH_CALLBACK_URL": NOWHERE}, "bare baseline"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+# --- wrk -------------------------------------------------------------------------------------
+
+@dataclass
+class WrkRun:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int          # non-2xx/3xx answers plus socket errors
+    out: str = ""
+
+
+_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+def parse_wrk(out: str) -> WrkRun:
+    rps = p50 = p99 = float("nan")
+    requests = errors = 0
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(words[1])
+        elif len(words) == 2 and words[0] == "50%":
+            p50 = _ms(words[1])
+        elif len(words) == 2 and words[0] == "99%":
+            p99 = _ms(words[1])
+        elif "requests in" in line:
+            requests = int(words[0])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            errors += int(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            errors += sum(int(n) for n in re.findall(r"\d+", line))
+    if rps != rps:
+        raise SystemExit("wrk printed no Requests/sec:\n" + out)
+    return WrkRun(rps, p50, p99, requests, errors, out)
+
+
+def wrk_cmd(url: str, seconds: float, *, connections: int = 16, script: str = "post.lua",
+            core: int | None = LOAD_CORE) -> list[str]:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+    return [*pin(core), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
+            "-s", str(BENCH / script), url]
+
+
+def wrk(url: str, seconds: float, auth: str = "", *, connections: int = 16, script: str = "post.lua",
+        core: int | None = LOAD_CORE, env: dict[str, str] | None = None) -> WrkRun:
+    out = subprocess.run(wrk_cmd(url, seconds, connections=connections, script=script, core=core),
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "BENCH_AUTH": auth, **(env or {})}).stdout
+    return parse_wrk(out)
+
+
+def wrk_many(urls: list[str], seconds: float, auth: str = "", *, connections: int = 16,
+             core: int | None = None) -> WrkRun:
+    """One wrk per URL at once (wrk drives a single host); the sum of their rates."""
+    procs = [subprocess.Popen(wrk_cmd(u, seconds, connections=connections, core=core), stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env={**os.environ, "BENCH_AUTH": auth})
+             for u in urls]
+    runs = [parse_wrk(p.communicate()[0]) for p in procs]
+    return WrkRun(sum(r.rps for r in runs), max(r.p50_ms for r in runs), max(r.p99_ms for r in runs),
+                  sum(r.requests for r in runs), sum(r.errors for r in runs))
