@@ -131,6 +131,7 @@ class WidgetSettings:
     ui: str = "prebuilt"
     proof_of_work: int = 0
     page_messages: tuple[str, ...] = ()
+    record_events: bool = False
     limits: Limits = field(default_factory=Limits)
     theme: Theme = field(default_factory=Theme)
     overrides: Overrides = field(default_factory=Overrides)
@@ -382,8 +383,7 @@ _WIDGET_KEYS = {
     "custom_greeting", "language", "audio_only", "max_call_duration", "participant_left_timeout",
     "participant_absent_timeout", "enable_closed_captions", "apply_greenscreen", "background",
     "enable_recording", "recording", "private", "max_participants", "ui", "proof_of_work", "page_messages",
-    "limits", "theme",
-    "overrides",
+    "record_events", "limits", "theme", "overrides",
 }
 
 
@@ -430,6 +430,7 @@ def _widget(r: _Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
         ui=r.choice(raw, p, "ui", "prebuilt", ("prebuilt", "custom")),
         proof_of_work=r.integer(raw, p, "proof_of_work", 0, 0, 24),
         page_messages=_page_messages(r, p, raw),
+        record_events=r.boolean(raw, p, "record_events", False),
         limits=_limits(r, p, r.table(raw, p, "limits")),
         theme=_theme(r, p, r.table(raw, p, "theme")),
         overrides=_overrides(r, p, r.table(raw, p, "overrides")),

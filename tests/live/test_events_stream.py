@@ -174,3 +174,21 @@ async def test_backend_example_follows_and_injects_context(server: str) -> None:
             proc.kill()
             await proc.wait()
         await proc.aclose()
+
+
+async def test_a_late_follower_still_gets_everything_from_the_start(server: str) -> None:
+    """In sandbox rooms the server is in the room from creation, so nothing happens before the log begins."""
+    created = await _create(server)
+    cid = created["conversation_id"]
+    async with websockets.connect(_room_ws(created), max_queue=None) as visitor:
+        await _until(visitor, lambda m: m.get("action") == "app-message"
+                     and m["data"]["event_type"] == "conversation.stopped_speaking")  # greeted
+        await visitor.send(json.dumps({"action": "say", "text": "Show me the pricing"}))
+        await _until(visitor, lambda m: m.get("action") == "app-message"
+                     and m["data"]["properties"].get("speech", "").startswith('You said: "Show me'))
+    async with httpx.AsyncClient(base_url=server) as http:  # the first follower arrives only now
+        r = await http.get(f"/api/conversations/{cid}/events", headers={**AUTH, "Accept": "application/json"})
+    body = r.json()
+    types = [e["type"] for e in (body["events"] if isinstance(body, dict) else body)]
+    assert types[0] == "replica_joined"
+    assert "tool_call" in types and types.count("utterance") >= 3  # greeting, the visitor, the answer

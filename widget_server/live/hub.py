@@ -63,12 +63,32 @@ class LiveHub:
         self.seat_factory = seat_factory or self._default_seat
         self._seats: dict[str, _Seat] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._early: set[asyncio.Task[None]] = set()
 
     # --- what views call ---------------------------------------------------------------------
     async def remember(self, created: dict[str, Any]) -> None:
         """Keep the room URL and meeting token of a conversation just created (for the Daily seat)."""
         room = {"url": created.get("conversation_url"), "token": created.get("meeting_token")}
         await self.bus.remember_room(str(created["conversation_id"]), room, LIVE_TTL_S)
+
+    def join_early(self, conversation_id: str) -> None:
+        """Be in the room from the start, so the event log is complete for late followers.
+
+        Done for sandbox rooms (a seat there costs nothing) and for widgets with
+        ``record_events``; otherwise the server joins on first need.
+        """
+        task = asyncio.create_task(self._join_early(conversation_id))
+        self._early.add(task)
+        task.add_done_callback(self._early.discard)
+
+    async def _join_early(self, conversation_id: str) -> None:
+        record = await self.store.by_conversation(conversation_id)
+        if record is None or not record.live:
+            return
+        try:
+            await self._ensure(record)
+        except Problem as exc:
+            log.warning("room %s: could not join early: %s", conversation_id, exc.detail)
 
     async def send(self, record: ConversationRecord, message: dict[str, Any]) -> None:
         if not record.live:
@@ -117,6 +137,8 @@ class LiveHub:
         return conversation_id in self._seats
 
     async def aclose(self) -> None:
+        for task in list(self._early):
+            task.cancel()
         for cid in list(self._seats):
             await self._release(cid)
         await self.bus.aclose()

@@ -99,7 +99,10 @@ async def create_conversation(request: Request) -> Response:
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
     )
-    await c.extras["live"].remember(created)  # the room and its token, for the server's own seat
+    live = c.extras["live"]
+    await live.remember(created)  # the room and its token, for the server's own seat
+    if c.settings.engine.kind == "sandbox" or widget.record_events:
+        live.join_early(created["conversation_id"])
     return JSONResponse(created, status_code=201, headers=NO_STORE)
 
 
