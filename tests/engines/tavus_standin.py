@@ -69,6 +69,7 @@ class TavusStandIn:
         self.requests: list[Recorded] = []
         self._script: collections.deque[Scripted] = collections.deque()
         self._ids = itertools.count(1)
+        self._generation = 0
         self.app = Starlette(
             routes=[
                 Route("/v2/conversations", self._create, methods=["POST"]),
@@ -95,6 +96,7 @@ class TavusStandIn:
         self._script.append(Scripted(status, body, dict(headers or {}), delay_s, close))
 
     def reset(self) -> None:
+        self._generation += 1
         self.conversations.clear()
         self.requests.clear()
         self._script.clear()
@@ -125,7 +127,10 @@ class TavusStandIn:
         )
         step = self._script.popleft() if self._script else Scripted()
         if step.delay_s:
+            generation = self._generation
             await anyio.sleep(step.delay_s)
+            if generation != self._generation:  # a later test began meanwhile: leave its state alone
+                return JSONResponse({"error": "stale request"}, status_code=500), doc
         if step.close:
             return _Dropped(), doc
         if step.status is not None:

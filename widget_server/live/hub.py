@@ -137,8 +137,10 @@ class LiveHub:
         return conversation_id in self._seats
 
     async def aclose(self) -> None:
-        for task in list(self._early):
+        early = list(self._early)
+        for task in early:
             task.cancel()
+        await asyncio.gather(*early, return_exceptions=True)
         for cid in list(self._seats):
             await self._release(cid)
         await self.bus.aclose()
@@ -234,9 +236,11 @@ class LiveHub:
         if seat is None:
             return
         current = asyncio.current_task()
-        for task in seat.tasks:
-            if task is not current:
-                task.cancel()
+        others = [task for task in seat.tasks if task is not current]
+        for task in others:
+            task.cancel()
+        # Wait for them: a task cut off mid-command must not outlive the connections it uses.
+        await asyncio.gather(*others, return_exceptions=True)
         if seat.stop_listening is not None:
             await seat.stop_listening()
         with contextlib.suppress(Exception):
