@@ -17,6 +17,8 @@ lint: install
 	$(BIN)/mypy
 
 bench: install system-deps
+	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench
 
 install: $(STAMP) node_modules/.package-lock.json
