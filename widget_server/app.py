@@ -71,19 +71,20 @@ def build_engine(settings: Settings, app_ref: list[Any]) -> tuple[Engine, list[B
 
 def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
     return [
+        # The hot paths first: Starlette tries routes in order.
+        Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/end", api.end_conversation, methods=["POST"]),
+        Route("/api/widgets/{widget}/sessions", api.mint_session, methods=["POST"]),
         Route("/", embed.demo_page, methods=["GET"]),
         Route("/embed.js", embed.embed_js, methods=["GET"]),
         Route("/w/{widget}", embed.frame_page, methods=["GET"]),
         Route("/static/{path:path}", embed.static_file, methods=["GET"]),
-        Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
-        Route("/api/widgets/{widget}/sessions", api.mint_session, methods=["POST"]),
         Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
-        Route("/api/conversations/{conversation_id}/end", api.end_conversation, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/interactions", live.post_interaction, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/events", live.events, methods=["GET"]),
         WebSocketRoute("/api/conversations/{conversation_id}/events", live.events_ws),
-        Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
         Route("/hooks/engine/{ref}", hooks.engine_callback, methods=["POST"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
