@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -313,7 +313,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
 
 
 def _engine(r: _Reader, raw: dict[str, Any]) -> EngineSettings:
-    r.unknown(raw, "engine", {"kind", "base_url", "api_key", "timeout_s"})
+    r.unknown(raw, "engine", _keys(EngineSettings))
     kind = r.choice(raw, "engine", "kind", "sandbox", ("tavus", "sandbox"))
     base_url = r.url(raw, "engine", "base_url", "https://tavusapi.com")
     api_key = r.string(raw, "engine", "api_key", "", secret=True)
@@ -354,7 +354,7 @@ def _webhooks(r: _Reader, raw: dict[str, Any]) -> WebhookSettings | None:
     if "webhooks" not in raw:
         return None
     table = r.table(raw, "", "webhooks")
-    r.unknown(table, "webhooks", {"url", "secret", "timeout_s", "retry_base_s", "retry_max_s"})
+    r.unknown(table, "webhooks", _keys(WebhookSettings))
     url = r.url(table, "webhooks", "url", "", required=True)
     secret = r.string(table, "webhooks", "secret", "", secret=True)
     if len(secret) < 16:
@@ -369,7 +369,7 @@ def _webhooks(r: _Reader, raw: dict[str, Any]) -> WebhookSettings | None:
 
 def _lifecycle(r: _Reader, raw: dict[str, Any]) -> LifecycleSettings:
     p = "lifecycle"
-    r.unknown(raw, p, {"heartbeat_grace_s", "sweep_interval_s", "reconcile_interval_s", "expiry_grace_s"})
+    r.unknown(raw, p, _keys(LifecycleSettings))
     return LifecycleSettings(
         heartbeat_grace_s=r.number(raw, p, "heartbeat_grace_s", 30.0, 0.1, 3600),
         sweep_interval_s=r.number(raw, p, "sweep_interval_s", 5.0, 0.05, 3600),
@@ -378,13 +378,12 @@ def _lifecycle(r: _Reader, raw: dict[str, Any]) -> LifecycleSettings:
     )
 
 
-_WIDGET_KEYS = {
-    "allowed_origins", "persona_id", "replica_id", "conversation_name", "conversational_context",
-    "custom_greeting", "language", "audio_only", "max_call_duration", "participant_left_timeout",
-    "participant_absent_timeout", "enable_closed_captions", "apply_greenscreen", "background",
-    "enable_recording", "recording", "private", "max_participants", "ui", "proof_of_work", "page_messages",
-    "record_events", "limits", "theme", "overrides",
-}
+def _keys(cls: type) -> set[str]:
+    """The keys a config table may hold: the fields of the dataclass it becomes."""
+    return {f.name for f in fields(cls)}
+
+
+_WIDGET_KEYS = _keys(WidgetSettings) - {"id"}
 
 
 def _widget(r: _Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
@@ -448,7 +447,7 @@ def _page_messages(r: _Reader, p: str, raw: dict[str, Any]) -> tuple[str, ...]:
 def _recording(r: _Reader, p: str, raw: dict[str, Any]) -> Recording:
     table = r.table(raw, p, "recording")
     path = f"{p}.recording"
-    r.unknown(table, path, {"s3_bucket", "s3_region", "role_arn"})
+    r.unknown(table, path, _keys(Recording))
     return Recording(
         s3_bucket=r.string(table, path, "s3_bucket", "", max_len=200),
         s3_region=r.string(table, path, "s3_region", "", max_len=50),
@@ -458,7 +457,7 @@ def _recording(r: _Reader, p: str, raw: dict[str, Any]) -> Recording:
 
 def _limits(r: _Reader, p: str, raw: dict[str, Any]) -> Limits:
     path = f"{p}.limits"
-    r.unknown(raw, path, {"max_concurrent", "per_ip_per_hour", "minutes_per_day"})
+    r.unknown(raw, path, _keys(Limits))
     return Limits(
         max_concurrent=r.integer(raw, path, "max_concurrent", 3, 1, 10_000),
         per_ip_per_hour=r.integer(raw, path, "per_ip_per_hour", 10, 0, 1_000_000),
@@ -468,8 +467,7 @@ def _limits(r: _Reader, p: str, raw: dict[str, Any]) -> Limits:
 
 def _theme(r: _Reader, p: str, raw: dict[str, Any]) -> Theme:
     path = f"{p}.theme"
-    r.unknown(raw, path, {"accent", "accent_text", "background", "base_text", "launcher_label",
-                          "launcher_position"})
+    r.unknown(raw, path, _keys(Theme))
     colours = {}
     for key, default in (("accent", "#4f46e5"), ("accent_text", "#ffffff"), ("background", "#111827"),
                          ("base_text", "#f9fafb")):
@@ -487,7 +485,7 @@ def _theme(r: _Reader, p: str, raw: dict[str, Any]) -> Theme:
 
 def _overrides(r: _Reader, p: str, raw: dict[str, Any]) -> Overrides:
     path = f"{p}.overrides"
-    r.unknown(raw, path, {"allow", "max_chars"})
+    r.unknown(raw, path, _keys(Overrides))
     allow = r.strings(raw, path, "allow")
     for i, name in enumerate(allow):
         if name not in OVERRIDABLE:
