@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
+from itsdangerous import TimestampSigner
 
-from widget_server.tokens import BadToken, Signer, meeting_token, verify_meeting_token
+from widget_server.tokens import BadToken, Signer, _Stamp, meeting_token, verify_meeting_token
 
 KEY, OLD = "k" * 32, "o" * 32
 
@@ -78,3 +80,25 @@ def test_meeting_token_is_daily_format_and_verified() -> None:
         verify_meeting_token(token, "s3cret", room="c1", domain_id="d1", now=now + 61)
     with pytest.raises(BadToken):
         verify_meeting_token(_flip(token, len(token) // 2), "s3cret", room="c1", domain_id="d1")
+
+
+class _FixedClock(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return 1_790_000_000
+
+
+@pytest.mark.parametrize("value", [{"w": "support", "o": "https://www.example.com", "i": "server"},
+                                   {"c": "c" * 40}, "local-id", {"w": "ünïcode", "o": ""}])
+def test_signing_is_byte_for_byte_itsdangerous(value: object) -> None:
+    """The prepared-HMAC signer writes exactly what itsdangerous would, so itsdangerous can verify it."""
+    for keys in ([KEY], [KEY, OLD]):
+        stamp = _Stamp(keys, "widget-session")
+        ours = stamp.dumps(value, now=1_790_000_000.7)
+        payload = ours.split(".")[0]
+        theirs = _FixedClock(stamp._signer.secret_keys, salt="widget-session", key_derivation="none",
+                             digest_method=hashlib.sha256).sign(payload).decode()
+        assert ours == theirs
+        assert stamp.loads(ours, None) == value
+    # The timestamp part follows the clock, second by second.
+    stamp = _Stamp([KEY], "widget-session")
+    assert stamp.dumps(1, now=1_790_000_000).split(".")[1] != stamp.dumps(1, now=1_790_000_001).split(".")[1]

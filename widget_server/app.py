@@ -23,15 +23,15 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from widget_server.assets import TEMPLATES_DIR, Assets
 from widget_server.context import Context
 from widget_server.conversations import Conversations
-from widget_server.cors import CORSMiddleware
+from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
 from widget_server.errors import Problem, problem_handler
+from widget_server.hot import HotRoutes
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
 from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
 from widget_server.origins import origin_allowed
-from widget_server.security import SecurityHeadersMiddleware
 from widget_server.settings import Settings
 from widget_server.store import Store, open_store
 from widget_server.tokens import Signer
@@ -69,13 +69,19 @@ def build_engine(settings: Settings, app_ref: list[Any]) -> tuple[Engine, list[B
     return SandboxEngine(core), [Mount(SANDBOX_MOUNT, app=create_sandbox_app(core))]
 
 
+# The routes every conversation calls: dispatched by the edge (widget_server.hot), and first in
+# the table so that the router, were it asked, would pick them the same way.
+HOT_ROUTES = [
+    Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
+    Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
+    Route("/api/conversations/{conversation_id}/end", api.end_conversation, methods=["POST"]),
+    Route("/api/widgets/{widget}/sessions", api.mint_session, methods=["POST"]),
+]
+
+
 def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
     return [
-        # The hot paths first: Starlette tries routes in order.
-        Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
-        Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
-        Route("/api/conversations/{conversation_id}/end", api.end_conversation, methods=["POST"]),
-        Route("/api/widgets/{widget}/sessions", api.mint_session, methods=["POST"]),
+        *HOT_ROUTES,
         Route("/", embed.demo_page, methods=["GET"]),
         Route("/embed.js", embed.embed_js, methods=["GET"]),
         Route("/w/{widget}", embed.frame_page, methods=["GET"]),
@@ -147,13 +153,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
             return widget is not None and origin_allowed(origin, widget.allowed_origins, own)
         return any(origin_allowed(origin, w.allowed_origins, own) for w in settings.widgets.values())
 
+    handled: dict[type[Exception], Any] = {Problem: problem_handler, HTTPException: _http_error}
     app = Starlette(
         routes=_routes(extra),
         middleware=[
-            Middleware(SecurityHeadersMiddleware, hsts=settings.server.public_url.startswith("https://")),
-            Middleware(CORSMiddleware, allowed=cors_allowed),
+            Middleware(EdgeMiddleware, hsts=settings.server.public_url.startswith("https://"),
+                       cors_allowed=cors_allowed, hot=HotRoutes(HOT_ROUTES, handled)),
         ],
-        exception_handlers={Problem: problem_handler, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={**handled, Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.ctx = ctx

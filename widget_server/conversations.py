@@ -29,10 +29,17 @@ BUSY_RETRY_S = 15
 AMBIGUOUS = ("timeout", "connection", "protocol")
 
 
+_last_iso: tuple[int, str] = (-1, "")
+
+
 def iso(ts: float | None) -> str | None:
+    global _last_iso
     if ts is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    second = int(ts)
+    if second != _last_iso[0]:  # most calls in a busy second ask for the same text
+        _last_iso = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _last_iso[1]
 
 
 def parse_overrides(widget: WidgetSettings, body: Any) -> dict[str, str]:

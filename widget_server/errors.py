@@ -8,12 +8,13 @@ becomes an ``application/problem+json`` answer (RFC 9457). Engine failures
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from widget_server.responses import JSONAnswer
 
 PROBLEM_BASE = "https://widget-server.dev/problems/"
 
@@ -61,16 +62,11 @@ class Problem(Exception):
         return doc
 
     def response(self) -> Response:
-        headers = dict(self.headers)
-        headers["Cache-Control"] = "no-store"
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "cache-control"}
         if self.retry_after is not None:
             headers["Retry-After"] = str(max(1, int(self.retry_after)))
-        return Response(
-            json.dumps(self.body()),
-            status_code=self.status,
-            media_type="application/problem+json",
-            headers=headers,
-        )
+        return JSONAnswer(self.body(), status_code=self.status, headers=headers, no_store=True,
+                          media_type="application/problem+json")
 
 
 def _default_kind(status: int) -> str:

@@ -6,12 +6,13 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from widget_server import pow
 from widget_server.conversations import iso, parse_overrides
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.origins import origin_allowed, parse_origin
+from widget_server.responses import JSONAnswer
 from widget_server.settings import WidgetSettings
 from widget_server.tokens import SESSION_TTL_S, BadToken
 from widget_server.views.common import (
@@ -19,16 +20,15 @@ from widget_server.views.common import (
     bearer,
     client_ip,
     ctx,
+    header,
     is_server_key,
     read_json,
     require_server_key,
 )
 
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 def _check_origin(request: Request, widget: WidgetSettings) -> str | None:
-    origin = request.headers.get("origin")
+    origin = header(request, b"origin")
     if origin is None:
         return None
     settings = ctx(request).settings
@@ -43,7 +43,7 @@ def _caller(request: Request, widget: WidgetSettings) -> Caller:
     request_origin = _check_origin(request, widget)
     if is_server_key(bearer(request), c.settings.server.server_keys):
         return Caller("server", request_origin or "")
-    token = request.headers.get("x-widget-session")
+    token = header(request, b"x-widget-session")
     if not token:
         raise Problem(401, "Credentials required",
                       "send X-Widget-Session (from the frame page or /sessions) or a server key",
@@ -67,7 +67,7 @@ def _caller(request: Request, widget: WidgetSettings) -> Caller:
 
 async def _check_proof(request: Request, widget: WidgetSettings) -> None:
     c = ctx(request)
-    proof = request.headers.get("x-widget-proof", "")
+    proof = header(request, b"x-widget-proof") or ""
     if not proof:
         raise Problem(401, "Proof of work required", "get a challenge from the challenge route and solve it",
                       kind="proof-required")
@@ -84,8 +84,8 @@ async def challenge(request: Request) -> Response:
     widget = c.widget(request.path_params["widget"])
     _caller(request, widget)
     bits = widget.proof_of_work
-    return JSONResponse({"challenge": pow.issue(c.settings.server.secret_keys, widget.id, bits), "bits": bits,
-                         "expires_in": pow.CHALLENGE_TTL_S}, headers=NO_STORE)
+    return JSONAnswer({"challenge": pow.issue(c.settings.server.secret_keys, widget.id, bits), "bits": bits,
+                       "expires_in": pow.CHALLENGE_TTL_S}, no_store=True)
 
 
 async def create_conversation(request: Request) -> Response:
@@ -103,7 +103,7 @@ async def create_conversation(request: Request) -> Response:
     await live.remember(created)  # the room and its token, for the server's own seat
     if c.settings.engine.kind == "sandbox" or widget.record_events:
         live.join_early(created["conversation_id"])
-    return JSONResponse(created, status_code=201, headers=NO_STORE)
+    return JSONAnswer(created, status_code=201, no_store=True)
 
 
 async def mint_session(request: Request) -> Response:
@@ -128,8 +128,8 @@ async def mint_session(request: Request) -> Response:
                               kind="origin-not-allowed", errors=[FieldError("origin", "not allowed")])
             origin = str(parsed)
     session = c.signer.session(widget.id, origin, issued_by="server")
-    return JSONResponse({"session": session, "expires_at": iso(time.time() + SESSION_TTL_S)},
-                        status_code=201, headers=NO_STORE)
+    return JSONAnswer({"session": session, "expires_at": iso(time.time() + SESSION_TTL_S)},
+                        status_code=201, no_store=True)
 
 
 async def _authorise_visitor(request: Request, conversation_id: str, body: Any = None) -> None:
@@ -153,7 +153,7 @@ async def conversation_status(request: Request) -> Response:
     cid = request.path_params["conversation_id"]
     await _authorise_visitor(request, cid)
     record = await c.conversations.get(cid)
-    return JSONResponse(c.conversations.describe(record), headers=NO_STORE)
+    return JSONAnswer(c.conversations.describe(record), no_store=True)
 
 
 async def end_conversation(request: Request) -> Response:
@@ -167,7 +167,7 @@ async def end_conversation(request: Request) -> Response:
     elif isinstance(body, dict) and body.get("reason") in ("page_hidden", "panel_closed", "end_button"):
         reason = f"visitor_{body['reason']}"
     result = await c.conversations.end(cid, reason)
-    return JSONResponse(result, headers=NO_STORE)
+    return JSONAnswer(result, no_store=True)
 
 
 async def heartbeat(request: Request) -> Response:
@@ -177,4 +177,4 @@ async def heartbeat(request: Request) -> Response:
     body = await read_json(request, allow_text=True)
     await _authorise_visitor(request, cid, body)
     await c.conversations.heartbeat(cid)
-    return Response(status_code=204, headers=NO_STORE)
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})

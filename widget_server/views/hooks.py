@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from widget_server.errors import FieldError, Problem, invalid
+from widget_server.responses import JSONAnswer
 from widget_server.tokens import BadToken
 from widget_server.views.common import ctx, read_json
 
@@ -21,4 +22,4 @@ async def engine_callback(request: Request) -> Response:
         raise invalid([FieldError("event_type", "must be a string")])
     if not await c.conversations.on_engine_event(local_id, event):
         raise Problem(404, "Unknown callback", "no such conversation", kind="not-found")
-    return JSONResponse({"ok": True})
+    return JSONAnswer({"ok": True})

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.live.interactions import validate
+from widget_server.responses import JSONAnswer
 from widget_server.store import ConversationRecord
 from widget_server.views.common import is_server_key, read_json, require_server_key
 
@@ -63,8 +64,8 @@ async def post_interaction(request: Request) -> Response:
     record = await _record(request)
     message = validate(body, request.path_params["conversation_id"])
     await hub(request).send(record, message)
-    return JSONResponse({"accepted": True, "event_type": message["event_type"]}, status_code=202,
-                        headers=NO_STORE)
+    return JSONAnswer({"accepted": True, "event_type": message["event_type"]}, status_code=202,
+                      no_store=True)
 
 
 async def events(request: Request) -> Response:
@@ -76,8 +77,8 @@ async def events(request: Request) -> Response:
     if "application/json" in request.headers.get("accept", "") and "text/event-stream" not in request.headers.get(
             "accept", ""):
         found = await live.bus.read(record.conversation_id or "", after)
-        return JSONResponse({"events": [e.to_json() for e in found],
-                             "ended": any(e.type == "ended" for e in found)}, headers=NO_STORE)
+        return JSONAnswer({"events": [e.to_json() for e in found],
+                           "ended": any(e.type == "ended" for e in found)}, no_store=True)
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"

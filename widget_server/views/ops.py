@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from widget_server.openapi import openapi_document
+from widget_server.responses import JSONAnswer
 from widget_server.views.common import ctx
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return JSONAnswer({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
     ok = await ctx(request).store.ping()
-    return JSONResponse({"status": "ready" if ok else "store unreachable"}, status_code=200 if ok else 503)
+    return JSONAnswer({"status": "ready" if ok else "store unreachable"}, status_code=200 if ok else 503)
 
 
 async def metrics(request: Request) -> Response:
@@ -23,4 +24,4 @@ async def metrics(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document(ctx(request).settings.server.public_url))
+    return JSONAnswer(openapi_document(ctx(request).settings.server.public_url))
