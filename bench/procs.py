@@ -186,7 +186,7 @@ class Stack:
         if self.bare:
             self.bare_port = free_port()
             cmd = [*pin(SERVER_CORE), PY, "-m", "uvicorn", "bench.bare:app", "--port", str(self.bare_port),
-                   "--log-level", "warning", "--no-server-header"]
+                   "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
             s.enter_context(process(cmd, self.bare_url("/healthz"),
                                     {"BENCH_ENGINE_URL": self.engine_url, "BENCH_ENGINE_KEY": ENGINE_KEY,
                                      "BENCH_CALLBACK_URL": NOWHERE}, "bare baseline"))

@@ -16,6 +16,7 @@ any other exception propagates to ``ServerErrorMiddleware``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,32 +32,35 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 class HotRoutes:
     def __init__(self, routes: Sequence[Route], handlers: Mapping[type[Exception], Handler]) -> None:
         self.handlers = dict(handlers)
-        # One table per shape (the positions of the parameters in the path's segments).
-        self.tables: dict[tuple[int, ...], dict[tuple[str, ...], tuple[Endpoint, tuple[str, ...]]]] = {}
-        for route in routes:
-            segments = route.path.split("/")
-            positions = tuple(i for i, s in enumerate(segments) if s.startswith("{"))
-            names = tuple(segments[i][1:-1] for i in positions)
-            if any(":" in name for name in names) or route.methods is None:
+        # Per method, one regex with an alternative per route (Starlette's own syntax: a plain
+        # {name} matches [^/]+, anchored with ^ and $), and what each alternative runs.
+        alternatives: dict[str, list[str]] = {}
+        self.targets: dict[str, dict[str, tuple[Endpoint, tuple[tuple[str, str], ...]]]] = {}
+        for k, route in enumerate(routes):
+            if route.methods is None or (route.param_convertors and any(
+                    c.regex != "[^/]+" for c in route.param_convertors.values())):
                 raise ValueError(f"{route.path}: hot routes take plain {{name}} parameters and fixed methods")
+            names: list[tuple[str, str]] = []
+            parts = []
+            for piece in re.split(r"(\{[^}]+\})", route.path):
+                if piece.startswith("{"):
+                    group = f"r{k}_{len(names)}"
+                    names.append((piece[1:-1], group))
+                    parts.append(f"(?P<{group}>[^/]+)")
+                else:
+                    parts.append(re.escape(piece))
             for method in route.methods:
-                key = (method, *("" if i in positions else s for i, s in enumerate(segments)))
-                self.tables.setdefault(positions, {})[key] = (route.endpoint, names)
+                alternatives.setdefault(method, []).append(f"(?P<r{k}>{''.join(parts)})")
+                self.targets.setdefault(method, {})[f"r{k}"] = (route.endpoint, tuple(names))
+        self.patterns = {m: re.compile(f"^(?:{'|'.join(alts)})$") for m, alts in alternatives.items()}
 
     def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
-        segments = path.split("/")
-        for positions, table in self.tables.items():
-            masked = list(segments)
-            for i in positions:
-                if i >= len(masked) or not masked[i]:
-                    break
-                masked[i] = ""
-            else:
-                found = table.get((method, *masked))
-                if found is not None:
-                    endpoint, names = found
-                    return endpoint, {name: segments[i] for name, i in zip(names, positions, strict=True)}
-        return None
+        pattern = self.patterns.get(method)
+        found = pattern.match(path) if pattern is not None else None
+        if found is None or found.lastgroup is None:
+            return None
+        endpoint, names = self.targets[method][found.lastgroup]
+        return endpoint, {name: found.group(group) for name, group in names}
 
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
         """The hot route's answer, not yet sent; None when the request is not for a hot route."""

@@ -14,6 +14,7 @@ import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,7 +47,7 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     generated_secret: bool = False
 
-    @property
+    @cached_property
     def origin(self) -> str:
         parts = urlsplit(self.public_url)
         return f"{parts.scheme}://{parts.netloc}".lower()

@@ -55,11 +55,15 @@ class _Stamp:
         self._stamp = b""
 
     def dumps(self, value: Any, now: float | None = None) -> str:
+        return self.sign(_b64bytes(orjson.dumps(value)), now)
+
+    def sign(self, payload: bytes, now: float | None = None) -> str:
+        """Sign an already encoded payload (base64url of compact JSON)."""
         second = int(time.time() if now is None else now)
         if second != self._second:  # the timestamp part changes once a second
             self._stamp = b"." + _b64bytes(second.to_bytes(8, "big").lstrip(b"\0"))
             self._second = second
-        signed = _b64bytes(orjson.dumps(value)) + self._stamp
+        signed = payload + self._stamp
         mac = self._mac.copy()
         mac.update(signed)
         return (signed + b"." + _b64bytes(mac.digest())).decode("ascii")
@@ -84,9 +88,16 @@ class Signer:
         self._sessions = _Stamp(ordered, "widget-session")
         self._ends = _Stamp(ordered, "end-token")
         self._refs = _Stamp(ordered, "engine-callback")
+        self._session_payloads: dict[tuple[str, str, str], bytes] = {}
 
     def session(self, widget: str, origin: str, issued_by: str = "frame") -> str:
-        return self._sessions.dumps({"w": widget, "o": origin, "i": issued_by})
+        key = (widget, origin, issued_by)
+        payload = self._session_payloads.get(key)
+        if payload is None:  # a handful of widgets and sites: encode each once
+            if len(self._session_payloads) >= 4096:
+                self._session_payloads.clear()
+            payload = self._session_payloads[key] = _b64bytes(orjson.dumps({"w": widget, "o": origin, "i": issued_by}))
+        return self._sessions.sign(payload)
 
     def read_session(self, token: str, max_age: int = SESSION_TTL_S) -> SessionClaims:
         data = self._sessions.loads(token, max_age)

@@ -108,7 +108,7 @@ async def create_conversation(request: Request) -> Response:
 
 async def mint_session(request: Request) -> Response:
     c = ctx(request)
-    require_server_key(request)
+    require_server_key(request, c.settings.server.server_keys)
     widget = c.widget(request.path_params["widget"])
     body = await read_json(request)
     origin = c.settings.server.origin

@@ -75,7 +75,9 @@ async def read_json(request: Request, *, allow_text: bool = False) -> Any:
     raw = await read_body(request)
     if not raw.strip():
         return None
-    media = (header(request, b"content-type") or "").split(";")[0].strip().lower()
+    media = header(request, b"content-type") or ""
+    if media != "application/json":
+        media = media.split(";")[0].strip().lower()
     if media not in ("application/json", "") and not (allow_text and media == "text/plain"):
         raise Problem(415, "Unsupported media type", "send application/json", kind="unsupported-media-type")
     try:
@@ -137,8 +139,9 @@ def is_server_key(token: str | None, keys: tuple[str, ...]) -> bool:
     return found
 
 
-def require_server_key(request: Request) -> None:
-    keys = ctx(request).settings.server.server_keys
+def require_server_key(request: Request, keys: tuple[str, ...] | None = None) -> None:
+    if keys is None:
+        keys = ctx(request).settings.server.server_keys
     if not is_server_key(bearer(request), keys):
         raise Problem(401, "Server key required", "send Authorization: Bearer <server key>",
                       kind="unauthorized", headers={"WWW-Authenticate": "Bearer"})
