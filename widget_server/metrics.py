@@ -23,7 +23,6 @@ class Metrics:
         self.lifecycle = Counter("widget_lifecycle_actions", "What the sweep and the reconciler did",
                                  ["job", "action"], registry=r)
         self.webhooks = Counter("widget_webhook_attempts", "Operator webhook POSTs", ["result"], registry=r)
-        self.requests = Counter("widget_http_requests", "HTTP answers", ["route", "status"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -82,6 +82,7 @@ class SandboxCore:
         self._own_deliver = own if deliver is None else None
         self.deliver: Deliver = deliver or own
         self.conversations: dict[str, Conversation] = {}
+        self._live: set[str] = set()  # ids of the active ones: the concurrency check is O(1)
         self.callbacks_sent = 0
         self.callbacks_dropped = 0
         self.callbacks_failed = 0
@@ -99,6 +100,8 @@ class SandboxCore:
         conv = Conversation(cid, f"{self.room_base_url}/{cid}", spec,
                             on_timeout=self._finish, speech_s=self.speech_s)
         self.conversations[cid] = conv
+        if conv.active:
+            self._live.add(cid)
         doc = conv.doc()
         if spec.require_auth:
             conv.meeting_token = meeting_token(
@@ -141,7 +144,7 @@ class SandboxCore:
             del self.conversations[conv.id]
 
     def active_count(self) -> int:
-        return sum(1 for c in self.conversations.values() if c.active)
+        return len(self._live)
 
     # --- rooms ----------------------------------------------------------------------------------
     def join_room(self, conversation_id: str, *, token: str | None = None, user_name: str = "") -> Member:
@@ -197,6 +200,7 @@ class SandboxCore:
         for conv in self.conversations.values():
             if conv.active:
                 conv.finish("sandbox_shut_down")
+        self._live.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -222,6 +226,7 @@ class SandboxCore:
         if not conv.active:
             return
         conv.finish(reason)
+        self._live.discard(conv.id)
         self._spawn(self._after_shutdown(conv, reason))
 
     async def _replica_joins(self, conv: Conversation) -> None:
