@@ -1,5 +1,6 @@
 // A React component around the widget-server loader. StrictMode-safe: the loader is added once per page,
-// each mount declares nothing twice, and unmounting ends any live conversation (see README.md).
+// each mount declares nothing twice, and unmounting ends any live conversation and removes the widget
+// (see README.md).
 import {useEffect, useRef} from 'react';
 
 // Your widget server; pass `server` to point one component at another (staging, a local server).
@@ -25,7 +26,7 @@ export function ConversationWidget({widget = 'support', inline = false, context,
     loadOnce(server);
     const id = `cvi-${widget}`;
     if (inline && target.current) target.current.id = id;
-    // 'init' ignores a widget that already exists, so StrictMode's second mount creates no duplicate.
+    // The cleanup's 'destroy' removes the widget, so StrictMode's mount, unmount, mount leaves exactly one.
     window.cvi('init', {widget, mode: inline ? 'inline' : 'launcher', target: `#${id}`, context});
     // Listeners stay until the conversation this cleanup ends has said so, so onEvent hears its end.
     let live = null, unmounted = false;
@@ -41,11 +42,12 @@ export function ConversationWidget({widget = 'support', inline = false, context,
     listeners.forEach(([name, fn]) => window.cvi('on', name, fn));
     return () => {
       unmounted = true;
-      // Billing stops when the visitor leaves the view. If React already removed an inline widget's
-      // <div>, the iframe went with it: the widget page ended the call as it unloaded, no event comes back.
-      if (!document.querySelector(`[data-cvi-widget="${CSS.escape(widget)}"]`)) return off();
-      window.cvi('end', {widget});
-      if (!live) off();
+      // Billing stops when the visitor leaves the view: 'destroy' ends a live conversation as 'end' does,
+      // then removes the launcher bubble and the iframe. If React already removed an inline widget's <div>,
+      // the iframe went with it: the widget page ended the call as it unloaded, no event comes back.
+      const gone = !document.querySelector(`[data-cvi-widget="${CSS.escape(widget)}"]`);
+      window.cvi('destroy', {widget});
+      if (gone || !live) off();
     };
   }, [widget, inline, context, server]);
 

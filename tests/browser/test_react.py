@@ -92,19 +92,24 @@ def test_react_example(ctx: BrowserContext, open_page: Callable[..., Page], host
     if inline:
         # The iframe went with the component's <div>: the widget page ended the call as it unloaded.
         assert record["end_reason"] == "visitor_page_hidden", record
-        assert page.locator("[data-cvi-widget]").count() == 0
     else:
-        # The component's cvi('end'), and onEvent heard the end after the component was gone.
+        # The component's cvi('destroy') ended it as cvi('end') does, and onEvent heard the end after the
+        # component was gone.
         assert record["end_reason"] == "visitor_ended", record
         page.wait_for_function("() => window.__react.some((e) => e.name === 'conversation.ended')")
         ended = [e for e in react_events(page) if e["name"] == "conversation.ended"]
         assert [(e["conversation_id"], e["reason"]) for e in ended] == [(cid, "visitor_ended")]
-        # The listeners are gone: a conversation started now is not reported to the unmounted component.
-        count = len(react_events(page))
-        page.evaluate("cvi('start')")
-        page.wait_for_function(f"() => window.__events.some((e) => e.event === 'conversation.started' "
-                               f"&& e.conversation_id !== {json.dumps(cid)})")
-        again = [e["conversation_id"] for e in events(page) if e["event"] == "conversation.started"][-1]
-        assert len(react_events(page)) == count
-        page.evaluate("cvi('end')")
-        assert widget_server.wait_ended(again)["status"] == "ended"
+    # Nothing of the widget remains: no host element, so no launcher bubble and no iframe.
+    page.wait_for_function("() => !document.querySelector('[data-cvi-widget]')", timeout=3000)
+    assert page.locator("[data-cvi-widget] .b").count() == 0
+
+    # The listeners are gone: a widget declared again works, and its conversation is not reported to the
+    # unmounted component.
+    count = len(react_events(page))
+    page.evaluate("cvi('init', {widget: 'support'}); cvi('start')")
+    page.wait_for_function(f"() => window.__events.some((e) => e.event === 'conversation.started' "
+                           f"&& e.conversation_id !== {json.dumps(cid)})")
+    again = [e["conversation_id"] for e in events(page) if e["event"] == "conversation.started"][-1]
+    assert len(react_events(page)) == count
+    page.evaluate("cvi('destroy')")
+    assert widget_server.wait_ended(again)["status"] == "ended"
