@@ -112,7 +112,11 @@ class Store(Protocol):
         ...
 
     async def seconds_used(self, widget: str, since: float, now: float) -> float:
-        """Seconds of conversations of ``widget`` since ``since``; live ones counted up to ``now``."""
+        """Seconds of conversations of ``widget`` since ``since``; live ones counted up to ``now``.
+
+        For ``since`` the start of today's or yesterday's UTC day (the daily budget) it reads
+        per-day totals and the widget's unended conversations, not its history.
+        """
         ...
 
     async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:

@@ -6,10 +6,18 @@
 Every step that must be atomic (a slot, a rate counter, a state change with its
 webhook) is one Lua script. Records are hashes ``ws:conv:<local_id>``; ``ws:live``
 indexes the live ones, ``ws:created[:<widget>]`` orders them by creation.
+
+The daily budget does not read history: the script that ends a conversation adds
+its seconds (unless it failed) to ``ws:used:<widget>:<day>``, one float per UTC
+day it overlaps (each day only its own part), which expire after a few days;
+``ws:open:<widget>`` holds the widget's conversations that have no ``ended_at``
+yet, which ``seconds_used`` counts up to now.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -20,6 +28,46 @@ from widget_server.store.base import LIVE, ConversationRecord, OutboxItem
 P = "ws:"
 _FLOATS = {"created_at", "expires_at", "started_at", "ended_at", "last_seen"}
 _LIVE_LUA = " or ".join(f"st == '{s}'" for s in LIVE)
+
+DAY = 86400
+# A finished conversation is booked on the UTC days it overlaps, at most SPAN_DAYS of them (its last
+# ones); a day's total expires KEEP_DAYS after it was last written.
+KEEP_DAYS = 4
+SPAN_DAYS = KEEP_DAYS + 1
+_USED_TTL = (KEEP_DAYS + 1) * DAY
+_BUDGET_MARK = f"{P}budget:v1"   # set once the per-day totals and open sets of an older database are built
+
+
+def day_parts(created_at: float, ended_at: float) -> list[tuple[int, float]]:
+    """(UTC day start, seconds of [created_at, ended_at) within that day), as the Lua ``book`` computes it."""
+    last = math.floor(ended_at / DAY)
+    parts = []
+    for k in range(SPAN_DAYS):
+        day = (last - k) * DAY
+        part = min(ended_at, day + DAY) - max(created_at, day)
+        if part > 0:
+            parts.append((day, part))
+    return parts
+
+
+# book(widget, created_at, ended_at, status, sign): adds (sign 1) or takes back (sign -1) a record's
+# seconds to the days it overlaps; a record without ended_at, or failed, has none.
+_BOOK = f"""
+local function book(widget, created, ended, status, sign)
+  if not widget or not created or not ended or status == 'failed' then return end
+  created, ended = tonumber(created), tonumber(ended)
+  local last = math.floor(ended / {DAY})
+  for k = 0, {SPAN_DAYS - 1} do
+    local day = (last - k) * {DAY}
+    local part = math.min(ended, day + {DAY}) - math.max(created, day)
+    if part > 0 then
+      local key = '{P}used:' .. widget .. ':' .. string.format('%d', day)
+      redis.call('INCRBYFLOAT', key, string.format('%.17g', sign * part))
+      redis.call('EXPIRE', key, {_USED_TTL})
+    end
+  end
+end
+"""
 
 # Queues ARGV[1..4] (id, body, due_at, attempts) as a webhook unless id is "".
 _QUEUE = f"""
@@ -55,18 +103,29 @@ queue()
 return 1
 """
 
-_FINISH = _QUEUE + f"""
+# Sets status ARGV[5] and ended_at ARGV[7], moving the record's seconds from "open" to its days.
+_END = _BOOK + f"""
+local function finish_record(widget, st)
+  local row = redis.call('HMGET', KEYS[1], 'created_at', 'ended_at')
+  book(widget, row[1], row[2], st, -1)
+  redis.call('HSET', KEYS[1], 'status', ARGV[5], 'end_reason', ARGV[6], 'ended_at', ARGV[7])
+  book(widget, row[1], ARGV[7], ARGV[5], 1)
+  redis.call('SREM', '{P}live', ARGV[8])
+  if widget then redis.call('SREM', '{P}open:' .. widget, ARGV[8]) end
+end
+"""
+
+_FINISH = _QUEUE + _END + f"""
 local st = redis.call('HGET', KEYS[1], 'status')
 local widget = redis.call('HGET', KEYS[1], 'widget')
 if widget then redis.call('ZREM', '{P}slots:' .. widget, ARGV[8]) end
 if not ({_LIVE_LUA}) then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[5], 'end_reason', ARGV[6], 'ended_at', ARGV[7])
-redis.call('SREM', '{P}live', ARGV[8])
+finish_record(widget, st)
 queue()
 return 1
 """
 
-_ADOPT = _QUEUE + f"""
+_ADOPT = _QUEUE + _END + f"""
 local st = redis.call('HGET', KEYS[1], 'status')
 local widget = redis.call('HGET', KEYS[1], 'widget')
 if widget then redis.call('ZREM', '{P}slots:' .. widget, ARGV[8]) end
@@ -75,8 +134,7 @@ if not redis.call('HGET', KEYS[1], 'conversation_id') then
   redis.call('HSET', KEYS[1], 'conversation_id', ARGV[9])
   redis.call('SET', '{P}cid:' .. ARGV[9], ARGV[8])
 end
-redis.call('HSET', KEYS[1], 'status', 'ended', 'end_reason', ARGV[6], 'ended_at', ARGV[7])
-redis.call('SREM', '{P}live', ARGV[8])
+finish_record(widget, st)
 queue()
 return 1
 """
@@ -103,8 +161,31 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 0
 """
 
-# Conversations last at most an hour (plus grace), so a day's look-back finds every one that overlaps.
-_USED = f"""
+# KEYS[1] = ws:open:<widget>, KEYS[2..] = the widget's day totals from ``since`` on; ARGV = since, now.
+# Reads the widget's open records only. One that has an ended_at was ended by an older version of this
+# server, which did not book it: it is booked now.
+_USED = _BOOK + f"""
+local since, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local total = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local row = redis.call('HMGET', '{P}conv:' .. id, 'created_at', 'ended_at', 'status', 'widget')
+  if not row[1] then
+    redis.call('SREM', KEYS[1], id)
+  elseif row[2] then
+    book(row[4], row[1], row[2], row[3], 1)
+    redis.call('SREM', KEYS[1], id)
+  elseif row[3] ~= 'failed' then
+    local start = math.max(tonumber(row[1]), since)
+    if now > start then total = total + (now - start) end
+  end
+end
+for i = 2, #KEYS do total = total + tonumber(redis.call('GET', KEYS[i]) or '0') end
+return string.format('%.17g', total)
+"""
+
+# Any other ``since``: what the budget read before the day totals. Conversations last at most an hour
+# (plus grace), so a day's look-back finds every one that overlaps.
+_USED_SCAN = f"""
 local since, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 local total = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since - 86400, '+inf')) do
@@ -116,6 +197,23 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since - 86400, '+inf'))
   end
 end
 return tostring(total)
+"""
+
+# Once per database (KEYS[1], the mark): book the records an older version of this server ended and
+# index its open ones. ARGV[1]: the oldest creation to look at (the old budget read back two days).
+_BACKFILL = _BOOK + f"""
+if not redis.call('SET', KEYS[1], '1', 'NX') then return 0 end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', '{P}created', ARGV[1], '+inf')) do
+  local row = redis.call('HMGET', '{P}conv:' .. id, 'widget', 'created_at', 'ended_at', 'status')
+  if row[1] and row[2] then
+    if row[3] then book(row[1], row[2], row[3], row[4], 1) else redis.call('SADD', '{P}open:' .. row[1], id) end
+  end
+end
+for _, id in ipairs(redis.call('SMEMBERS', '{P}live')) do
+  local row = redis.call('HMGET', '{P}conv:' .. id, 'widget', 'ended_at')
+  if row[1] and not row[2] then redis.call('SADD', '{P}open:' .. row[1], id) end
+end
+return 1
 """
 
 _LOCK = """
@@ -181,8 +279,12 @@ class RedisStore:
                                           health_check_interval=30)
         for name, src in (("acquire", _ACQUIRE), ("activate", _ACTIVATE), ("started", _STARTED),
                           ("finish", _FINISH), ("adopt", _ADOPT), ("lost", _LOST), ("touch", _TOUCH),
-                          ("hit", _HIT), ("used", _USED), ("lock", _LOCK), ("claim", _CLAIM)):
+                          ("hit", _HIT), ("used", _USED), ("used_scan", _USED_SCAN), ("backfill", _BACKFILL),
+                          ("lock", _LOCK), ("claim", _CLAIM)):
             self._scripts[name] = self._r.register_script(src)
+        if not await self._r.exists(_BUDGET_MARK):
+            since = math.floor(time.time() / DAY) * DAY - 2 * DAY
+            await self._run("backfill", [_BUDGET_MARK], [since])
 
     async def close(self) -> None:
         if self._r is not None:
@@ -215,6 +317,12 @@ class RedisStore:
             pipe.hset(_conv(record.local_id), mapping=cast(Any, row))
             if record.live:
                 pipe.sadd(f"{P}live", record.local_id)
+            if record.ended_at is None:
+                pipe.sadd(f"{P}open:{record.widget}", record.local_id)
+            elif record.status != "failed":
+                for day, part in day_parts(record.created_at, record.ended_at):
+                    pipe.incrbyfloat(f"{P}used:{record.widget}:{day}", part)
+                    pipe.expire(f"{P}used:{record.widget}:{day}", _USED_TTL)
             pipe.zadd(f"{P}created", {record.local_id: record.created_at})
             pipe.zadd(f"{P}created:{record.widget}", {record.local_id: record.created_at})
             if record.conversation_id:
@@ -274,7 +382,10 @@ class RedisStore:
         return int(got)
 
     async def seconds_used(self, widget: str, since: float, now: float) -> float:
-        return float(await self._run("used", [f"{P}created:{widget}"], [repr(since), repr(now)]))
+        if since % DAY == 0 and since <= now < since + 2 * DAY:  # today's or yesterday's: the day totals
+            days = [f"{P}used:{widget}:{int(since) + k * DAY}" for k in range(SPAN_DAYS)]
+            return float(await self._run("used", [f"{P}open:{widget}", *days], [repr(since), repr(now)]))
+        return float(await self._run("used_scan", [f"{P}created:{widget}"], [repr(since), repr(now)]))
 
     async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
         return bool(await self._run("lock", [f"{P}lock:{name}"], [holder, max(1, int(ttl_s * 1000))]))

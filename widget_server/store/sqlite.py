@@ -2,6 +2,13 @@
 
 Calls are short and local, so they run on the event loop thread; writes that
 must be atomic (slot acquisition, finishing) use ``BEGIN IMMEDIATE``.
+
+The daily budget does not scan history: triggers keep ``budget_days``, per widget
+and UTC day, the seconds of every finished (not failed) conversation, each day
+getting only its own part of a conversation that spans midnight. They fire on
+every write of ``conversations`` (by any process, on any path), so the table is
+always what the rows say. ``seconds_used`` for a day adds the conversations that
+have not ended yet, found through a partial index.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ CREATE TABLE IF NOT EXISTS conversations (
 );
 CREATE INDEX IF NOT EXISTS conversations_live ON conversations (status, widget);
 CREATE INDEX IF NOT EXISTS conversations_created ON conversations (widget, created_at);
+CREATE INDEX IF NOT EXISTS conversations_open ON conversations (widget) WHERE ended_at IS NULL;
 CREATE TABLE IF NOT EXISTS slots (
     widget TEXT NOT NULL,
     holder TEXT NOT NULL,
     lease_until REAL NOT NULL,
     PRIMARY KEY (widget, holder)
 );
+CREATE INDEX IF NOT EXISTS slots_lease ON slots (widget, lease_until);
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     window_start REAL NOT NULL,
@@ -59,6 +68,76 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
 
 _COLUMNS = tuple(ConversationRecord.__dataclass_fields__)
 _LIVE_IN = "(" + ", ".join(f"'{s}'" for s in LIVE) + ")"
+
+DAY = 86400
+# A finished conversation is booked on the UTC days it overlaps, at most SPAN_DAYS of them (its last
+# ones); a widget's days older than KEEP_DAYS before its latest finished conversation are deleted.
+KEEP_DAYS = 4
+SPAN_DAYS = KEEP_DAYS + 1
+
+
+def _book(row: str, sign: str) -> str:
+    """Add (sign '+') or take back (sign '-') the per-day parts of trigger row ``row`` (NEW or OLD)."""
+    part = f"MIN({row}.ended_at, d + {DAY}) - MAX({row}.created_at, d)"
+    last = f"CAST({row}.ended_at / {DAY} AS INTEGER)"
+    return (
+        f"INSERT INTO budget_days (widget, day, seconds) SELECT {row}.widget, d, {sign}({part}) "
+        f"FROM (SELECT ({last} - k) * {DAY} AS d FROM budget_offsets "
+        f"WHERE k <= {last} - CAST({row}.created_at / {DAY} AS INTEGER)) "
+        f"WHERE {row}.ended_at IS NOT NULL AND {row}.status != 'failed' AND {part} > 0 "
+        f"ON CONFLICT (widget, day) DO UPDATE SET seconds = seconds + excluded.seconds;"
+    )
+
+
+_PRUNE = (f"DELETE FROM budget_days WHERE widget = NEW.widget "
+          f"AND day < (CAST(MIN(NEW.created_at, NEW.ended_at) / {DAY} AS INTEGER) - {KEEP_DAYS}) * {DAY};")
+
+# Created in one transaction with its triggers and its backfill, so that no write is ever missed,
+# also when an older version of this server shares the file.
+BUDGET_SCHEMA = (
+    "CREATE TABLE budget_offsets (k INTEGER PRIMARY KEY)",
+    "INSERT INTO budget_offsets (k) VALUES " + ", ".join(f"({k})" for k in range(SPAN_DAYS)),
+    """CREATE TABLE budget_days (
+        widget TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (widget, day)
+    ) WITHOUT ROWID""",
+    f"CREATE TRIGGER budget_days_insert AFTER INSERT ON conversations WHEN NEW.ended_at IS NOT NULL "
+    f"BEGIN {_book('NEW', '+')} {_PRUNE} END",
+    # Every path that ends a conversation (or adopts a failed one) sets ended_at: take back what the row
+    # booked before, book what it says now. (activate and mark_lost do not set it, so they cost nothing.)
+    f"CREATE TRIGGER budget_days_update AFTER UPDATE OF ended_at ON conversations "
+    f"WHEN OLD.ended_at IS NOT NULL OR NEW.ended_at IS NOT NULL "
+    f"BEGIN {_book('OLD', '-')} {_book('NEW', '+')} {_PRUNE} END",
+    f"CREATE TRIGGER budget_days_delete AFTER DELETE ON conversations WHEN OLD.ended_at IS NOT NULL "
+    f"BEGIN {_book('OLD', '-')} END",
+    # A database made before the table: book what its conversations already used.
+    f"""INSERT INTO budget_days (widget, day, seconds)
+        SELECT widget, d, SUM(MIN(ended_at, d + {DAY}) - MAX(created_at, d)) FROM (
+            SELECT c.widget, c.created_at, c.ended_at, (CAST(c.ended_at / {DAY} AS INTEGER) - o.k) * {DAY} AS d
+            FROM conversations AS c, budget_offsets AS o WHERE c.ended_at IS NOT NULL AND c.status != 'failed')
+        WHERE MIN(ended_at, d + {DAY}) > MAX(created_at, d) GROUP BY widget, d""",
+)
+
+_HAS_BUDGET = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'budget_days'"
+
+# Today's (or yesterday's) use: the booked days from ``since`` on, plus what has not ended yet.
+_USED_FAST = (
+    "SELECT (SELECT COALESCE(SUM(seconds), 0) FROM budget_days WHERE widget = ? AND day >= ?) + "
+    "(SELECT COALESCE(SUM(MAX(0, ? - MAX(created_at, ?))), 0) FROM conversations INDEXED BY conversations_open "
+    "WHERE widget = ? AND ended_at IS NULL AND status != 'failed')"
+)
+# Any other ``since``: the definition itself, a scan of the widget's history.
+_USED_SCAN = (
+    "SELECT COALESCE(SUM(MAX(0, COALESCE(ended_at, ?) - MAX(created_at, ?))), 0) "
+    "FROM conversations WHERE widget = ? AND status != 'failed' AND COALESCE(ended_at, ?) > ?"
+)
+
+
+def booked_day(since: float, now: float) -> bool:
+    """True if ``since`` is a UTC day start the booked days answer for (today's or yesterday's)."""
+    return since % DAY == 0 and since <= now < since + 2 * DAY
 
 
 def _queue(db: sqlite3.Connection, item: OutboxItem | None) -> None:
@@ -83,6 +162,15 @@ class SqliteStore:
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(SCHEMA)
         self._db = db
+        try:
+            with self._tx():
+                if db.execute(_HAS_BUDGET).fetchone() is None:
+                    for statement in BUDGET_SCHEMA:
+                        db.execute(statement)
+        except BaseException:
+            self._db = None
+            db.close()
+            raise
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -116,8 +204,8 @@ class SqliteStore:
     async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
         with self._tx() as db:
             db.execute("DELETE FROM slots WHERE widget = ? AND lease_until <= ?", (widget, now))
-            (count,) = db.execute("SELECT COUNT(*) FROM slots WHERE widget = ? AND holder != ?",
-                                  (widget, holder)).fetchone()
+            (count,) = db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM slots WHERE widget = ? AND holder != ? LIMIT ?)",
+                                  (widget, holder, limit)).fetchone()
             if count >= limit:
                 return False
             db.execute("INSERT OR REPLACE INTO slots VALUES (?, ?, ?)", (widget, holder, lease_until))
@@ -230,12 +318,10 @@ class SqliteStore:
             return 0
 
     async def seconds_used(self, widget: str, since: float, now: float) -> float:
-        row = self.db.execute(
-            "SELECT COALESCE(SUM(MAX(0, COALESCE(ended_at, ?) - MAX(created_at, ?))), 0) "
-            "FROM conversations WHERE widget = ? AND status != 'failed' "
-            "AND COALESCE(ended_at, ?) > ?",
-            (now, since, widget, now, since),
-        ).fetchone()
+        if booked_day(since, now):
+            row = self.db.execute(_USED_FAST, (widget, since, now, since, widget)).fetchone()
+        else:
+            row = self.db.execute(_USED_SCAN, (now, since, widget, now, since)).fetchone()
         return float(row[0])
 
     async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
