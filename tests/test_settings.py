@@ -153,3 +153,9 @@ def test_load_settings_from_file(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[server]\nsecret_key = "${S}"\n[widgets.a]\npersona_id = "p"\n')
     assert load_settings(path, {"S": "0123456789abcdef0"}).server.secret_keys == ("0123456789abcdef0",)
+
+
+def test_sandbox_cli_refuses_rates_outside_0_to_1() -> None:
+    for flag in ("--fail-rate", "--lose-rate", "--drop-callback-rate"):
+        out = _cli("sandbox", "--port", "1", flag, "1.5")
+        assert out.returncode == 2 and f"{flag}: must be 0..1, got 1.5" in out.stderr

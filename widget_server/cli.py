@@ -74,12 +74,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from widget_server.engines.sandbox.service import run_sandbox
 
     configure_logging((args.api_key,) if args.api_key else ())
-    for name, value in (("--fail-rate", args.fail_rate), ("--lose-rate", args.lose_rate)):
+    for name, value in (("--fail-rate", args.fail_rate), ("--lose-rate", args.lose_rate),
+                        ("--drop-callback-rate", args.drop_callback_rate)):
         if not 0 <= value <= 1:
             print(f"{name}: must be 0..1, got {value}", file=sys.stderr)
             return 2
     run_sandbox(host=args.host, port=args.port, api_key=args.api_key, max_concurrent=args.max_concurrent,
-                latency_ms=args.latency_ms, fail_rate=args.fail_rate, lose_rate=args.lose_rate)
+                latency_ms=args.latency_ms, fail_rate=args.fail_rate, lose_rate=args.lose_rate,
+                drop_callback_rate=args.drop_callback_rate)
     return 0
 
 
@@ -134,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency-ms", type=int, default=0)
     sandbox.add_argument("--fail-rate", type=float, default=0.0)
     sandbox.add_argument("--lose-rate", type=float, default=0.0)
+    sandbox.add_argument("--drop-callback-rate", type=float, default=0.0,
+                         help="share of callbacks not sent (1: none, for benchmarks without a receiver)")
     sandbox.set_defaults(func=cmd_sandbox)
     report = sub.add_parser("report", help="the ledger: conversations created, ended, why, seconds live and "
                                            "seconds without a visitor")

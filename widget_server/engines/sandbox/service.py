@@ -138,12 +138,14 @@ def run_sandbox(
     latency_ms: float = 0,
     fail_rate: float = 0.0,
     lose_rate: float = 0.0,
+    drop_callback_rate: float = 0.0,
 ) -> None:
     """``widget-server sandbox``: the engine alone, as an HTTP service."""
     import uvicorn
 
     core = SandboxCore(room_base_url=f"http://{host}:{port}/rooms", max_concurrent=max_concurrent,
-                       latency_ms=latency_ms, fail_rate=fail_rate, lose_rate=lose_rate)
+                       latency_ms=latency_ms, fail_rate=fail_rate, lose_rate=lose_rate,
+                       drop_callback_rate=drop_callback_rate)
     print(f"sandbox engine on http://{host}:{port}/v2 (rooms at /rooms)", flush=True)
     uvicorn.run(create_sandbox_app(core, api_key), host=host, port=port, log_level="warning",
                 server_header=False)
