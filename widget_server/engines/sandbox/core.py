@@ -82,7 +82,8 @@ class SandboxCore:
         self._own_deliver = own if deliver is None else None
         self.deliver: Deliver = deliver or own
         self.conversations: dict[str, Conversation] = {}
-        self._live: set[str] = set()  # ids of the active ones: the concurrency check is O(1)
+        # The active ones, oldest first: the concurrency check is O(1), listing the active O(active).
+        self._live: dict[str, Conversation] = {}
         self.callbacks_sent = 0
         self.callbacks_dropped = 0
         self.callbacks_failed = 0
@@ -101,7 +102,7 @@ class SandboxCore:
                             on_timeout=self._finish, speech_s=self.speech_s)
         self.conversations[cid] = conv
         if conv.active:
-            self._live.add(cid)
+            self._live[cid] = conv
         doc = conv.doc()
         if spec.require_auth:
             conv.meeting_token = meeting_token(
@@ -124,7 +125,8 @@ class SandboxCore:
         limit, page = _positive(limit, "limit"), _positive(page, "page")
         if status not in (None, "", "active", "ended"):
             raise bad("status must be 'active' or 'ended'")
-        found = [c for c in self.conversations.values() if not c.deleted and (not status or c.status == status)]
+        pool = self._live.values() if status == "active" else self.conversations.values()
+        found = [c for c in pool if not c.deleted and (not status or c.status == status)]
         found.reverse()  # newest first
         chunk = found[(page - 1) * limit : page * limit]
         return {"data": [c.doc() for c in chunk], "total_count": len(found)}
@@ -226,7 +228,7 @@ class SandboxCore:
         if not conv.active:
             return
         conv.finish(reason)
-        self._live.discard(conv.id)
+        self._live.pop(conv.id, None)
         self._spawn(self._after_shutdown(conv, reason))
 
     async def _replica_joins(self, conv: Conversation) -> None:
