@@ -88,7 +88,7 @@ def section_latency(t: Table, stack: Stack, seconds: float, repeats: int, errors
     for _ in range(repeats):
         ours.append(wrk(stack.url(CREATE), seconds, SERVER_KEY, connections=1))
         bare.append(wrk(stack.bare_url("/create"), seconds, connections=1))
-        direct.append(wrk(f"{stack.engine_url}/v2/conversations", seconds, connections=1,
+        direct.append(wrk(f"{stack.bare_engine_url}/v2/conversations", seconds, connections=1,
                           env={"BENCH_API_KEY": ENGINE_KEY, "BENCH_BODY": json.dumps(BODY)}))
     errors.extend(r.errors for r in ours + bare + direct)
     t.add("create p50, one connection: widget-server", [r.p50_ms for r in ours], "ms")

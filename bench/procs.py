@@ -153,6 +153,7 @@ class Stack:
     pids: list[int] = field(default_factory=list)
     bare_port: int = 0
     engine_url: str = ""
+    bare_engine_url: str = ""
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def url(self, path: str, i: int = 0) -> str:
@@ -163,16 +164,7 @@ class Stack:
 
     def __enter__(self) -> Stack:
         s = self._stack
-        sp = free_port()
-        self.engine_url = f"http://127.0.0.1:{sp}"
-        sandbox = [*pin(SERVER_CORE), PY, "-m", "widget_server.cli", "sandbox", "--port", str(sp),
-                   "--api-key", ENGINE_KEY, "--max-concurrent", "1000000",
-                   "--latency-ms", str(self.engine_latency_ms),
-                   # The servers' public URL is unreachable on purpose: callbacks to it would only fail,
-                   # and thousands of failing deliveries a second take the servers' core from them.
-                   "--drop-callback-rate", "1"]
-        s.enter_context(process(sandbox, f"{self.engine_url}/v2/conversations?limit=1",
-                                {"PYTHONUNBUFFERED": "1"}, "sandbox engine"))
+        self.engine_url = self._engine()
         if self.store == "redis":
             store_url = s.enter_context(redis_server(self.tmp))
         else:
@@ -187,13 +179,28 @@ class Stack:
             self.ports.append(port)
             self.pids.append(proc.pid)
         if self.bare:
+            # The baselines get an engine of their own (the same settings): otherwise widget-server's
+            # reconciler would page through their conversations too on every pass.
+            self.bare_engine_url = self._engine()
             self.bare_port = free_port()
             cmd = [*pin(SERVER_CORE), PY, "-m", "uvicorn", "bench.bare:app", "--port", str(self.bare_port),
                    "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
             s.enter_context(process(cmd, self.bare_url("/healthz"),
-                                    {"BENCH_ENGINE_URL": self.engine_url, "BENCH_ENGINE_KEY": ENGINE_KEY,
+                                    {"BENCH_ENGINE_URL": self.bare_engine_url, "BENCH_ENGINE_KEY": ENGINE_KEY,
                                      "BENCH_CALLBACK_URL": NOWHERE}, "bare baseline"))
         return self
+
+    def _engine(self) -> str:
+        """Starts a sandbox engine service on core 0; returns its URL."""
+        url = f"http://127.0.0.1:{free_port()}"
+        cmd = [*pin(SERVER_CORE), PY, "-m", "widget_server.cli", "sandbox", "--port", url.rsplit(":", 1)[1],
+               "--api-key", ENGINE_KEY, "--max-concurrent", "1000000", "--latency-ms", str(self.engine_latency_ms),
+               # The servers' public URL is unreachable on purpose: callbacks to it would only fail,
+               # and thousands of failing deliveries a second take the servers' core from them.
+               "--drop-callback-rate", "1"]
+        self._stack.enter_context(process(cmd, f"{url}/v2/conversations?limit=1", {"PYTHONUNBUFFERED": "1"},
+                                          "sandbox engine"))
+        return url
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
