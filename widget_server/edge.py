@@ -3,9 +3,11 @@
 One pure ASGI middleware (no per-request task switch, no body buffering), with the header
 bytes prepared once: it sits on every request, so each layer and each header costs.
 
-- Security headers on every answer: ``X-Content-Type-Options``, ``Referrer-Policy``, HSTS when
-  the public URL is https, and ``Content-Security-Policy: frame-ancestors 'none'`` unless the
-  route set its own CSP (the frame page does: it may be framed by the widget's sites).
+- Security headers on every answer: ``X-Content-Type-Options``, HSTS when the public URL is https,
+  and ``Content-Security-Policy: frame-ancestors 'none'`` unless the route set its own CSP (the
+  frame page does: it may be framed by the widget's sites); ``Referrer-Policy`` on every answer
+  but the JSON API's (``/api/``), where no browser reads it: the set OWASP's REST guidance gives
+  for API answers, with ``Cache-Control: no-store`` from the routes that hand out tokens.
 - CORS on ``/api/`` answers, only for an origin some widget allows (``allowed(origin, path)``);
   preflights for such origins are answered here.
 - The hot routes (:mod:`widget_server.hot`) are dispatched here, saving the router's layers.
@@ -23,10 +25,8 @@ ALLOW_HEADERS = b"authorization, content-type, x-widget-session"
 ALLOW_METHODS = b"GET, POST, OPTIONS"
 CSP = b"content-security-policy"
 FRAME_NONE = (CSP, b"frame-ancestors 'none'")
-BASE_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-]
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+REFERRER = (b"referrer-policy", b"strict-origin-when-cross-origin")
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
@@ -44,7 +44,8 @@ class EdgeMiddleware:
         self.app = app
         self.hot = hot
         self.allowed = cors_allowed  # (origin, path) -> bool
-        self.headers = [*BASE_HEADERS, *([HSTS] if hsts else [])]
+        self.api_headers = [NOSNIFF, *([HSTS] if hsts else [])]
+        self.headers = [*self.api_headers, REFERRER]
         self.names = frozenset(name for name, _ in self.headers) | {CSP}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,6 +54,7 @@ class EdgeMiddleware:
             return
         extra = self.headers
         if scope["path"].startswith("/api/"):
+            extra = self.api_headers
             origin = request_header(scope, b"origin")
             if origin and self.allowed(origin.decode("latin-1"), scope["path"]):
                 if scope["method"] == "OPTIONS":
@@ -92,7 +94,7 @@ class EdgeMiddleware:
             (b"access-control-max-age", b"600"),
             (b"vary", b"Origin"),
             (b"content-length", b"0"),
-            *self.headers,
+            *self.api_headers,
             FRAME_NONE,
         ]
         await send({"type": "http.response.start", "status": 204, "headers": headers})

@@ -50,6 +50,10 @@ async def test_api_answers_cannot_be_framed_and_hsts_on_https(client_for: Callab
     assert r.headers["content-security-policy"] == "frame-ancestors 'none'"
     assert r.headers["strict-transport-security"].startswith("max-age=")
     assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    r = await client.get("/api/conversations/c_none")  # the JSON API: OWASP's set for API answers
+    assert r.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
+    assert r.headers["strict-transport-security"].startswith("max-age=") and "referrer-policy" not in r.headers
 
 
 async def test_tokens_are_never_cached(client: AppClient) -> None:

@@ -91,7 +91,7 @@ async def test_hot_answers_carry_the_edge_headers(client: AppClient) -> None:
     assert r.status_code == 201
     assert _once(r, "cache-control") == "no-store"
     assert _once(r, "x-content-type-options") == "nosniff"
-    assert _once(r, "referrer-policy") == "strict-origin-when-cross-origin"
+    assert "referrer-policy" not in r.headers  # a page's header: no browser reads it on JSON
     assert _once(r, "content-security-policy") == "frame-ancestors 'none'"
     assert "access-control-allow-origin" not in r.headers  # no Origin sent
 
