@@ -152,6 +152,7 @@ class Stack:
     ports: list[int] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
     bare_port: int = 0
+    bare_pid: int = 0
     engine_url: str = ""
     bare_engine_url: str = ""
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -185,9 +186,9 @@ class Stack:
             self.bare_port = free_port()
             cmd = [*pin(SERVER_CORE), PY, "-m", "uvicorn", "bench.bare:app", "--port", str(self.bare_port),
                    "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
-            s.enter_context(process(cmd, self.bare_url("/healthz"),
+            self.bare_pid = s.enter_context(process(cmd, self.bare_url("/healthz"),
                                     {"BENCH_ENGINE_URL": self.bare_engine_url, "BENCH_ENGINE_KEY": ENGINE_KEY,
-                                     "BENCH_CALLBACK_URL": NOWHERE}, "bare baseline"))
+                                     "BENCH_CALLBACK_URL": NOWHERE}, "bare baseline")).pid
         return self
 
     def _engine(self) -> str:

@@ -1,5 +1,6 @@
-"""Where a route's time goes: ``python -m bench.profile mint|create|end [--seconds S] [--store sqlite|redis]``.
+"""Where a route's time goes: ``python -m bench.profile ROUTE [--seconds S] [--store sqlite|redis]``.
 
+ROUTE: mint | create | end, or bare-create | bare-json for the baselines.
 Starts the sandbox engine and widget-server as ``python -m bench`` does, loads the route with wrk and
 samples the server with py-spy (``pip install py-spy``) meanwhile. Prints the functions with the most
 samples, inclusive and self, as shares of the busy samples (idle waits in the event loop are left out),
@@ -22,6 +23,9 @@ ROUTES = {
     "mint": ("/api/widgets/bench/sessions", "post.lua"),
     "create": ("/api/widgets/bench/conversations", "post.lua"),
     "end": ("/api/widgets/bench/conversations", "create_end.lua"),
+    # The baselines, for comparison: the bare proxy's create and the bare JSON endpoint.
+    "bare-create": ("/create", "post.lua"),
+    "bare-json": ("/json", "post.lua"),
 }
 
 
@@ -62,11 +66,13 @@ def main() -> None:
     if not spy:
         raise SystemExit("py-spy not found: pip install py-spy")
     path, script = ROUTES[args.route]
-    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), store=args.store, bare=False) as stack:
+    bare = args.route.startswith("bare-")
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp), store=args.store, bare=bare) as stack:
         out = args.out or Path(tmp) / "stacks.txt"
-        load = subprocess.Popen(wrk_cmd(stack.url(path), args.seconds + 2, script=script, core=LOAD_CORE),
+        url, pid = (stack.bare_url(path), stack.bare_pid) if bare else (stack.url(path), stack.pids[0])
+        load = subprocess.Popen(wrk_cmd(url, args.seconds + 2, script=script, core=LOAD_CORE),
                                 stdout=subprocess.PIPE, text=True, env={"BENCH_AUTH": SERVER_KEY, "PATH": "/usr/bin"})
-        subprocess.run([spy, "record", "--pid", str(stack.pids[0]), "--duration", str(args.seconds),
+        subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(args.seconds),
                         "--rate", "250", "--format", "raw", "--output", str(out)],
                        check=True, capture_output=True)
         rps = load.communicate()[0]
