@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from widget_server.edge import request_header
 from widget_server.errors import FieldError, Problem, invalid
 
 if TYPE_CHECKING:
@@ -21,11 +22,8 @@ MAX_DEPTH = 8
 
 def header(request: Request, name: bytes) -> str | None:
     """A request header's first value (``name`` in lower case); cheaper than ``request.headers``."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
+    value = request_header(request.scope, name)
+    return None if value is None else value.decode("latin-1")
 
 
 def ctx(request: Request) -> Context:
