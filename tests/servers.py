@@ -75,3 +75,5 @@ def run_process(args: list[str], url: str, env: dict[str, str] | None = None) ->
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc.stdout:
+            proc.stdout.close()

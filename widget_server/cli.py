@@ -27,6 +27,9 @@ def _load(path: str | None, host: str, port: int) -> Settings:
     return load_settings(path, default_public_url=_public_url(host, port))
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -50,8 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
              widgets)
     print(f"widget-server on {settings.server.public_url}  (demo page at {settings.server.public_url}/)",
           flush=True)
+    # On SIGTERM requests in flight get SHUTDOWN_GRACE_S to finish, then are cancelled, so that a stuck
+    # client cannot hold a deploy; a create cut short is settled by the sweep and the reconciler.
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
 
 

@@ -244,4 +244,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             for p in cluster.procs[:2]:
                 if p.poll() is None:
                     p.terminate()
-                    p.wait(timeout=10)
+                    try:
+                        p.wait(timeout=15)  # serve's graceful shutdown is bounded (5 s), then its lifespan
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+                        raise
