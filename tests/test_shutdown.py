@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import socket
 import time
@@ -11,11 +13,11 @@ import pytest
 
 from tests.conftest import SERVER_KEY
 from tests.servers import free_port, run_process
+from widget_server.app import _bounded
 from widget_server.cli import SHUTDOWN_GRACE_S
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_a_stuck_request_cannot_hold_a_shutdown(tmp_path: Path) -> None:
     config = tmp_path / "serve.toml"
     config.write_text(f"""
@@ -52,6 +54,7 @@ replica_id = "r_test"
     print(f"stopped {took:.1f} s after SIGTERM with a request in flight (grace {SHUTDOWN_GRACE_S} s)")
 
 
+@pytest.mark.slow
 def test_sigterm_without_requests_is_prompt(tmp_path: Path) -> None:
     config = tmp_path / "serve.toml"
     config.write_text(f"""
@@ -69,3 +72,26 @@ replica_id = "r_test"
         proc.terminate()
         assert proc.wait(timeout=SHUTDOWN_GRACE_S + 10) in (0, -signal.SIGTERM)
         assert time.monotonic() - began < SHUTDOWN_GRACE_S  # nothing in flight: no grace needed
+
+
+@pytest.mark.anyio
+async def test_a_shutdown_step_that_never_ends_is_left_behind(caplog: pytest.LogCaptureFixture) -> None:
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():  # ignores cancellation, as a buggy close might
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                continue
+
+    began = time.monotonic()
+    await asyncio.wait_for(_bounded("stubborn step", stubborn(), seconds=0.2), 5)  # fails, not hangs
+    assert time.monotonic() - began < 2
+    assert "shutdown: stubborn step did not finish" in caplog.text
+    released.set()  # now let it go, so that the test's loop closes clean
+    for task in asyncio.all_tasks():
+        if "stubborn" in getattr(task.get_coro(), "__qualname__", ""):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import httpx
@@ -112,6 +113,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
                    kind="internal-error").response()
 
 
+SHUTDOWN_STEP_S = 3.0
+
+
+async def _bounded(what: str, step: Awaitable[None], seconds: float = SHUTDOWN_STEP_S) -> None:
+    """Run one shutdown step for at most ``seconds``; a step that overruns is cancelled and left behind."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("shutdown: %s did not finish within %g s; left behind", what, seconds)
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("shutdown: %s failed: %s", what, type(task.exception()).__name__)
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None, store: Store | None = None,
                assets: Assets | None = None) -> Starlette:
     app_ref: list[Any] = []
@@ -140,10 +155,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
         try:
             yield
         finally:
-            await lifecycle.stop()
-            await ctx.extras["live"].aclose()
-            await ctx.engine.aclose()
-            await ctx.store.close()
+            # Each step bounded: a process told to stop must stop (what is cut off here is what the
+            # sweep and the reconciler of the other instances, or of the next start, are for).
+            await _bounded("background jobs", lifecycle.stop())
+            await _bounded("live rooms", ctx.extras["live"].aclose())
+            await _bounded("engine client", ctx.engine.aclose())
+            await _bounded("store", ctx.store.close())
 
     def cors_allowed(origin: str, path: str) -> bool:
         parts = path.split("/")

@@ -245,7 +245,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 if p.poll() is None:
                     p.terminate()
                     try:
-                        p.wait(timeout=15)  # serve's graceful shutdown is bounded (5 s), then its lifespan
+                        p.wait(timeout=30)  # bounded: 5 s for requests, then 3 s a shutdown step
                     except subprocess.TimeoutExpired:
                         p.kill()
                         p.wait()
