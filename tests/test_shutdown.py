@@ -17,8 +17,7 @@ from widget_server.app import _bounded
 from widget_server.cli import SHUTDOWN_GRACE_S
 
 
-@pytest.mark.slow
-def test_a_stuck_request_cannot_hold_a_shutdown(tmp_path: Path) -> None:
+def _config(tmp_path: Path) -> Path:
     config = tmp_path / "serve.toml"
     config.write_text(f"""
 [server]
@@ -29,6 +28,12 @@ store = "sqlite:///{tmp_path / 'state.db'}"
 [widgets.support]
 replica_id = "r_test"
 """)
+    return config
+
+
+@pytest.mark.slow
+def test_a_stuck_request_cannot_hold_a_shutdown(tmp_path: Path) -> None:
+    config = _config(tmp_path)
     port = free_port()
     with run_process(["serve", "--config", str(config), "--port", str(port)],
                      f"http://127.0.0.1:{port}/healthz") as proc:
@@ -56,15 +61,7 @@ replica_id = "r_test"
 
 @pytest.mark.slow
 def test_sigterm_without_requests_is_prompt(tmp_path: Path) -> None:
-    config = tmp_path / "serve.toml"
-    config.write_text(f"""
-[server]
-public_url = "http://127.0.0.1:1"
-secret_key = "shutdown-test-secret-0123456789abcdef"
-store = "sqlite:///{tmp_path / 'state.db'}"
-[widgets.support]
-replica_id = "r_test"
-""")
+    config = _config(tmp_path)
     port = free_port()
     with run_process(["serve", "--config", str(config), "--port", str(port)],
                      f"http://127.0.0.1:{port}/healthz") as proc:
