@@ -241,12 +241,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         try:
             yield cluster
         finally:
-            for p in cluster.procs[:2]:
-                if p.poll() is None:
-                    p.terminate()
-                    try:
-                        p.wait(timeout=30)  # bounded: 5 s for requests, then 3 s a shutdown step
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
-                        raise
+            servers = [p for p in cluster.procs[:2] if p.poll() is None]
+            for p in servers:
+                p.terminate()
+            slow = []
+            for p in servers:
+                try:
+                    p.wait(timeout=30)  # bounded: 5 s for requests, then 3 s a shutdown step
+                except subprocess.TimeoutExpired:
+                    p.kill()  # every one is reaped, whatever happens
+                    p.wait()
+                    slow.append(p.pid)
+            assert not slow, f"serve processes {slow} did not stop within 30 s of SIGTERM"
