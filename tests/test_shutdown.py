@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,12 +33,17 @@ replica_id = "r_test"
     return config
 
 
+@contextlib.contextmanager
+def _serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    with run_process(["serve", "--config", str(_config(tmp_path)), "--port", str(port)],
+                     f"http://127.0.0.1:{port}/healthz") as proc:
+        yield proc, port
+
+
 @pytest.mark.slow
 def test_a_stuck_request_cannot_hold_a_shutdown(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    port = free_port()
-    with run_process(["serve", "--config", str(config), "--port", str(port)],
-                     f"http://127.0.0.1:{port}/healthz") as proc:
+    with _serve(tmp_path) as (proc, port):
         # A client that declares a body and never sends all of it: the route waits for the rest.
         stuck = socket.create_connection(("127.0.0.1", port))
         stuck.sendall(b"POST /api/widgets/support/sessions HTTP/1.1\r\nHost: x\r\n"
@@ -61,10 +68,7 @@ def test_a_stuck_request_cannot_hold_a_shutdown(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sigterm_without_requests_is_prompt(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    port = free_port()
-    with run_process(["serve", "--config", str(config), "--port", str(port)],
-                     f"http://127.0.0.1:{port}/healthz") as proc:
+    with _serve(tmp_path) as (proc, _):
         began = time.monotonic()
         proc.terminate()
         assert proc.wait(timeout=SHUTDOWN_GRACE_S + 10) in (0, -signal.SIGTERM)
