@@ -61,10 +61,8 @@ def _serve(port: int, host_port: int, latency_ms: int, join_delay_s: float, stor
         "widgets": {"bench": {"allowed_origins": [host_origin], "replica_id": "r_bench", "ui": "custom",
                               "limits": {"max_concurrent": 100, "per_ip_per_hour": 0}}},
     }, {})
-    app_ref: list[Any] = []
-
     async def deliver(url: str, payload: dict[str, Any]) -> None:
-        transport = httpx.ASGITransport(app=app_ref[0])
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=own) as client:
             await client.post(url.removeprefix(own), json=payload)
 
@@ -72,7 +70,6 @@ def _serve(port: int, host_port: int, latency_ms: int, join_delay_s: float, stor
                        latency_ms=latency_ms, replica_join_delay_s=join_delay_s)
     app = create_app(settings, engine=SandboxEngine(core))
     app.router.routes.append(Mount(SANDBOX_MOUNT, app=create_sandbox_app(core)))
-    app_ref.append(app)
     page = HOST_PAGE % (list(EVENTS), own)
 
     async def host_page(request: Any) -> HTMLResponse:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SERVER_KEY, AppClient
+from tests.conftest import SERVER_KEY, AppClient, FakeClock
 from widget_server.engines.sandbox import SandboxCore, SandboxEngine
 from widget_server.lifecycle import Lifecycle
 from widget_server.settings import Settings
@@ -27,18 +27,21 @@ QUIET = {"lifecycle": {"heartbeat_grace_s": 0.3, "sweep_interval_s": 3600, "reco
                        "expiry_grace_s": 0}}
 
 
-async def start(client_for: Callable[..., Any], settings: Settings, **core_options: Any) -> AppClient:
-    """The app on a sandbox core with ``core_options`` whose callbacks go straight into the app."""
-    box: list[Any] = []
+async def start(client_for: Callable[..., Any], settings: Settings, clock: FakeClock | None = None,
+                **core_options: Any) -> AppClient:
+    """The app on a sandbox core with ``core_options`` whose callbacks go to the app over ASGI."""
 
     async def deliver(url: str, payload: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=box[0]), base_url="http://testserver") as c:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             await c.post(url.removeprefix("http://testserver"), json=payload)
 
     core_options.setdefault("replica_join_delay_s", 0.05)
     core = SandboxCore(room_base_url="http://testserver/sandbox/rooms", deliver=deliver, **core_options)
-    client: AppClient = await client_for(settings, engine=SandboxEngine(core))
-    box.append(client.app)
+    options: dict[str, Any] = {"engine": SandboxEngine(core)}
+    if clock is not None:
+        options["clock"] = clock
+    client: AppClient = await client_for(settings, **options)
     return client
 
 
@@ -68,14 +71,14 @@ async def test_heartbeat_answers_204_then_410(client: AppClient) -> None:
 
 
 async def test_silent_visitor_is_ended_after_grace(client_for: Callable[..., Any],
-                                                   make_settings: Callable[..., Settings]) -> None:
-    client = await start(client_for, make_settings(QUIET))
+                                                   make_settings: Callable[..., Settings], clock: FakeClock) -> None:
+    client = await start(client_for, make_settings(QUIET), clock)
     lifecycle, core = parts(client)
     silent = (await client.create()).json()
     beating = (await client.create()).json()
     operator = (await client.post("/api/widgets/public/conversations", headers=OPS)).json()
     for _ in range(3):
-        await asyncio.sleep(0.15)
+        clock.advance(0.15)
         await client.post(f"/api/conversations/{beating['conversation_id']}/heartbeat",
                           headers={"Authorization": f"Bearer {beating['end_token']}"})
     done = await lifecycle.sweep()
@@ -86,16 +89,16 @@ async def test_silent_visitor_is_ended_after_grace(client_for: Callable[..., Any
     assert core.conversations[operator["conversation_id"]].status == "active"
     rec = await record_of(client, silent["conversation_id"])
     assert rec.end_reason == "heartbeat_timeout"
-    assert await client.app.state.ctx.store.live_slots("support", time.time()) == 1
+    assert await client.app.state.ctx.store.live_slots("support", clock()) == 1
     assert await lifecycle.sweep() == []  # idempotent
 
 
 async def test_backstop_ends_what_outlives_expiry(client_for: Callable[..., Any],
-                                                  make_settings: Callable[..., Settings]) -> None:
-    client = await start(client_for, make_settings(QUIET), drop_callback_rate=1.0)
+                                                  make_settings: Callable[..., Settings], clock: FakeClock) -> None:
+    client = await start(client_for, make_settings(QUIET), clock, drop_callback_rate=1.0)
     lifecycle, core = parts(client)
     doc = (await client.post("/api/widgets/support/conversations", headers=OPS)).json()
-    lifecycle.clock = lambda: time.time() + 601
+    clock.advance(601)
     assert [a for _, a in await lifecycle.sweep()] == ["expired_backstop"]
     assert core.conversations[doc["conversation_id"]].status == "ended"
 
@@ -150,12 +153,12 @@ async def test_reconciler_never_touches_other_deployments(client_for: Callable[.
 
 
 async def test_dropped_shutdown_callback_is_noticed(client_for: Callable[..., Any],
-                                                    make_settings: Callable[..., Settings]) -> None:
-    client = await start(client_for, make_settings(QUIET), drop_callback_rate=1.0)
+                                                    make_settings: Callable[..., Settings], clock: FakeClock) -> None:
+    client = await start(client_for, make_settings(QUIET), clock, drop_callback_rate=1.0)
     lifecycle, core = parts(client)
     cid = (await client.post("/api/widgets/support/conversations", headers=OPS)).json()["conversation_id"]
     await core.end(cid)
-    lifecycle.clock = lambda: time.time() + 5  # the record is older than the engine's list
+    clock.advance(5)  # the record is older than the engine's list
     assert [a for _, a in await lifecycle.reconcile()] == ["end_conversation_endpoint_hit"]
     assert (await record_of(client, cid)).status == "ended"
 

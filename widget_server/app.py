@@ -9,24 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from widget_server.assets import TEMPLATES_DIR, Assets
+from widget_server.clock import Clock
 from widget_server.context import Context
 from widget_server.conversations import Conversations
 from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
-from widget_server.errors import Problem, problem_handler
+from widget_server.errors import HANDLERS, Problem, unexpected_handler
 from widget_server.hot import HotRoutes
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
@@ -37,14 +36,22 @@ from widget_server.settings import Settings
 from widget_server.store import Store, open_store
 from widget_server.tokens import Signer
 from widget_server.views import api, embed, hooks, live, ops
+from widget_server.webhooks import Webhooks
 
 log = logging.getLogger("widget_server")
 
 SANDBOX_MOUNT = "/sandbox"
 
 
-def build_engine(settings: Settings, app_ref: list[Any]) -> tuple[Engine, list[BaseRoute]]:
-    """The configured engine, and any routes it needs on this server (the sandbox's rooms)."""
+Inbox = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+def build_engine(settings: Settings, inbox: Inbox) -> tuple[Engine, list[BaseRoute]]:
+    """The configured engine, and any routes it needs on this server (the sandbox's rooms).
+
+    ``inbox(ref, event)`` takes the embedded sandbox's callbacks to this very server, which
+    go straight to the conversations service rather than round the network.
+    """
     if settings.engine.kind == "tavus":
         from widget_server.engines.tavus import TavusEngine
 
@@ -55,13 +62,11 @@ def build_engine(settings: Settings, app_ref: list[Any]) -> tuple[Engine, list[B
     from widget_server.engines.sandbox.service import create_sandbox_app
 
     own = settings.server.public_url
+    hooks = f"{own}/hooks/engine/"
 
     async def deliver(url: str, payload: dict[str, Any]) -> None:
-        # Callbacks to this very server go straight into the app, not round the network.
-        if url.startswith(own + "/") and app_ref:
-            transport = httpx.ASGITransport(app=app_ref[0])
-            async with httpx.AsyncClient(transport=transport, base_url=own) as client:
-                await client.post(url.removeprefix(own), json=payload)
+        if url.startswith(hooks):
+            await inbox(url.removeprefix(hooks), payload)
             return
         async with httpx.AsyncClient(timeout=3) as client:
             await client.post(url, json=payload)
@@ -101,18 +106,6 @@ def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
     ]
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    titles = {404: "Not found", 405: "Method not allowed"}
-    return Problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)).response()
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return Problem(500, "Internal error", "the server failed; the error was logged",
-                   kind="internal-error").response()
-
-
 SHUTDOWN_STEP_S = 3.0
 
 
@@ -127,30 +120,35 @@ async def _bounded(what: str, step: Awaitable[None], seconds: float = SHUTDOWN_S
         log.warning("shutdown: %s failed: %s", what, type(task.exception()).__name__)
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, store: Store | None = None,
-               assets: Assets | None = None) -> Starlette:
-    app_ref: list[Any] = []
+def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine | None = None,
+               store: Store | None = None, assets: Assets | None = None) -> Starlette:
+    """Build every part once, hand each what it needs (the clock included), and route to the views."""
     extra: list[BaseRoute] = []
+
+    async def inbox(ref: str, event: dict[str, Any]) -> None:
+        with contextlib.suppress(Problem):  # an unknown ref: what the HTTP route would answer 404 to
+            await conversations.on_callback(ref, event)
+
     if engine is None:
-        engine, extra = build_engine(settings, app_ref)
+        engine, extra = build_engine(settings, inbox)
     store = store or open_store(settings.server.store)
-    signer = Signer(settings.server.secret_keys)
+    signer = Signer(settings.server.secret_keys, clock)
     metrics = Metrics()
+    webhooks = Webhooks(settings.webhooks, store, metrics, clock)
+    conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
+    lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock)
+    hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
     templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(),
                             auto_reload=False)
     ctx = Context(
-        settings=settings, store=store, engine=engine, signer=signer, metrics=metrics,
-        conversations=Conversations(settings, store, engine, signer, metrics),
+        settings=settings, clock=clock, store=store, engine=engine, signer=signer, metrics=metrics,
+        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub,
         assets=assets or Assets(), templates=templates,
     )
-    ctx.extras["live"] = LiveHub(open_bus(settings.server.store), engine, store)
-
-    lifecycle = Lifecycle(settings, store, engine, ctx.conversations, signer)
-    ctx.lifecycle = lifecycle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await ctx.store.open()
+        await store.open()
         lifecycle.start()
         try:
             yield
@@ -158,9 +156,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
             # Each step bounded: a process told to stop must stop (what is cut off here is what the
             # sweep and the reconciler of the other instances, or of the next start, are for).
             await _bounded("background jobs", lifecycle.stop())
-            await _bounded("live rooms", ctx.extras["live"].aclose())
-            await _bounded("engine client", ctx.engine.aclose())
-            await _bounded("store", ctx.store.close())
+            await _bounded("live rooms", hub.aclose())
+            await _bounded("engine client", engine.aclose())
+            await _bounded("store", store.close())
 
     def cors_allowed(origin: str, path: str) -> bool:
         parts = path.split("/")
@@ -170,16 +168,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
             return widget is not None and origin_allowed(origin, widget.allowed_origins, own)
         return any(origin_allowed(origin, w.allowed_origins, own) for w in settings.widgets.values())
 
-    handled: dict[type[Exception], Any] = {Problem: problem_handler, HTTPException: _http_error}
     app = Starlette(
         routes=_routes(extra),
         middleware=[
             Middleware(EdgeMiddleware, hsts=settings.server.public_url.startswith("https://"),
-                       cors_allowed=cors_allowed, hot=HotRoutes(HOT_ROUTES, handled)),
+                       cors_allowed=cors_allowed, hot=HotRoutes(HOT_ROUTES, HANDLERS)),
         ],
-        exception_handlers={**handled, Exception: _unexpected},
+        exception_handlers={**HANDLERS, Exception: unexpected_handler},
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app_ref.append(app)
     return app

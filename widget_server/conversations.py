@@ -1,45 +1,34 @@
 """Creating, reading and ending conversations under the operator's rules.
 
-    service = Conversations(settings, store, engine, signer, metrics)
+    service = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
     created = await service.create(widget, overrides, origin="https://www.example.com",
                                    client_ip="203.0.113.9", browser=True)
     await service.end(created["conversation_id"], reason="visitor_ended")
 
-Views call this; it calls the store and the engine. Every refusal is a
-:class:`Problem`, every engine failure becomes one through ``engine_problem``.
+Views call this; it calls the store and the engine. Every refusal is a :class:`Problem`;
+an engine failure is raised as the :class:`EngineError` it is (the app's handler answers
+502/503/504). Every end, whoever noticed it, is recorded by :meth:`Conversations.note_ended`:
+the store row, the ``conversation.ended`` webhook and the metric, once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
+from widget_server.clock import Clock, iso
 from widget_server.engines.base import CreateRequest, Engine
-from widget_server.errors import EngineError, FieldError, Problem, engine_problem, invalid
+from widget_server.errors import EngineError, FieldError, Problem, invalid
 from widget_server.metrics import Metrics
 from widget_server.settings import OVERRIDABLE, Settings, WidgetSettings
 from widget_server.store import ConversationRecord, Store
-from widget_server.tokens import Signer, new_id
+from widget_server.tokens import BadToken, Signer, new_id
 from widget_server.webhooks import Webhooks
 
 SLOT_GRACE_S = 120
 BUSY_RETRY_S = 15
 # The engine may have created the conversation though we never read its answer.
 AMBIGUOUS = ("timeout", "connection", "protocol")
-
-
-_last_iso: tuple[int, str] = (-1, "")
-
-
-def iso(ts: float | None) -> str | None:
-    global _last_iso
-    if ts is None:
-        return None
-    second = int(ts)
-    if second != _last_iso[0]:  # most calls in a busy second ask for the same text
-        _last_iso = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
-    return _last_iso[1]
 
 
 def parse_overrides(widget: WidgetSettings, body: Any) -> dict[str, str]:
@@ -86,19 +75,16 @@ class Conversations:
         engine: Engine,
         signer: Signer,
         metrics: Metrics,
-        clock: Callable[[], float] = time.time,
-        webhooks: Webhooks | None = None,
+        webhooks: Webhooks,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.store = store
         self.engine = engine
         self.signer = signer
         self.metrics = metrics
+        self.webhooks = webhooks
         self.clock = clock
-        self.webhooks = webhooks or Webhooks(settings.webhooks, store, clock, metrics)
-
-    def _engine_problem(self, err: EngineError) -> Problem:
-        return engine_problem(err, self.settings.secrets())
 
     async def _check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits
@@ -152,8 +138,8 @@ class Conversations:
             if err.kind in AMBIGUOUS:
                 await self.store.mark_lost(local_id)  # the reconciler settles it, the slot stays taken
             else:
-                await self.store.finish(local_id, "failed", f"engine_{err.kind}", self.clock())
-            raise self._engine_problem(err) from None
+                await self.fail(local_id, f"engine_{err.kind}")
+            raise
         finally:
             self.metrics.engine_seconds.labels("create").observe(time.perf_counter() - started)
         record.conversation_id = conv.conversation_id
@@ -162,8 +148,7 @@ class Conversations:
         if not await self.store.activate(local_id, conv.conversation_id, conv.conversation_url, event):
             # Settled meanwhile (the reconciler took this slow create for lost): it is no one's now.
             await self._end_at_engine(conv.conversation_id)
-            raise self._engine_problem(EngineError("timeout", "the engine answered too late; the "
-                                                              "conversation was ended"))
+            raise EngineError("timeout", "the engine answered too late; the conversation was ended")
         self.webhooks.wake()
         self.metrics.created.labels(widget.id).inc()
         result: dict[str, Any] = {
@@ -244,26 +229,38 @@ class Conversations:
         except EngineError as err:
             if err.kind != "not_found":
                 self.metrics.engine_errors.labels("end", err.kind).inc()
-                raise self._engine_problem(err) from None
+                raise
 
     async def end_record(self, record: ConversationRecord, reason: str) -> bool:
-        """End at the engine, then in the store (freeing the slot); True if this call ended it."""
+        """End at the engine, then record it (freeing the slot); True if this call ended it."""
         if record.conversation_id:
             await self._end_at_engine(record.conversation_id)
-        return await self.close_record(record, reason)
+        return await self.note_ended(record, reason)
 
-    async def close_record(self, record: ConversationRecord, reason: str, status: str = "ended") -> bool:
-        """Mark ended in the store (the engine already ended it), with its webhook, exactly once."""
+    async def note_ended(self, record: ConversationRecord, reason: str, *, found: str | None = None) -> bool:
+        """Record an end the engine already knows of: the store row, the webhook and the metric, exactly once.
+
+        ``found``: the engine's id of a conversation whose create never reached the store
+        (its answer was lost, or its instance died); the record adopts it as it ends.
+        """
         now = self.clock()
-        event = None
-        if status == "ended":
-            event = self.webhooks.event("conversation.ended", record, reason=reason, ended_at=iso(now),
-                                        duration_s=round(record.seconds_live(now), 3))
-        if not await self.store.finish(record.local_id, status, reason, now, event):
-            return False
-        self.webhooks.wake()
-        self.metrics.ended.labels(record.widget, _reason_label(reason)).inc()
-        return True
+        if found is not None:
+            record.conversation_id = record.conversation_id or found
+        # from its creation to now, whatever the record says (a failed create found alive has an end)
+        event = self.webhooks.event("conversation.ended", record, reason=reason, ended_at=iso(now),
+                                    duration_s=round(max(0.0, now - record.created_at), 3))
+        if found is None:
+            done = await self.store.finish(record.local_id, "ended", reason, now, event)
+        else:
+            done = await self.store.adopt(record.local_id, found, reason, now, event)
+        if done:
+            self.webhooks.wake()
+            self.metrics.ended.labels(record.widget, _reason_label(reason)).inc()
+        return done
+
+    async def fail(self, local_id: str, reason: str) -> bool:
+        """A create that never became a conversation: no engine time, no webhook; the slot is freed."""
+        return await self.store.finish(local_id, "failed", reason, self.clock())
 
     async def heartbeat(self, conversation_id: str) -> ConversationRecord:
         """The visitor is still there; raises 410 once the conversation has ended."""
@@ -272,6 +269,17 @@ class Conversations:
             raise Problem(410, "Conversation ended", f"ended: {record.end_reason or 'ended'}",
                           kind="conversation-ended")
         return record
+
+    async def on_callback(self, ref: str, event: Any) -> None:
+        """One engine callback on its signed ref; 404 for a ref we never gave, 422 for a body that is no event."""
+        try:
+            local_id = self.signer.read_callback_ref(ref)
+        except BadToken:
+            raise Problem(404, "Unknown callback", "no such callback", kind="not-found") from None
+        if not isinstance(event, dict) or not isinstance(event.get("event_type"), str):
+            raise invalid([FieldError("event_type", "must be a string")])
+        if not await self.on_engine_event(local_id, event):
+            raise Problem(404, "Unknown callback", "no such conversation", kind="not-found")
 
     async def on_engine_event(self, local_id: str, event: dict[str, Any]) -> bool:
         """Apply one engine callback; False when the ref names nothing we know."""
@@ -290,13 +298,9 @@ class Conversations:
                 self.webhooks.wake()
         elif kind == "system.shutdown":
             reason = str(props.get("shutdown_reason") or "engine_shutdown")[:200]
-            if record.status == "lost" and record.conversation_id:
-                # the answer was lost but the engine tells us about it: record it against its id
-                ended = self.webhooks.event("conversation.ended", record, reason=reason, ended_at=iso(now),
-                                            duration_s=round(record.seconds_live(now), 3))
-                await self.store.adopt(local_id, record.conversation_id, reason, now, ended)
-            else:
-                await self.close_record(record, reason)
+            # a lost answer the engine tells us about is recorded against the id it names
+            lost = record.conversation_id if record.status == "lost" else None
+            await self.note_ended(record, reason, found=lost)
         elif kind == "application.transcription_ready":
             transcript = props.get("transcript")
             await self.webhooks.emit("transcript.ready", record,

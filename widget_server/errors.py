@@ -1,20 +1,27 @@
-"""One exception family for bad requests, one for engine failures, one handler.
+"""Every error answer: one exception family for bad requests, one for engine failures, their handlers.
 
     raise Problem(422, "Invalid body", errors=[FieldError("language", "must be a string")])
+    raise EngineError("timeout", "no answer in 20 s")       # from an engine; views let it pass
 
-becomes an ``application/problem+json`` answer (RFC 9457). Engine failures
-(:class:`EngineError`) map to 502/503/504 in :func:`engine_problem`.
+both become ``application/problem+json`` answers (RFC 9457): a :class:`Problem` as it is, an
+:class:`EngineError` as 502/503/504 through :func:`engine_problem` with every secret redacted.
+``HANDLERS`` is what ``create_app`` registers; anything else is a logged 500 without a trace.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server.responses import JSONAnswer
+
+log = logging.getLogger("widget_server")
 
 PROBLEM_BASE = "https://widget-server.dev/problems/"
 
@@ -107,7 +114,6 @@ class EngineError(Exception):
     message: str
     upstream_status: int | None = None
     retry_after: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"engine {self.kind}: {self.message}"
@@ -144,3 +150,28 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 async def problem_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
     return exc.response()
+
+
+async def engine_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EngineError)
+    return engine_problem(exc, request.app.state.ctx.settings.secrets()).response()
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Not found", 405: "Method not allowed"}
+    return Problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)).response()
+
+
+async def unexpected_handler(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return Problem(500, "Internal error", "the server failed; the error was logged",
+                   kind="internal-error").response()
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+HANDLERS: dict[type[Exception], Handler] = {
+    Problem: problem_handler,
+    EngineError: engine_error_handler,
+    HTTPException: http_error_handler,
+}

@@ -16,7 +16,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from widget_server.conversations import iso
+from widget_server.clock import iso
 from widget_server.store import ConversationRecord
 
 

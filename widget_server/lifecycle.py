@@ -1,6 +1,6 @@
 """Ending what nobody uses: missed heartbeats, the expiry backstop, orphans at the engine.
 
-    lifecycle = Lifecycle(settings, store, engine, conversations, signer)
+    lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock)
     await lifecycle.sweep()        # one pass; tests call the passes directly
     await lifecycle.reconcile()
     lifecycle.start()              # background jobs, from the app's lifespan
@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
-from widget_server.conversations import Conversations, iso
+from widget_server.clock import Clock
+from widget_server.conversations import Conversations
 from widget_server.engines.base import Engine, EngineConversation
 from widget_server.errors import EngineError, Problem
+from widget_server.metrics import Metrics
 from widget_server.settings import Settings
 from widget_server.store import ConversationRecord, Store
 from widget_server.tokens import BadToken, Signer, new_id
+from widget_server.webhooks import Webhooks
 
 log = logging.getLogger("widget_server.lifecycle")
 
@@ -34,13 +36,15 @@ CREATE_MARGIN_S = 5.0
 
 class Lifecycle:
     def __init__(self, settings: Settings, store: Store, engine: Engine, conversations: Conversations,
-                 signer: Signer, clock: Callable[[], float] = time.time) -> None:
+                 webhooks: Webhooks, signer: Signer, metrics: Metrics, clock: Clock) -> None:
         self.settings = settings
         self.cfg = settings.lifecycle
         self.store = store
         self.engine = engine
         self.conversations = conversations
+        self.webhooks = webhooks
         self.signer = signer
+        self.metrics = metrics
         self.clock = clock
         self.instance = new_id("i_", 6)
         self.hook_prefix = f"{settings.server.public_url}/hooks/engine/"
@@ -76,7 +80,7 @@ class Lifecycle:
             conv = await self.engine.get(record.conversation_id)
             if conv.status == "ended":
                 reason = conv.shutdown_reason or "engine_ended"
-                return reason if await self.conversations.close_record(record, reason) else None
+                return reason if await self.conversations.note_ended(record, reason) else None
             return "expired_backstop" if await self.conversations.end_record(record, "expired_backstop") else None
         return None
 
@@ -142,23 +146,14 @@ class Lifecycle:
         if record is None or record.status == "ended":
             return "ended_unknown" if record is None else "ended_again"
         reason = "reconciled_lost_answer" if record.status == "lost" else "reconciled_orphan"
-        now = self.clock()
-        record.conversation_id = record.conversation_id or conv.conversation_id
-        event = self.conversations.webhooks.event(
-            "conversation.ended", record, reason=reason, ended_at=iso(now),
-            duration_s=round(max(0.0, now - record.created_at), 3))
-        if not await self.store.adopt(record.local_id, conv.conversation_id, reason, now, event):
-            return None
-        self.conversations.webhooks.wake()
-        self.conversations.metrics.ended.labels(record.widget, "reconciled").inc()
-        return reason
+        return reason if await self.conversations.note_ended(record, reason, found=conv.conversation_id) else None
 
     async def _settle(self, record: ConversationRecord, seen: set[str], listed: set[str],
                       started: float) -> str | None:
         if record.status == "lost" and record.local_id not in seen:
             if started - record.created_at <= self.create_window_s:
                 return None  # the engine may still be creating it
-            ok = await self.store.finish(record.local_id, "failed", "engine_never_created", self.clock())
+            ok = await self.conversations.fail(record.local_id, "engine_never_created")
             return "engine_never_created" if ok else None
         if record.status != "active" or record.conversation_id in listed or record.created_at >= started - 1:
             return None
@@ -174,7 +169,7 @@ class Lifecycle:
             if conv.status != "ended":
                 return None
             reason = conv.shutdown_reason or "engine_ended"
-        return reason if await self.conversations.close_record(record, reason) else None
+        return reason if await self.conversations.note_ended(record, reason) else None
 
     # --- background jobs ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -183,8 +178,8 @@ class Lifecycle:
             ("reconcile", self.cfg.reconcile_interval_s, self.reconcile),
         ]
         self._tasks = [asyncio.create_task(self._loop(*job)) for job in jobs]
-        if self.conversations.webhooks.enabled:
-            self._tasks.append(asyncio.create_task(self.conversations.webhooks.run()))
+        if self.webhooks.enabled:
+            self._tasks.append(asyncio.create_task(self.webhooks.run()))
 
     async def _loop(self, name: str, interval: float, job: Callable[[], Awaitable[list[tuple[str, str]]]]) -> None:
         while True:
@@ -192,7 +187,7 @@ class Lifecycle:
                 if await self.store.try_lock(name, self.instance, max(2 * interval, 1.0), self.clock()):
                     for local_id, action in await job():
                         log.info("%s: %s %s", name, action, local_id)
-                        self.conversations.metrics.lifecycle.labels(name, action[:40]).inc()
+                        self.metrics.lifecycle.labels(name, action[:40]).inc()
             except Exception as exc:  # the store or the engine is briefly away: try again next time
                 log.warning("%s pass failed: %s: %s", name, type(exc).__name__, exc)
             await asyncio.sleep(interval)
@@ -202,4 +197,4 @@ class Lifecycle:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await self.conversations.webhooks.aclose()
+        await self.webhooks.aclose()

@@ -16,17 +16,20 @@ import time
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from widget_server.tokens import BadToken
+from widget_server.clock import Clock
+from widget_server.tokens import BadToken, ClockedSigner
 
 CHALLENGE_TTL_S = 120
 
 
-def _serializer(keys: tuple[str, ...]) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(list(reversed(keys)), salt="proof-of-work")
+def _serializer(keys: tuple[str, ...], clock: Clock) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(list(reversed(keys)), salt="proof-of-work", signer=ClockedSigner,
+                                  signer_kwargs={"clock": clock})
 
 
-def issue(keys: tuple[str, ...], widget: str, bits: int) -> str:
-    return str(_serializer(keys).dumps({"w": widget, "b": bits, "n": secrets.token_hex(8), "t": int(time.time())}))
+def issue(keys: tuple[str, ...], widget: str, bits: int, clock: Clock = time.time) -> str:
+    payload = {"w": widget, "b": bits, "n": secrets.token_hex(8), "t": int(clock())}
+    return str(_serializer(keys, clock).dumps(payload))
 
 
 def leading_zero_bits(digest: bytes) -> int:
@@ -39,13 +42,13 @@ def leading_zero_bits(digest: bytes) -> int:
     return count
 
 
-def verify(keys: tuple[str, ...], widget: str, proof: str, min_bits: int) -> str:
+def verify(keys: tuple[str, ...], widget: str, proof: str, min_bits: int, clock: Clock = time.time) -> str:
     """Check a ``challenge:counter`` proof; returns the challenge's nonce for single-use bookkeeping."""
     challenge, _, counter = proof.rpartition(":")
     if not challenge or not counter.isdigit() or len(counter) > 20 or len(proof) > 1024:
         raise BadToken("malformed proof")
     try:
-        data = _serializer(keys).loads(challenge, max_age=CHALLENGE_TTL_S)
+        data = _serializer(keys, clock).loads(challenge, max_age=CHALLENGE_TTL_S)
     except SignatureExpired as exc:
         raise BadToken("challenge expired") from exc
     except BadSignature as exc:

@@ -1,6 +1,6 @@
 """Signed things: embed sessions, end tokens, callback refs, Daily meeting tokens.
 
-    signer = Signer(["new-key", "old-key"])          # first signs, all verify
+    signer = Signer(["new-key", "old-key"], clock=time.time)   # first signs, all verify
     s = signer.session("support", "https://www.example.com")
     claims = signer.read_session(s)                   # -> SessionClaims or raises BadToken
     jwt = meeting_token("secret", room="c123", domain_id="d1", exp=time.time() + 300)
@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
+from widget_server.clock import Clock
+
 SESSION_TTL_S = 15 * 60
 END_TOKEN_TTL_S = 6 * 3600
 
@@ -36,6 +38,17 @@ class SessionClaims:
     issued_by: str  # "frame" | "server"
 
 
+class ClockedSigner(TimestampSigner):
+    """itsdangerous' timestamp signer reading the app's clock, so token ages follow it."""
+
+    def __init__(self, *args: Any, clock: Clock = time.time, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self.clock())
+
+
 class _Stamp:
     """Compact JSON, base64url, timestamp, HMAC-SHA256 (itsdangerous format), one derived key per purpose.
 
@@ -45,11 +58,12 @@ class _Stamp:
     that); verifying is left to itsdangerous.
     """
 
-    def __init__(self, keys: list[str], purpose: str) -> None:
+    def __init__(self, keys: list[str], purpose: str, clock: Clock = time.time) -> None:
         derived = [hmac.new(k.encode(), purpose.encode(), hashlib.sha256).digest() for k in keys]
         # itsdangerous signs with the *last* key and verifies with all of them.
-        self._signer = TimestampSigner(list(reversed(derived)), salt=purpose, key_derivation="none",
-                                       digest_method=hashlib.sha256)
+        self._signer = ClockedSigner(list(reversed(derived)), salt=purpose, key_derivation="none",
+                                     digest_method=hashlib.sha256, clock=clock)
+        self.clock = clock
         self._mac = hmac.new(derived[0], digestmod=hashlib.sha256)
         self._second = -1
         self._stamp = b""
@@ -59,7 +73,7 @@ class _Stamp:
 
     def sign(self, payload: bytes, now: float | None = None) -> str:
         """Sign an already encoded payload (base64url of compact JSON)."""
-        second = int(time.time() if now is None else now)
+        second = int(self.clock() if now is None else now)
         if second != self._second:  # the timestamp part changes once a second
             self._stamp = b"." + _b64bytes(second.to_bytes(8, "big").lstrip(b"\0"))
             self._second = second
@@ -81,13 +95,14 @@ class _Stamp:
 
 
 class Signer:
-    def __init__(self, keys: list[str] | tuple[str, ...]) -> None:
+    def __init__(self, keys: list[str] | tuple[str, ...], clock: Clock = time.time) -> None:
         if not keys:
             raise ValueError("at least one secret key is needed")
         ordered = list(keys)
-        self._sessions = _Stamp(ordered, "widget-session")
-        self._ends = _Stamp(ordered, "end-token")
-        self._refs = _Stamp(ordered, "engine-callback")
+        self.clock = clock
+        self._sessions = _Stamp(ordered, "widget-session", clock)
+        self._ends = _Stamp(ordered, "end-token", clock)
+        self._refs = _Stamp(ordered, "engine-callback", clock)
         self._session_payloads: dict[tuple[str, str, str], bytes] = {}
 
     def session(self, widget: str, origin: str, issued_by: str = "frame") -> str:

@@ -1,6 +1,6 @@
 """Operator webhooks: lifecycle events, signed, kept in the store until a 2xx.
 
-    hooks = Webhooks(settings.webhooks, store)
+    hooks = Webhooks(settings.webhooks, store, metrics, clock)
     item = hooks.event("conversation.ended", record, reason="visitor_ended")
     await store.finish(record.local_id, "ended", "visitor_ended", now, outbox=item)  # queued atomically
     await hooks.deliver_due()        # or run() as a background job on every instance
@@ -19,12 +19,11 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from widget_server.clock import Clock, iso
 from widget_server.metrics import Metrics
 from widget_server.settings import WebhookSettings
 from widget_server.store import ConversationRecord, Store
@@ -37,10 +36,6 @@ EVENT_TYPES = ("conversation.created", "conversation.started", "conversation.end
                "recording.ready")
 BATCH = 20
 SIGNATURE_TOLERANCE_S = 300
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def sign(secret: str, body: str | bytes, t: int) -> str:
@@ -66,14 +61,11 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None,
 
 
 class Webhooks:
-    def __init__(self, settings: WebhookSettings | None, store: Store,
-                 clock: Callable[[], float] = time.time, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: WebhookSettings | None, store: Store, metrics: Metrics, clock: Clock) -> None:
         self.settings = settings
         self.metrics = metrics
         self.store = store
         self.clock = clock
-        self.delivered = 0
-        self.failures = 0
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
 
@@ -90,7 +82,7 @@ class Webhooks:
         body = {
             "id": event_id,
             "type": event_type,
-            "created_at": _iso(now),
+            "created_at": iso(now, ms=True),
             "data": {"conversation_id": record.conversation_id, "widget": record.widget, **data},
         }
         return OutboxItem(event_id, json.dumps(body, separators=(",", ":"), sort_keys=True), now)
@@ -139,19 +131,14 @@ class Webhooks:
         try:
             response = await self._client.post(self.settings.url, content=item.body.encode(), headers=headers)
         except httpx.HTTPError as exc:
-            self.failures += 1
-            if self.metrics is not None:
-                self.metrics.webhooks.labels("no_answer").inc()
+            self.metrics.webhooks.labels("no_answer").inc()
             log.warning("webhook %s not delivered (attempt %d): %s", item.id, item.attempts + 1,
                         type(exc).__name__)
             return False
         ok = 200 <= response.status_code < 300
-        if self.metrics is not None:
-            self.metrics.webhooks.labels("delivered" if ok else f"http_{response.status_code}"[:12]).inc()
+        self.metrics.webhooks.labels("delivered" if ok else f"http_{response.status_code}"[:12]).inc()
         if ok:
-            self.delivered += 1
             return True
-        self.failures += 1
         log.warning("webhook %s answered %d (attempt %d)", item.id, response.status_code, item.attempts + 1)
         return False
 

@@ -38,7 +38,7 @@ async def test_interaction_on_one_instance_reaches_the_seat_on_the_other(instanc
     r = await a.post("/api/widgets/support/conversations", headers=AUTH)
     cid = r.json()["conversation_id"]
     await wait_for(a, cid, lambda e: e["type"] == "replica_joined")  # instance a holds the seat
-    hub_a, hub_b = (c._transport.app.state.ctx.extras["live"] for c in (a, b))
+    hub_a, hub_b = (c._transport.app.state.ctx.live for c in (a, b))
     assert hub_a.holds(cid) and not hub_b.holds(cid)
     r = await b.post(f"/api/conversations/{cid}/interactions", headers=AUTH,
                      json={"event_type": "conversation.overwrite_llm_context", "properties": {"context": "Via B."}})

@@ -1,6 +1,6 @@
 """Where a conversation's events, leases and commands live: in process, or in Redis across instances.
 
-    bus = open_bus(settings.server.store)       # LocalBus for sqlite:, RedisBus for redis:
+    bus = open_bus(settings.server.store, clock)   # LocalBus for sqlite:, RedisBus for redis:
     event = await bus.append("c1", "utterance", {"role": "user", "text": "hi"})
     missed = await bus.read("c1", after=0)
     fresh = await bus.wait("c1", after=event.seq, timeout=15)   # [] when nothing came
@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .events import Event, now_at
+from widget_server.clock import Clock, iso
+
+from .events import Event
 
 MAX_EVENTS = 10_000
 LIVE_TTL_S = 3 * 3600  # kept at most this long while the conversation runs
@@ -70,7 +72,7 @@ class _Log:
 class LocalBus:
     """One instance (SQLite store): everything in this process."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
         self._logs: dict[str, _Log] = {}
         self._leases: dict[str, tuple[str, float]] = {}
@@ -92,7 +94,7 @@ class LocalBus:
         log = self._log(conversation_id, create=True)
         assert log is not None
         log.seq += 1
-        event = Event(log.seq, type_, conversation_id, now_at(), data)
+        event = Event(log.seq, type_, conversation_id, iso(self.clock(), ms=True), data)
         log.events.append(event)
         if len(log.events) > MAX_EVENTS:
             del log.events[: len(log.events) - MAX_EVENTS]
@@ -166,9 +168,9 @@ class LocalBus:
         self._logs.clear()
 
 
-def open_bus(store_url: str) -> Bus:
+def open_bus(store_url: str, clock: Clock = time.time) -> Bus:
     if store_url.startswith(("redis://", "rediss://", "unix://")):
         from .redis_bus import RedisBus
 
-        return RedisBus(store_url)
-    return LocalBus()
+        return RedisBus(store_url, clock)
+    return LocalBus(clock)

@@ -10,9 +10,7 @@ Event types: ``utterance``, ``tool_call``, ``speaking``, ``replica_joined``,
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 REPLICA_MARK = "tavus-replica"
@@ -50,11 +48,6 @@ class Event:
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), separators=(",", ":"))
-
-
-def now_at(ts: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def is_replica(participant: dict[str, Any]) -> bool:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from widget_server.clock import Clock, iso
+
 from .bus import LIVE_TTL_S, MAX_EVENTS, CommandHandler
-from .events import Event, now_at
+from .events import Event
 
 _APPEND = """
 local seq = redis.call('INCR', KEYS[1])
@@ -46,15 +49,16 @@ def _key(conversation_id: str, part: str) -> str:
 
 
 class RedisBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock = time.time) -> None:
         self.redis: Any = aioredis.Redis.from_url(url, decode_responses=True, max_connections=256)
+        self.clock = clock
 
     def _event(self, conversation_id: str, entry_id: str, fields: dict[str, Any]) -> Event:
         return Event(int(entry_id.split("-")[0]), fields["type"], conversation_id, fields["at"],
                      json.loads(fields["data"]))
 
     async def append(self, conversation_id: str, type_: str, data: dict[str, Any]) -> Event:
-        at = now_at()
+        at = iso(self.clock(), ms=True)
         seq = await self.redis.eval(
             _APPEND, 2, _key(conversation_id, "seq"), _key(conversation_id, "events"),
             type_, at, json.dumps(data), MAX_EVENTS, LIVE_TTL_S)

@@ -216,12 +216,15 @@ end
 return 1
 """
 
+# The lease is "holder|until" judged by the caller's clock (``now``), as the SQLite store does;
+# Redis' own expiry only clears leases nobody renews, well after they lapsed.
 _LOCK = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local holder, till = string.match(redis.call('GET', KEYS[1]) or '', '^(.*)|([^|]*)$')
+if holder and holder ~= ARGV[1] and tonumber(till) > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[3], 'PX', ARGV[4])
 return 1
 """
+LOCK_CLEANUP_MS = 60_000
 
 _CLAIM = f"""
 local out = {{}}
@@ -388,7 +391,8 @@ class RedisStore:
         return float(await self._run("used_scan", [f"{P}created:{widget}"], [repr(since), repr(now)]))
 
     async def try_lock(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
-        return bool(await self._run("lock", [f"{P}lock:{name}"], [holder, max(1, int(ttl_s * 1000))]))
+        args = [holder, repr(now), repr(now + ttl_s), int(ttl_s * 1000) + LOCK_CLEANUP_MS]
+        return bool(await self._run("lock", [f"{P}lock:{name}"], args))
 
     async def outbox_put(self, item: OutboxItem) -> None:
         async with self.r.pipeline(transaction=True) as pipe:

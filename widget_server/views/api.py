@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from widget_server import pow
-from widget_server.conversations import iso, parse_overrides
+from widget_server.clock import iso
+from widget_server.conversations import parse_overrides
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.responses import JSONAnswer
@@ -72,10 +72,10 @@ async def _check_proof(request: Request, widget: WidgetSettings) -> None:
         raise Problem(401, "Proof of work required", "get a challenge from the challenge route and solve it",
                       kind="proof-required")
     try:
-        nonce = pow.verify(c.settings.server.secret_keys, widget.id, proof, widget.proof_of_work)
+        nonce = pow.verify(c.settings.server.secret_keys, widget.id, proof, widget.proof_of_work, c.clock)
     except BadToken as err:
         raise Problem(401, "Proof of work refused", str(err), kind="proof-invalid") from None
-    if await c.store.hit(f"pow:{nonce}", pow.CHALLENGE_TTL_S * 2, 1, time.time()):
+    if await c.store.hit(f"pow:{nonce}", pow.CHALLENGE_TTL_S * 2, 1, c.clock()):
         raise Problem(401, "Proof of work refused", "this challenge was already used", kind="proof-invalid")
 
 
@@ -84,7 +84,7 @@ async def challenge(request: Request) -> Response:
     widget = c.widget(request.path_params["widget"])
     _caller(request, widget)
     bits = widget.proof_of_work
-    return JSONAnswer({"challenge": pow.issue(c.settings.server.secret_keys, widget.id, bits), "bits": bits,
+    return JSONAnswer({"challenge": pow.issue(c.settings.server.secret_keys, widget.id, bits, c.clock), "bits": bits,
                        "expires_in": pow.CHALLENGE_TTL_S}, no_store=True)
 
 
@@ -99,7 +99,7 @@ async def create_conversation(request: Request) -> Response:
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
     )
-    live = c.extras["live"]
+    live = c.live
     await live.remember(created)  # the room and its token, for the server's own seat
     if c.settings.engine.kind == "sandbox" or widget.record_events:
         live.join_early(created["conversation_id"])
@@ -128,7 +128,7 @@ async def mint_session(request: Request) -> Response:
                               kind="origin-not-allowed", errors=[FieldError("origin", "not allowed")])
             origin = str(parsed)
     session = c.signer.session(widget.id, origin, issued_by="server")
-    return JSONAnswer({"session": session, "expires_at": iso(time.time() + SESSION_TTL_S)},
+    return JSONAnswer({"session": session, "expires_at": iso(c.clock() + SESSION_TTL_S)},
                         status_code=201, no_store=True)
 
 

@@ -24,7 +24,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def hub(conn: HTTPConnection) -> LiveHub:
-    found: LiveHub = conn.app.state.ctx.extras["live"]
+    found: LiveHub = conn.app.state.ctx.live
     return found
 
 
