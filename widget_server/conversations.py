@@ -14,6 +14,7 @@ the store row, the ``conversation.ended`` webhook and the metric, once.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from widget_server.clock import Clock, iso
@@ -67,24 +68,15 @@ def _language_ok(value: str) -> bool:
     return 0 < len(value) <= 40 and value.replace(" ", "").replace("-", "").isalpha() and value.islower()
 
 
+@dataclass(eq=False)
 class Conversations:
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        engine: Engine,
-        signer: Signer,
-        metrics: Metrics,
-        webhooks: Webhooks,
-        clock: Clock,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.engine = engine
-        self.signer = signer
-        self.metrics = metrics
-        self.webhooks = webhooks
-        self.clock = clock
+    settings: Settings
+    store: Store
+    engine: Engine
+    signer: Signer
+    metrics: Metrics
+    webhooks: Webhooks
+    clock: Clock
 
     async def _check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits

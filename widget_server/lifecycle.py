@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from widget_server.clock import Clock
 from widget_server.conversations import Conversations
@@ -34,23 +35,24 @@ PAGE = 100
 CREATE_MARGIN_S = 5.0
 
 
+@dataclass(eq=False)
 class Lifecycle:
-    def __init__(self, settings: Settings, store: Store, engine: Engine, conversations: Conversations,
-                 webhooks: Webhooks, signer: Signer, metrics: Metrics, clock: Clock) -> None:
-        self.settings = settings
-        self.cfg = settings.lifecycle
-        self.store = store
-        self.engine = engine
-        self.conversations = conversations
-        self.webhooks = webhooks
-        self.signer = signer
-        self.metrics = metrics
-        self.clock = clock
-        self.instance = new_id("i_", 6)
-        self.hook_prefix = f"{settings.server.public_url}/hooks/engine/"
+    settings: Settings
+    store: Store
+    engine: Engine
+    conversations: Conversations
+    webhooks: Webhooks
+    signer: Signer
+    metrics: Metrics
+    clock: Clock
+    instance: str = field(default_factory=lambda: new_id("i_", 6))
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cfg = self.settings.lifecycle
+        self.hook_prefix = f"{self.settings.server.public_url}/hooks/engine/"
         # a create still in flight may take the engine's whole timeout
-        self.create_window_s = settings.engine.timeout_s + CREATE_MARGIN_S
-        self._tasks: list[asyncio.Task[None]] = []
+        self.create_window_s = self.settings.engine.timeout_s + CREATE_MARGIN_S
 
     # --- the sweep: missed heartbeats, expired conversations, abandoned creates ----------------
     async def sweep(self) -> list[tuple[str, str]]:
