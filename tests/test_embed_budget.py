@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import AppClient
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "static" / "loader" / "embed.js"
 LOADER = ROOT / "static" / "embed.js"
@@ -41,3 +43,10 @@ def test_built_loader_is_one_classic_script_scope() -> None:
     code = re.sub(r"^/\*.*?\*/\s*", "", built_loader().decode(), flags=re.S).rstrip()
     assert code.startswith("(function(){") and code.endswith("})();"), code[:40] + " ... " + code[-40:]
 
+
+@pytest.mark.anyio
+async def test_only_the_built_loader_is_served(client: AppClient) -> None:
+    loader = built_loader()
+    r = await client.get("/embed.js")
+    assert r.status_code == 200 and r.content == loader
+    assert (await client.get("/static/loader/embed.js")).status_code == 404
