@@ -21,7 +21,7 @@ bench: install system-deps
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench
 
-install: $(STAMP) node_modules/.package-lock.json
+install: $(STAMP) node_modules/.package-lock.json static/embed.js
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ $(STAMP): pyproject.toml
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source.
+# npm ci rewrites node_modules/.package-lock.json, so a change to the build script in package.json rebuilds it too.
+static/embed.js: static/loader/embed.js node_modules/.package-lock.json
+	npm run --silent build
 
 # Chromium (browser tests) and redis-server (Redis store tests) from Debian's packages.
 system-deps:
@@ -43,4 +48,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache static/embed.js

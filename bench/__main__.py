@@ -39,6 +39,8 @@ from bench.procs import (
     wrk_many,
 )
 
+LOADER = ROOT / "static" / "embed.js"  # the built loader (from static/loader/embed.js): what host pages load
+
 CREATE = "/api/widgets/bench/conversations"
 MINT = "/api/widgets/bench/sessions"
 ENGINE_LATENCY_MS = 1000
@@ -208,7 +210,7 @@ def section_browser(t: Table, tmp: Path, runs: int) -> None:
 
 
 def section_sizes(t: Table) -> None:
-    raw, gz, br = sizes(ROOT / "static" / "embed.js")
+    raw, gz, br = sizes(LOADER)
     t.text("embed.js raw / gzip / brotli", f"{raw} / {gz} / {br}", "bytes",
            "<= 3 KB gzip (goal 2 KB)" + (" met" if gz <= 3 * 1024 else " **not met**"))
     t.verdicts.append(f"embed.js: {gz} bytes gzip, budget <= 3072")
@@ -228,6 +230,8 @@ def main() -> None:
     skip = {s for s in args.skip.split(",") if s}
     if skip - set(SECTIONS):
         ap.error(f"unknown sections: {', '.join(sorted(skip - set(SECTIONS)))}")
+    if not LOADER.is_file():  # the browser and sizes sections need it; say so before minutes of other runs
+        ap.error("static/embed.js is missing: build it with `make install` (or `npm run build`)")
     seconds = 2 if args.quick else 5
     repeats = 1 if args.quick else 3
     n_mem = 10_000 if args.full else (500 if args.quick else 2000)

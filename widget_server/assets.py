@@ -20,6 +20,9 @@ STATIC_DIR = ROOT / "static"
 TEMPLATES_DIR = ROOT / "templates"
 DAILY_DIST = ROOT / "node_modules" / "@daily-co" / "daily-js" / "dist"
 VENDOR = {"vendor/daily-esm.js": DAILY_DIST / "daily-esm.js"}
+# Readable sources of built files (static/loader/embed.js -> static/embed.js): only the built file is served,
+# so the loader has one URL and nobody embeds a copy that is neither minified nor short-cached.
+SOURCES = ("loader/",)
 
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
@@ -31,8 +34,9 @@ class Assets:
         self.hashes: dict[str, str] = {}
         self.bodies: dict[str, bytes] = {}
         for path in sorted(static_dir.rglob("*")) if static_dir.is_dir() else []:
-            if path.is_file():
-                self._add(path.relative_to(static_dir).as_posix(), path)
+            name = path.relative_to(static_dir).as_posix()
+            if path.is_file() and not name.startswith(SOURCES):
+                self._add(name, path)
         for name, path in (VENDOR if vendor is None else vendor).items():
             if path.is_file():
                 self._add(name, path)

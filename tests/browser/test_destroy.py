@@ -90,7 +90,7 @@ def test_destroy_during_a_call_ends_it_on_the_server(open_page: Callable[..., Pa
     cid = start_call(page)["conversation_id"]
     page.evaluate("cvi('destroy')")
     assert not bubble(page).is_visible()
-    assert not page.locator("[data-cvi-widget] .p").is_visible()
+    assert not page.locator("[data-cvi-widget] .panel").is_visible()
     # Ended as cvi('end') ends it: by the widget page, which says so before the loader removes it.
     ended = wait_event(page, "conversation.ended")
     assert (ended["conversation_id"], ended["reason"]) == (cid, "visitor_ended")

@@ -31,7 +31,7 @@ ALLOW = "camera; microphone; autoplay; display-capture; fullscreen"
 
 
 def bubble(page: Page, widget: str = "support") -> Any:
-    return page.locator(f"[data-cvi-widget={widget}] .b")
+    return page.locator(f"[data-cvi-widget={widget}] .bubble")
 
 
 def start_call(page: Page, widget: str = "support") -> dict[str, Any]:
@@ -51,7 +51,7 @@ def test_launcher_call_events_pixels_and_end(open_page: Callable[..., Page], hos
     assert button.inner_text() == "Ask us"
     assert page.locator("[data-cvi-widget=support] iframe").get_attribute("allow") == ALLOW
     # Closed: the panel takes no room, so nothing invisible sits over the host page.
-    assert not page.locator("[data-cvi-widget=support] .p").is_visible()
+    assert not page.locator("[data-cvi-widget=support] .panel").is_visible()
     shot(page, "launcher")
 
     button.click()
@@ -181,7 +181,7 @@ def test_closing_the_panel_ends_the_conversation(open_page: Callable[..., Page],
     page = open_page(host.page("panel-close", host.snippet("support")))
     wait_event(page, "ready")
     cid = start_call(page)["conversation_id"]
-    page.locator("[data-cvi-widget=support] .x").click()
+    page.locator("[data-cvi-widget=support] .close").click()
     wait_event(page, "conversation.ended")
     assert widget_server.wait_ended(cid)["end_reason"] == "visitor_panel_closed"
 
@@ -228,7 +228,7 @@ def test_mobile_viewport_full_screen_panel(browser: Any, host: Host, errors: Any
         page.locator("#under").tap()
         bubble(page).tap()
         wait_event(page, "open")
-        panel = page.locator("[data-cvi-widget=support] .p").bounding_box()
+        panel = page.locator("[data-cvi-widget=support] .panel").bounding_box()
         assert panel == {"x": 0, "y": 0, "width": 375, "height": 667}
         frame = frame_of(page)
         frame.get_by_role("button", name="Start conversation").tap()
@@ -236,9 +236,9 @@ def test_mobile_viewport_full_screen_panel(browser: Any, host: Host, errors: Any
         wait_event(page, "utterance", role="replica")
         page.wait_for_timeout(300)
         shot(page, "mobile")
-        page.locator("[data-cvi-widget=support] .x").tap()
+        page.locator("[data-cvi-widget=support] .close").tap()
         wait_event(page, "conversation.ended")
-        assert not page.locator("[data-cvi-widget=support] .p").is_visible()
+        assert not page.locator("[data-cvi-widget=support] .panel").is_visible()
         hit = page.evaluate("document.elementFromPoint(187, 333).tagName")
         assert hit != "DIV" or page.evaluate("document.elementFromPoint(187, 333).dataset.cviWidget") is None
     finally:

@@ -101,7 +101,7 @@ def test_react_example(ctx: BrowserContext, open_page: Callable[..., Page], host
         assert [(e["conversation_id"], e["reason"]) for e in ended] == [(cid, "visitor_ended")]
     # Nothing of the widget remains: no host element, so no launcher bubble and no iframe.
     page.wait_for_function("() => !document.querySelector('[data-cvi-widget]')", timeout=3000)
-    assert page.locator("[data-cvi-widget] .b").count() == 0
+    assert page.locator("[data-cvi-widget] .bubble").count() == 0
 
     # The listeners are gone: a widget declared again works, and its conversation is not reported to the
     # unmounted component.
