@@ -7,12 +7,48 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 # "lost": the engine may have created it but its answer never came; it keeps its
 # slot until the reconciler has found it at the engine (and ended it) or not.
 LIVE = ("creating", "active", "lost")
+
+DAY = 86400
+# The daily budget books a finished conversation on the UTC days it overlaps, at most SPAN_DAYS of them
+# (its last ones), and keeps a widget's day totals KEEP_DAYS days back (SQLite deletes older ones, Redis
+# lets them expire).
+KEEP_DAYS = 4
+SPAN_DAYS = KEEP_DAYS + 1
+
+
+def day_start(ts: float) -> int:
+    """The start of the UTC day ``ts`` falls in."""
+    return math.floor(ts / DAY) * DAY
+
+
+def day_parts(created_at: float, ended_at: float) -> list[tuple[int, float]]:
+    """(UTC day start, seconds of [created_at, ended_at) within that day): what each store books."""
+    last = day_start(ended_at)
+    parts = []
+    for k in range(SPAN_DAYS):
+        day = last - k * DAY
+        part = min(ended_at, day + DAY) - max(created_at, day)
+        if part > 0:
+            parts.append((day, part))
+    return parts
+
+
+def booked_day(since: float, now: float) -> bool:
+    """True if ``since`` is a UTC day start the booked days answer for (today's or yesterday's)."""
+    return since % DAY == 0 and since <= now < since + 2 * DAY
+
+
+def fixed_window(now: float, window_s: int) -> tuple[float, int]:
+    """The start of the ``window_s`` window ``now`` is in, and the whole seconds (at least 1) until it resets."""
+    start = now - (now % window_s)
+    return start, max(1, int(start + window_s - now + 0.999))
 
 
 @dataclass

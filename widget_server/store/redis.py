@@ -16,42 +16,36 @@ yet, which ``seconds_used`` counts up to now.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from widget_server.store.base import LIVE, ConversationRecord, OutboxItem
+from widget_server.store.base import (
+    DAY,
+    KEEP_DAYS,
+    LIVE,
+    SPAN_DAYS,
+    ConversationRecord,
+    OutboxItem,
+    booked_day,
+    day_parts,
+    day_start,
+    fixed_window,
+)
 
 P = "ws:"
 _FLOATS = {"created_at", "expires_at", "started_at", "ended_at", "last_seen"}
 _LIVE_LUA = " or ".join(f"st == '{s}'" for s in LIVE)
 
-DAY = 86400
-# A finished conversation is booked on the UTC days it overlaps, at most SPAN_DAYS of them (its last
-# ones); a day's total expires KEEP_DAYS after it was last written.
-KEEP_DAYS = 4
-SPAN_DAYS = KEEP_DAYS + 1
+# A day's total expires a day more than KEEP_DAYS after it was last written.
 _USED_TTL = (KEEP_DAYS + 1) * DAY
 _BUDGET_MARK = f"{P}budget:v1"   # set once the per-day totals and open sets of an older database are built
 
-
-def day_parts(created_at: float, ended_at: float) -> list[tuple[int, float]]:
-    """(UTC day start, seconds of [created_at, ended_at) within that day), as the Lua ``book`` computes it."""
-    last = math.floor(ended_at / DAY)
-    parts = []
-    for k in range(SPAN_DAYS):
-        day = (last - k) * DAY
-        part = min(ended_at, day + DAY) - max(created_at, day)
-        if part > 0:
-            parts.append((day, part))
-    return parts
-
-
 # book(widget, created_at, ended_at, status, sign): adds (sign 1) or takes back (sign -1) a record's
-# seconds to the days it overlaps; a record without ended_at, or failed, has none.
+# seconds to the days it overlaps, as base.day_parts computes them; a record without ended_at, or failed,
+# has none.
 _BOOK = f"""
 local function book(widget, created, ended, status, sign)
   if not widget or not created or not ended or status == 'failed' then return end
@@ -188,7 +182,7 @@ return string.format('%.17g', total)
 _USED_SCAN = f"""
 local since, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 local total = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since - 86400, '+inf')) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], since - {DAY}, '+inf')) do
   local row = redis.call('HMGET', '{P}conv:' .. id, 'created_at', 'ended_at', 'status')
   if row[1] and row[3] ~= 'failed' then
     local stop = tonumber(row[2] or now)
@@ -286,7 +280,7 @@ class RedisStore:
                           ("lock", _LOCK), ("claim", _CLAIM)):
             self._scripts[name] = self._r.register_script(src)
         if not await self._r.exists(_BUDGET_MARK):
-            since = math.floor(time.time() / DAY) * DAY - 2 * DAY
+            since = day_start(time.time()) - 2 * DAY
             await self._run("backfill", [_BUDGET_MARK], [since])
 
     async def close(self) -> None:
@@ -379,13 +373,12 @@ class RedisStore:
         return await self._records([str(i) for i in ids])
 
     async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
-        start = now - (now % window_s)
-        wait = max(1, int(start + window_s - now + 0.999))
+        start, wait = fixed_window(now, window_s)
         got = await self._run("hit", [f"{P}rate:{key}:{int(start)}"], [limit, wait, window_s + 60])
         return int(got)
 
     async def seconds_used(self, widget: str, since: float, now: float) -> float:
-        if since % DAY == 0 and since <= now < since + 2 * DAY:  # today's or yesterday's: the day totals
+        if booked_day(since, now):  # today's or yesterday's: the day totals
             days = [f"{P}used:{widget}:{int(since) + k * DAY}" for k in range(SPAN_DAYS)]
             return float(await self._run("used", [f"{P}open:{widget}", *days], [repr(since), repr(now)]))
         return float(await self._run("used_scan", [f"{P}created:{widget}"], [repr(since), repr(now)]))

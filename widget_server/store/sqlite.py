@@ -19,7 +19,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from widget_server.store.base import LIVE, ConversationRecord, OutboxItem
+from widget_server.store.base import (
+    DAY,
+    KEEP_DAYS,
+    LIVE,
+    SPAN_DAYS,
+    ConversationRecord,
+    OutboxItem,
+    booked_day,
+    fixed_window,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -69,12 +78,6 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
 _COLUMNS = tuple(ConversationRecord.__dataclass_fields__)
 _LIVE_IN = "(" + ", ".join(f"'{s}'" for s in LIVE) + ")"
 
-DAY = 86400
-# A finished conversation is booked on the UTC days it overlaps, at most SPAN_DAYS of them (its last
-# ones); a widget's days older than KEEP_DAYS before its latest finished conversation are deleted.
-KEEP_DAYS = 4
-SPAN_DAYS = KEEP_DAYS + 1
-
 
 def _book(row: str, sign: str) -> str:
     """Add (sign '+') or take back (sign '-') the per-day parts of trigger row ``row`` (NEW or OLD)."""
@@ -89,6 +92,7 @@ def _book(row: str, sign: str) -> str:
     )
 
 
+# A widget's days older than KEEP_DAYS before its latest finished conversation are deleted.
 _PRUNE = (f"DELETE FROM budget_days WHERE widget = NEW.widget "
           f"AND day < (CAST(MIN(NEW.created_at, NEW.ended_at) / {DAY} AS INTEGER) - {KEEP_DAYS}) * {DAY};")
 
@@ -148,11 +152,6 @@ _USED_SCAN = (
     "SELECT COALESCE(SUM(MAX(0, COALESCE(ended_at, ?) - MAX(created_at, ?))), 0) "
     "FROM conversations WHERE widget = ? AND status != 'failed' AND COALESCE(ended_at, ?) > ?"
 )
-
-
-def booked_day(since: float, now: float) -> bool:
-    """True if ``since`` is a UTC day start the booked days answer for (today's or yesterday's)."""
-    return since % DAY == 0 and since <= now < since + 2 * DAY
 
 
 def _queue(db: sqlite3.Connection, item: OutboxItem | None) -> None:
@@ -327,12 +326,12 @@ class SqliteStore:
         return self._many("SELECT * FROM conversations WHERE created_at >= ? ORDER BY created_at", (since,))
 
     async def hit(self, key: str, window_s: int, limit: int, now: float) -> int:
-        start = now - (now % window_s)
+        start, wait = fixed_window(now, window_s)
         with self._tx() as db:
             row = db.execute("SELECT window_start, count FROM counters WHERE key = ?", (key,)).fetchone()
             count = row["count"] if row and row["window_start"] == start else 0
             if count >= limit:
-                return max(1, int(start + window_s - now + 0.999))
+                return wait
             db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (key, start, count + 1))
             return 0
 
