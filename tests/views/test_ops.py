@@ -11,6 +11,7 @@ from starlette.routing import Mount, Route
 
 from tests.conftest import ENGINE_KEY, SECRET_KEY, SERVER_KEY, AppClient
 from widget_server.logs import RedactSecrets
+from widget_server.store.base import OutboxItem
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,24 @@ async def test_metrics_count_creates_and_refusals(client: AppClient) -> None:
     text = (await client.get("/metrics")).text
     assert 'widget_conversations_created_total{widget="support"} 1.0' in text
     assert "widget_engine_seconds_bucket" in text
+
+
+async def test_metrics_read_slots_and_webhook_backlog_from_the_store(client: AppClient) -> None:
+    store = client.app.state.ctx.store  # no webhook URL here: nothing delivers what is queued
+    text = (await client.get("/metrics")).text
+    assert "widget_webhook_backlog 0.0" in text
+    assert 'widget_slots_taken{widget="support"} 0.0' in text and 'widget_slots_taken{widget="public"} 0.0' in text
+    assert (await client.create()).status_code == 201
+    for n in range(3):
+        await store.outbox_put(OutboxItem(f"evt_{n}", "{}", 0.0))
+    text = (await client.get("/metrics")).text
+    assert "widget_webhook_backlog 3.0" in text
+    assert 'widget_slots_taken{widget="support"} 1.0' in text and 'widget_slots_taken{widget="public"} 0.0' in text
+    await store.close()
+    r = await client.get("/metrics")  # the counters still answer; what the store would say is unknown
+    assert r.status_code == 200 and "widget_webhook_backlog NaN" in r.text
+    assert 'widget_conversations_created_total{widget="support"} 1.0' in r.text
+    await store.open()
 
 
 async def test_openapi_describes_every_route(client: AppClient) -> None:

@@ -302,9 +302,6 @@ class RedisStore:
         got = await self._run("acquire", [f"{P}slots:{widget}"], [repr(now), limit, holder, repr(lease_until)])
         return bool(got)
 
-    async def release_slot(self, widget: str, holder: str) -> None:
-        await self.r.zrem(f"{P}slots:{widget}", holder)
-
     async def live_slots(self, widget: str, now: float) -> int:
         return int(await self.r.zcount(f"{P}slots:{widget}", f"({now!r}", "+inf"))
 

@@ -229,9 +229,6 @@ class SqliteStore:
                        "DO UPDATE SET lease_until = excluded.lease_until", (widget, holder, lease_until))
             return True
 
-    async def release_slot(self, widget: str, holder: str) -> None:
-        self.db.execute("DELETE FROM slots WHERE widget = ? AND holder = ?", (widget, holder))
-
     async def live_slots(self, widget: str, now: float) -> int:
         row = self.db.execute(
             "SELECT COUNT(*) FROM slots WHERE widget = ? AND lease_until > ?", (widget, now)

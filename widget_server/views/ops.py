@@ -20,7 +20,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(ctx(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    c = ctx(request)
+    text = await c.metrics.scrape(c.store, c.settings.widgets, c.clock())
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 async def openapi(request: Request) -> Response:
