@@ -1,7 +1,10 @@
-"""Static files with content-hashed URLs: long cache when the hash matches, short otherwise.
+"""Static files, read once into memory and served with content-hashed URLs.
 
-    assets = Assets({"": Path("static"), "vendor/": Path("node_modules/@daily-co/daily-js/dist")})
-    assets.url("frame.js")        # "/static/frame.js?v=3f2a9c1b0d"
+    assets = Assets()                       # static/ (less the loader's source) and vendor/daily-esm.js
+    assets.url("frame.js")                  # "/static/frame.js?v=3f2a9c1b0d"
+    assets.response(request, "frame.js")    # cached a year when ?v= is the hash, 60 s when not; 304 on ETag
+
+``embed.js`` is answered with ``short_cache`` (5 minutes): host pages load it by a URL without a hash.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
-"""A small proof-of-work before a browser-path create, so a script cannot mint at machine speed.
+"""A small proof of work before a browser-path create, so a script cannot mint at machine speed.
 
-    challenge = issue(signer, "support", bits=16)       # the frame asks for one
+    keys = settings.server.secret_keys
+    challenge = issue(keys, "support", bits=16, clock=clock)      # POST .../challenge answers one
     # the browser finds n with sha256(f"{challenge}:{n}") starting with `bits` zero bits
-    verify(signer, "support", f"{challenge}:{n}")          # -> the nonce (for single use) or raises BadToken
+    nonce = verify(keys, "support", f"{challenge}:{n}", 16, clock)   # or raises BadToken
 
-Self-hosted: no third-party captcha service. 16 bits take a browser tens of
-milliseconds on average; each extra bit doubles the work.
+A challenge is signed for one widget (the first key signs, every key verifies) and
+lasts ``CHALLENGE_TTL_S``; the caller spends its nonce once. Self-hosted: no
+third-party captcha service. 16 bits take a browser tens of milliseconds on
+average; each extra bit doubles the work.
 """
 
 from __future__ import annotations

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from tests.live.conftest import AUTH, snapshot, wait_for
 from widget_server.app import create_app
@@ -33,13 +36,24 @@ async def instances(make_settings: Callable[..., Settings], redis_url: str) -> A
         await span.__aexit__(None, None, None)
 
 
-async def test_interaction_on_one_instance_reaches_the_seat_on_the_other(instances: list[Any]) -> None:
+async def seat_holder(redis_url: str, cid: str) -> str | None:
+    """The instance whose lease puts it in the room, as every instance reads it."""
+    r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        holder: str | None = await r.get(f"live:{cid}:lease")
+        return holder
+    finally:
+        await r.aclose()
+
+
+async def test_interaction_on_one_instance_reaches_the_seat_on_the_other(instances: list[Any],
+                                                                         redis_url: str) -> None:
     a, b = instances
     r = await a.post("/api/widgets/support/conversations", headers=AUTH)
     cid = r.json()["conversation_id"]
     await wait_for(a, cid, lambda e: e["type"] == "replica_joined")  # instance a holds the seat
     hub_a, hub_b = (c._transport.app.state.ctx.live for c in (a, b))
-    assert hub_a.holds(cid) and not hub_b.holds(cid)
+    assert await seat_holder(redis_url, cid) == hub_a.instance != hub_b.instance
     r = await b.post(f"/api/conversations/{cid}/interactions", headers=AUTH,
                      json={"event_type": "conversation.overwrite_llm_context", "properties": {"context": "Via B."}})
     assert r.status_code == 202, r.text
@@ -52,4 +66,7 @@ async def test_interaction_on_one_instance_reaches_the_seat_on_the_other(instanc
     await b.post(f"/api/conversations/{cid}/end", headers=AUTH)
     ended = await wait_for(b, cid, lambda e: e["type"] == "ended")
     assert ended[-1]["data"]["reason"] == "end_conversation_endpoint_hit"
-    assert not hub_a.holds(cid)
+    deadline = time.monotonic() + 5  # the seat is left just after the "ended" event is written
+    while await seat_holder(redis_url, cid) == hub_a.instance and time.monotonic() < deadline:
+        await anyio.sleep(0.02)
+    assert await seat_holder(redis_url, cid) != hub_a.instance

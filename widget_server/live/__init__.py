@@ -1,7 +1,11 @@
 """Live control of a running conversation: the server in the room, its events, interactions in.
 
-    hub = LiveHub(settings, store, engine)            # one per app (ctx.extras["live"])
+    hub = LiveHub(open_bus(settings.server.store, clock), engine, store)   # one per app: ctx.live
     await hub.send(record, {"event_type": "conversation.respond", "properties": {"text": "Hi"}})
-    async for event in hub.follow(record, after=0):   # {seq, type, conversation_id, at, data}
+    async for event in hub.follow(record, after=0):   # Event(seq, type, conversation_id, at, data); None: a tick
         ...
+
+``hub`` holds the seats (participant.py, daily_participant.py), ``bus`` the event logs, leases and
+commands (in process, or in Redis across instances), ``events`` what a room event becomes, and
+``interactions`` the messages a back end may send in.
 """

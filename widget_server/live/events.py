@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REPLICA_MARK = "tavus-replica"
-TYPES = ("utterance", "tool_call", "speaking", "replica_joined", "ended", "protocol")
 _SPEAKING = {
     "conversation.started_speaking": (None, "started"),
     "conversation.stopped_speaking": (None, "stopped"),

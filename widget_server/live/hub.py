@@ -132,10 +132,6 @@ class LiveHub:
                 yield None
                 await self._check_holder(cid)
 
-    def holds(self, conversation_id: str) -> bool:
-        """True when this instance is the one in the room."""
-        return conversation_id in self._seats
-
     async def aclose(self) -> None:
         early = list(self._early)
         for task in early:
