@@ -22,7 +22,7 @@ from widget_server.engines.base import Engine
 from widget_server.errors import EngineError, Problem
 from widget_server.store import ConversationRecord, Store
 
-from .bus import LIVE_TTL_S, Bus
+from .base import LIVE_TTL_S, Bus
 from .events import Event, RoomEvent, translate
 from .participant import Participant, ParticipantError, RoomGone, SandboxParticipant, Sink
 

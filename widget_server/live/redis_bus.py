@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from widget_server.clock import Clock, iso
 
-from .bus import LIVE_TTL_S, MAX_EVENTS, CommandHandler
+from .base import LIVE_TTL_S, MAX_EVENTS, CommandHandler
 from .events import Event
 
 _APPEND = """
