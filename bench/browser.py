@@ -128,7 +128,8 @@ def measure(latency_ms: int, join_delay_s: float, runs: int, tmp: Path) -> tuple
     server = f"http://127.0.0.1:{port}"
     created: list[float] = []
     started: list[float] = []
-    with process(cmd, f"{server}/healthz", what="bench.browser serve"), sync_playwright() as p:
+    with process(cmd, f"{server}/healthz", tmp / "browser-serve.log", what="bench.browser serve"), \
+            sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         # Page weight: the frame page alone, then what Start adds.
         ctx = browser.new_context()

@@ -10,16 +10,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from widget_server.testing.procs import StartError, answers_http, free_port, running
+from widget_server.testing.procs import redis_server as _redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -40,44 +39,18 @@ def pin(core: int | None) -> list[str]:
     return ["taskset", "-c", str(core)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise SystemExit(f"{what} exited:\n{err[-3000:]}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit(f"{what} did not answer {url} within {timeout:g} s") from None
-            time.sleep(0.1)
-
-
 @contextmanager
-def process(args: list[str], ready_url: str | None, env: dict[str, str] | None = None,
+def process(args: list[str], ready_url: str | None, log: Path, env: dict[str, str] | None = None,
             what: str = "") -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        if ready_url:
-            wait_http(ready_url, proc, what or " ".join(args[:6]))
-        yield proc
-    finally:
-        proc.terminate()
+    """``args`` run from the repository, output to ``log``, ready once ``ready_url`` answers (30 s at most)."""
+    ready = (lambda: answers_http(ready_url, timeout=1)) if ready_url else None
+    with ExitStack() as stack:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc = stack.enter_context(running(args, ready, timeout=30, interval=0.1, what=what, log=log, env=env,
+                                               cwd=ROOT))
+        except StartError as exc:
+            raise SystemExit(str(exc)) from None
+        yield proc
 
 
 def rss_mb(pid: int) -> float:
@@ -112,31 +85,13 @@ minutes_per_day = 0
 
 @contextmanager
 def redis_server(tmp: Path, core: int | None = SERVER_CORE) -> Iterator[str]:
-    """A private redis-server on a free loopback port (no persistence); yields its URL."""
-    exe = shutil.which("redis-server")
-    if not exe:
-        raise SystemExit("redis-server not found (make system-deps)")
-    port = free_port()
-    proc = subprocess.Popen([*pin(core), exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    """A private redis-server on a free loopback port (no persistence), pinned to ``core``; yields its URL."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(_redis_server(tmp, prefix=pin(core), interval=0.05, ping_timeout=0.5))
+        except StartError as exc:
+            raise SystemExit(str(exc)) from None
+        yield url
 
 
 @dataclass
@@ -176,7 +131,8 @@ class Stack:
             port = free_port()
             core = self.server_cores[i % len(self.server_cores)]
             cmd = [*pin(core), PY, "-m", "widget_server.cli", "serve", "--config", str(cfg), "--port", str(port)]
-            proc = s.enter_context(process(cmd, f"http://127.0.0.1:{port}/healthz", what="widget-server serve"))
+            proc = s.enter_context(process(cmd, f"http://127.0.0.1:{port}/healthz", self.tmp / f"serve-{port}.log",
+                                           what="widget-server serve"))
             self.ports.append(port)
             self.pids.append(proc.pid)
         if self.bare:
@@ -187,20 +143,22 @@ class Stack:
             cmd = [*pin(SERVER_CORE), PY, "-m", "uvicorn", "bench.bare:app", "--port", str(self.bare_port),
                    "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
             self.bare_pid = s.enter_context(process(cmd, self.bare_url("/healthz"),
+                                    self.tmp / f"bare-{self.bare_port}.log",
                                     {"BENCH_ENGINE_URL": self.bare_engine_url, "BENCH_ENGINE_KEY": ENGINE_KEY,
                                      "BENCH_CALLBACK_URL": NOWHERE}, "bare baseline")).pid
         return self
 
     def _engine(self) -> str:
         """Starts a sandbox engine service on core 0; returns its URL."""
-        url = f"http://127.0.0.1:{free_port()}"
-        cmd = [*pin(SERVER_CORE), PY, "-m", "widget_server.cli", "sandbox", "--port", url.rsplit(":", 1)[1],
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [*pin(SERVER_CORE), PY, "-m", "widget_server.cli", "sandbox", "--port", str(port),
                "--api-key", ENGINE_KEY, "--max-concurrent", "1000000", "--latency-ms", str(self.engine_latency_ms),
                # The servers' public URL is unreachable on purpose: callbacks to it would only fail,
                # and thousands of failing deliveries a second take the servers' core from them.
                "--drop-callback-rate", "1"]
-        self._stack.enter_context(process(cmd, f"{url}/v2/conversations?limit=1", {"PYTHONUNBUFFERED": "1"},
-                                          "sandbox engine"))
+        self._stack.enter_context(process(cmd, f"{url}/v2/conversations?limit=1", self.tmp / f"sandbox-{port}.log",
+                                          {"PYTHONUNBUFFERED": "1"}, "sandbox engine"))
         return url
 
     def __exit__(self, *exc: object) -> None:

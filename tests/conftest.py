@@ -131,7 +131,7 @@ async def client(client_for: Callable[[Settings], Any], make_settings: Callable[
 @pytest.fixture(scope="session")
 def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real redis-server for the session; use ``redis_url`` for a clean database."""
-    from tests.redis_server import redis_server
+    from widget_server.testing.procs import redis_server
 
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
@@ -139,7 +139,7 @@ def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def redis_url(redis_service: str) -> str:
-    from tests.redis_server import flush
+    from widget_server.testing.procs import flush
 
     flush(redis_service)
     return redis_service

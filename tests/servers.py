@@ -1,10 +1,8 @@
-"""Run ASGI apps and processes on loopback for tests: real HTTP, real ports."""
+"""Run ASGI apps and processes on loopback for tests: real HTTP, real ports (widget_server.testing.procs)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -12,14 +10,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import uvicorn
 
+from widget_server.testing.procs import answers_http, free_port, running
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port", "run_process", "serve_app"]
 
 
 class _Server(uvicorn.Server):
@@ -49,31 +44,7 @@ def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) -> Ite
 
 @contextlib.contextmanager
 def run_process(args: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``python -m widget_server.cli ARGS`` style processes; waits until ``url`` answers."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "widget_server.cli", *args], env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    try:
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"process exited early: {out}")
-            try:
-                httpx.get(url, timeout=0.5)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("process did not start") from None
-                time.sleep(0.05)
+    """``python -m widget_server.cli ARGS``, its output piped to ``proc.stdout``; waits until ``url`` answers."""
+    with running([sys.executable, "-m", "widget_server.cli", *args], lambda: answers_http(url), timeout=15,
+                 env=env) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout:
-            proc.stdout.close()

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.redis_server import redis_server
 from tests.servers import free_port, serve_app
+from widget_server.testing import procs
+from widget_server.testing.procs import redis_server
 from widget_server.webhooks import verify
 
 SECRET = "chaos_secret_0123456789abcdef"
@@ -35,25 +34,12 @@ GRACE_S = 3.0  # heartbeats every 0.3 s: ten may be lost on a loaded 2-core CI m
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early: {log.read_text()[-2000:]}")
-        try:
-            httpx.get(url, timeout=0.5)
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise RuntimeError("process did not start") from None
-            time.sleep(0.05)
+    procs.wait_ready(proc, lambda: procs.answers_http(url), timeout=20, log=log)
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "widget_server.cli", *args], stdout=out, stderr=out,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    out.close()
-    return proc
+    """``widget-server ARGS``, unbuffered, its output appended to ``log``."""
+    return procs.spawn([sys.executable, "-m", "widget_server.cli", *args], log=log, env={"PYTHONUNBUFFERED": "1"})
 
 
 @dataclass
@@ -215,8 +201,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
         sandbox = spawn(["sandbox", "--port", str(sandbox_port), "--max-concurrent", "40", "--latency-ms", "20",
                          "--fail-rate", "0.1", "--lose-rate", "0.2"], work / "sandbox.log")
-        stack.callback(sandbox.wait)
-        stack.callback(sandbox.terminate)
+        stack.callback(procs.stop, sandbox)
         wait_http(sandbox_url + "/v2/conversations", sandbox, work / "sandbox.log")
         config = work / "chaos.toml"
         config.write_text(_config(public, store, sandbox_url, hooks + "/"))

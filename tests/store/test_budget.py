@@ -120,7 +120,7 @@ async def play(store: Store, history: list[Conv]) -> list[ConversationRecord]:
 def fresh_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
-    from tests.redis_server import flush
+    from widget_server.testing.procs import flush
 
     url: str = request.getfixturevalue("redis_service")
     flush(url)

@@ -1,0 +1,1 @@
+"""Helpers for the tests and the benchmark: nothing the server itself imports."""
