@@ -68,11 +68,57 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"webhooks": {"url": "https://ops.example.com/h", "secret": "x"}}, "webhooks.secret: must be at least 16 characters"),
         ({"lifecycle": {"heartbeat_grace_s": 0}}, "lifecycle.heartbeat_grace_s: must be a number 0.1..3600, got 0"),
         ({"lifecycle": {"sweep_every": 1}}, "lifecycle.sweep_every: unknown key"),
+        # A value of the wrong type is told the type the key takes.
+        ({"widgets": {"support": {"limits": {"max_concurrent": "3"}}}}, 'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'),
+        ({"widgets": {"support": {"limits": {"max_concurrent": True}}}}, "widgets.support.limits.max_concurrent: must be an integer 1..10000, got true"),
+        ({"widgets": {"support": {"max_call_duration": 60.5}}}, "widgets.support.max_call_duration: must be an integer 1..3600, got 60.5"),
+        ({"engine": {"timeout_s": "20"}}, 'engine.timeout_s: must be a number 0.1..120, got "20"'),
+        ({"widgets": {"support": {"audio_only": 1}}}, "widgets.support.audio_only: must be true or false, got 1"),
+        ({"widgets": {"support": {"persona_id": 5}}}, "widgets.support.persona_id: must be a string, got 5"),
+        ({"widgets": {"support": {"allowed_origins": {"a": 1}}}}, "widgets.support.allowed_origins: must be a list of strings, got a table"),
+        ({"widgets": {"support": {"allowed_origins": ["https://a.example.com", 7]}}}, "widgets.support.allowed_origins[1]: must be a non-empty string, got 7"),
+        ({"widgets": {"support": {"limits": 3}}}, "widgets.support.limits: must be a table, got 3"),
+        ({"webhooks": ["https://ops.example.com/h"]}, "webhooks: must be a table, got a list"),
+        # A secret of the wrong type is not shown.
+        ({"server": {"secret_key": 12345678901234567890}}, "server.secret_key: must be a list of strings, got an integer"),
+        # An unknown key close to a known one names it.
+        ({"widgets": {"support": {"max_call_duraton": 60}}}, 'widgets.support.max_call_duraton: unknown key (did you mean "max_call_duration"?)'),
+        ({"widgets": {"support": {"limits": {"max_concurent": 1}}}}, 'widgets.support.limits.max_concurent: unknown key (did you mean "max_concurrent"?)'),
+        ({"widget": {}}, 'widget: unknown key (did you mean "widgets"?)'),
+        ({"engine": {"zzz": 1}}, "engine.zzz: unknown key (known: api_key, base_url, kind, timeout_s)"),
+        # "${ENV}" in any string: a missing variable is named wherever it is used.
+        ({"widgets": {"support": {"persona_id": "${PERSONA}"}}}, "widgets.support.persona_id: environment variable PERSONA is not set"),
+        ({"widgets": {"support": {"allowed_origins": ["${SHOP_ORIGIN}"]}}}, "widgets.support.allowed_origins[0]: environment variable SHOP_ORIGIN is not set"),
     ],
 )
 def test_each_problem_names_key_expected_and_value(tmp_path: Path, extra: dict[str, Any], expected: str) -> None:
     found = problems(deep_merge(base_config(tmp_path), extra))
     assert any(p.startswith(expected) for p in found), found
+
+
+def test_env_expands_in_any_string_list_items_included(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {
+        "server": {"public_url": "${PUBLIC_URL}", "store": "${STORE_URL}"},
+        "widgets": {"support": {"persona_id": "${PERSONA}", "allowed_origins": ["${SHOP}", "https://a.example.com"],
+                                "custom_greeting": "$${NAME}", "limits": {"max_concurrent": 4}}},
+    })
+    env = {"PUBLIC_URL": "https://widgets.example.com", "STORE_URL": f"sqlite:///{tmp_path / 'env.db'}",
+           "PERSONA": "p_from_env", "SHOP": "https://shop.example.net"}
+    s = parse_settings(raw, env)
+    assert s.server.public_url == "https://widgets.example.com" and s.server.store == env["STORE_URL"]
+    support = s.widgets["support"]
+    assert support.persona_id == "p_from_env"
+    assert [str(o) for o in support.allowed_origins] == ["https://shop.example.net", "https://a.example.com"]
+    assert support.custom_greeting == "${NAME}"  # "$$" escapes: the literal text
+
+
+def test_expanded_values_are_validated_and_secrets_never_shown(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {"server": {"public_url": "${URL}"},
+                                             "webhooks": {"url": "https://ops.example.com/h", "secret": "${HOOK}"}})
+    found = problems(raw, {"URL": "ftp://x", "HOOK": "short-hook"})
+    assert 'server.public_url: must be an http(s) URL, got "ftp://x"' in found
+    assert "webhooks.secret: must be at least 16 characters, got a string of 10 characters" in found
+    assert not any("short-hook" in p for p in found)
 
 
 def test_widget_needs_persona_or_replica(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@
 
 Each key is declared once, on the field it fills (type, default, bounds, one line of help; see
 config_registry). Every problem names its key path, the expected form and the value given:
-``widgets.support.max_call_duration: must be 1..3600, got 9000``. A ``"${ENV_VAR}"`` value is read from the
-environment for the secret keys.
+``widgets.support.max_call_duration: must be 1..3600, got 9000``. Any string value may be ``"${ENV_VAR}"``,
+read from the environment.
 """
 
 from __future__ import annotations
@@ -253,8 +253,8 @@ def _server(r: Reader, raw: dict[str, Any], engine: EngineSettings, default_publ
 def _check_lengths(r: Reader, path: str, keys: tuple[str, ...], *, indexed: bool) -> None:
     for i, key in enumerate(keys):
         if len(key) < MIN_KEY_LENGTH:
-            r.fail(f"{path}[{i}]" if indexed else path, f"must be at least {MIN_KEY_LENGTH} characters",
-                   f"{len(key)} characters")
+            r.fail(f"{path}[{i}]" if indexed else path, f"must be at least {MIN_KEY_LENGTH} characters", key,
+                   secret=True)
 
 
 def _webhooks(r: Reader, raw: dict[str, Any]) -> WebhookSettings | None:
