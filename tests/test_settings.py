@@ -68,6 +68,10 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"webhooks": {"url": "https://ops.example.com/h", "secret": "x"}}, "webhooks.secret: must be at least 16 characters"),
         ({"lifecycle": {"heartbeat_grace_s": 0}}, "lifecycle.heartbeat_grace_s: must be a number 0.1..3600, got 0"),
         ({"lifecycle": {"sweep_every": 1}}, "lifecycle.sweep_every: unknown key"),
+        # A wildcard directly under a public suffix would let anyone's site embed the widget.
+        ({"widgets": {"support": {"allowed_origins": ["https://*.com"]}}}, 'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("com": anyone can register a site under it); name your own domain, e.g. "https://*.example.com", got "https://*.com"'),
+        ({"widgets": {"support": {"allowed_origins": ["https://www.example.com", "https://*.co.uk"]}}}, 'widgets.support.allowed_origins[1]: must not be a wildcard over a public suffix ("co.uk"'),
+        ({"widgets": {"support": {"allowed_origins": ["https://*.github.io"]}}}, 'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("github.io"'),
         # A value of the wrong type is told the type the key takes.
         ({"widgets": {"support": {"limits": {"max_concurrent": "3"}}}}, 'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'),
         ({"widgets": {"support": {"limits": {"max_concurrent": True}}}}, "widgets.support.limits.max_concurrent: must be an integer 1..10000, got true"),
