@@ -105,11 +105,11 @@ async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
 
     from tests.secret_scan import record_response
 
-    async def start(settings: Settings, **options: Any) -> AppClient:
+    async def start(settings: Settings, *, peer: str = "203.0.113.7", **options: Any) -> AppClient:
         app = create_app(settings, **options)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = AppClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
+        client = AppClient(transport=httpx.ASGITransport(app=app, client=(peer, 5000)),
                            base_url="http://testserver",
                            event_hooks={"response": [record_response]})
         client.app = app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -72,6 +73,10 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"widgets": {"support": {"allowed_origins": ["https://*.com"]}}}, 'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("com": anyone can register a site under it); name your own domain, e.g. "https://*.example.com", got "https://*.com"'),
         ({"widgets": {"support": {"allowed_origins": ["https://www.example.com", "https://*.co.uk"]}}}, 'widgets.support.allowed_origins[1]: must not be a wildcard over a public suffix ("co.uk"'),
         ({"widgets": {"support": {"allowed_origins": ["https://*.github.io"]}}}, 'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("github.io"'),
+        # Proxies are addresses or ranges, parsed at start-up (a bad one was skipped at run time).
+        ({"server": {"trusted_proxies": ["loadbalancer.internal"]}}, 'server.trusted_proxies[0]: must be an IP address or a CIDR range like "10.0.0.0/8" or "fd00::/8" (host names are not resolved), got "loadbalancer.internal"'),
+        ({"server": {"trusted_proxies": ["10.0.0.1", "10.0.0.0/33"]}}, 'server.trusted_proxies[1]: must be an IP address or a CIDR range'),
+        ({"server": {"trusted_proxies": "10.0.0.0/33"}}, 'server.trusted_proxies: must be an IP address or a CIDR range'),
         # A value of the wrong type is told the type the key takes.
         ({"widgets": {"support": {"limits": {"max_concurrent": "3"}}}}, 'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'),
         ({"widgets": {"support": {"limits": {"max_concurrent": True}}}}, "widgets.support.limits.max_concurrent: must be an integer 1..10000, got true"),
@@ -123,6 +128,12 @@ def test_expanded_values_are_validated_and_secrets_never_shown(tmp_path: Path) -
     assert 'server.public_url: must be an http(s) URL, got "ftp://x"' in found
     assert "webhooks.secret: must be at least 16 characters, got a string of 10 characters" in found
     assert not any("short-hook" in p for p in found)
+
+
+def test_trusted_proxies_are_parsed_once(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {"server": {"trusted_proxies": ["10.1.2.3/8", " fd00::1 ", "192.0.2.7"]}})
+    assert parse_settings(raw, {}).server.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::1/128"), ipaddress.ip_network("192.0.2.7/32"))
 
 
 def test_widget_needs_persona_or_replica(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ read from the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -33,6 +34,7 @@ PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.inte
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_STORE = "sqlite:///widget-server-state.db"
 MIN_KEY_LENGTH = 16
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -56,6 +58,14 @@ def _store(value: str) -> str:
     if not value.startswith(("sqlite:///", "redis://", "rediss://")):
         raise ValueError('must be "sqlite:///PATH" or "redis://HOST:PORT/DB"')
     return value
+
+
+def _network(value: str) -> Network:
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError('must be an IP address or a CIDR range like "10.0.0.0/8" or "fd00::/8" '
+                         "(host names are not resolved)") from None
 
 
 def _colour(value: str) -> str:
@@ -83,7 +93,7 @@ class ServerSettings:
                                            secret=True)
     store: str = string(DEFAULT_STORE, "where shared state lives", parse=_store)
     server_keys: tuple[str, ...] = strings((), "bearer keys for operator back ends", secret=True)
-    trusted_proxies: tuple[str, ...] = strings((), "proxies whose X-Forwarded-For is believed")
+    trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=_network)
     generated_secret: bool = False
 
     @cached_property
