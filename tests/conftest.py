@@ -137,6 +137,24 @@ def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def sentinel_service(redis_service: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis Sentinel watching ``redis_service``: its ``redis+sentinel://`` URL."""
+    from tests.redis_server import redis_sentinel
+
+    with redis_sentinel(tmp_path_factory.mktemp("sentinel"), redis_service) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_tls_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server speaking TLS only: its ``rediss://`` URL (trusting a throwaway CA)."""
+    from tests.redis_server import redis_tls_server
+
+    with redis_tls_server(tmp_path_factory.mktemp("redis-tls")) as url:
+        yield url
+
+
 @pytest.fixture
 def redis_url(redis_service: str) -> str:
     from tests.redis_server import flush

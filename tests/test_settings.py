@@ -77,6 +77,10 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"server": {"trusted_proxies": ["loadbalancer.internal"]}}, 'server.trusted_proxies[0]: must be an IP address or a CIDR range like "10.0.0.0/8" or "fd00::/8" (host names are not resolved), got "loadbalancer.internal"'),
         ({"server": {"trusted_proxies": ["10.0.0.1", "10.0.0.0/33"]}}, 'server.trusted_proxies[1]: must be an IP address or a CIDR range'),
         ({"server": {"trusted_proxies": "10.0.0.0/33"}}, 'server.trusted_proxies: must be an IP address or a CIDR range'),
+        # The live store: SQLite, Redis, Redis over TLS, Redis Sentinel; a password in the URL is not shown.
+        ({"server": {"store": "redis+sentinel://s1:26379"}}, 'server.store: must name the Sentinel service: "redis+sentinel://HOST:26379/SERVICE/DB", got "redis+sentinel://s1:26379"'),
+        ({"server": {"store": "rediss://:hunter2-pw@h:99999/0"}}, 'server.store: has a bad host or port "h:99999", got "rediss://:***@h:99999/0"'),
+        ({"server": {"store": "redis://h/0?ssl_ca_certs=/ca.pem"}}, 'server.store: option "ssl_ca_certs" needs TLS ("rediss://")'),
         # A value of the wrong type is told the type the key takes.
         ({"widgets": {"support": {"limits": {"max_concurrent": "3"}}}}, 'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'),
         ({"widgets": {"support": {"limits": {"max_concurrent": True}}}}, "widgets.support.limits.max_concurrent: must be an integer 1..10000, got true"),
@@ -128,6 +132,12 @@ def test_expanded_values_are_validated_and_secrets_never_shown(tmp_path: Path) -
     assert 'server.public_url: must be an http(s) URL, got "ftp://x"' in found
     assert "webhooks.secret: must be at least 16 characters, got a string of 10 characters" in found
     assert not any("short-hook" in p for p in found)
+
+
+@pytest.mark.parametrize("store", ["sqlite:///state.db", "redis://cache:6379/0", "rediss://:pw@cache.example.com:6380/0",
+                                   "redis+sentinel://s1:26379,s2:26379/mymaster/0", "rediss+sentinel://s1/mymaster"])
+def test_store_urls_accepted(tmp_path: Path, store: str) -> None:
+    assert parse_settings(deep_merge(base_config(tmp_path), {"server": {"store": store}}), {}).server.store == store
 
 
 def test_trusted_proxies_are_parsed_once(tmp_path: Path) -> None:

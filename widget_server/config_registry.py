@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 NO_DEFAULT: Any = MISSING  # the value is required, or given by the caller of Reader.read
 ENV_REF = re.compile(r"^(\$?)\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/]*@")  # a password in a URL (a store's) is never shown
 _EMPTY: dict[str, Any] = {"string": "", "strings": ()}
 
 
@@ -251,7 +252,8 @@ def _kind(value: Any) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return '"' + (value if len(value) <= 60 else value[:57] + "...") + '"'
+        text = URL_PASSWORD.sub(r"\1***@", value)
+        return '"' + (text if len(text) <= 60 else text[:57] + "...") + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):

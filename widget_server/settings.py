@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from widget_server.config_registry import NO_DEFAULT, Reader, boolean, choice, integer, number, string, strings, table
 from widget_server.origins import OriginPattern, parse_origin_pattern
+from widget_server.store.urls import parse_store_url
 
 WIDGET_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -55,8 +56,7 @@ def _url_or_empty(value: str) -> str:
 
 
 def _store(value: str) -> str:
-    if not value.startswith(("sqlite:///", "redis://", "rediss://")):
-        raise ValueError('must be "sqlite:///PATH" or "redis://HOST:PORT/DB"')
+    parse_store_url(value)
     return value
 
 
@@ -199,7 +199,8 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown to anyone."""
-        found = [*self.server.secret_keys, *self.server.server_keys, self.engine.api_key]
+        found = [*self.server.secret_keys, *self.server.server_keys, self.engine.api_key,
+                 *parse_store_url(self.server.store).secrets]
         if self.webhooks:
             found.append(self.webhooks.secret)
         return tuple(s for s in found if s)
