@@ -81,6 +81,12 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"server": {"store": "redis+sentinel://s1:26379"}}, 'server.store: must name the Sentinel service: "redis+sentinel://HOST:26379/SERVICE/DB", got "redis+sentinel://s1:26379"'),
         ({"server": {"store": "rediss://:hunter2-pw@h:99999/0"}}, 'server.store: has a bad host or port "h:99999", got "rediss://:***@h:99999/0"'),
         ({"server": {"store": "redis://h/0?ssl_ca_certs=/ca.pem"}}, 'server.store: option "ssl_ca_certs" needs TLS ("rediss://")'),
+        # Rotation lists: each key of a list is checked, by its index; an empty list is no key.
+        ({"webhooks": {"url": "https://ops.example.com/h", "secret": ["new-hook-secret-0123", "short"]}}, "webhooks.secret[1]: must be at least 16 characters, got a string of 5 characters"),
+        ({"webhooks": {"url": "https://ops.example.com/h", "secret": []}}, 'webhooks.secret: required, e.g. "${WIDGET_WEBHOOK_SECRET}", got nothing'),
+        ({"webhooks": {"url": "https://ops.example.com/h"}}, 'webhooks.secret: required, e.g. "${WIDGET_WEBHOOK_SECRET}", got nothing'),
+        ({"engine": {"kind": "tavus", "api_key": []}}, 'engine.api_key: required for kind "tavus"'),
+        ({"engine": {"api_key": ["k-0123456789abcdef", "${OLD_KEY}"]}}, "engine.api_key[1]: environment variable OLD_KEY is not set"),
         # A value of the wrong type is told the type the key takes.
         ({"widgets": {"support": {"limits": {"max_concurrent": "3"}}}}, 'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'),
         ({"widgets": {"support": {"limits": {"max_concurrent": True}}}}, "widgets.support.limits.max_concurrent: must be an integer 1..10000, got true"),
@@ -171,6 +177,22 @@ def test_key_rotation_list(tmp_path: Path) -> None:
     assert parse_settings(raw, {}).server.secret_keys == ("new-key-0123456789", "old-key-0123456789")
 
 
+def test_engine_key_and_webhook_secret_rotate_as_lists(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {
+        "engine": {"kind": "tavus", "api_key": ["${NEW_ENGINE_KEY}", "old-engine-key-0123"]},
+        "webhooks": {"url": "https://ops.example.com/h", "secret": ["new-hook-secret-0123", "${OLD_HOOK}"]},
+    })
+    s = parse_settings(raw, {"NEW_ENGINE_KEY": "new-engine-key-0123", "OLD_HOOK": "old-hook-secret-0123"})
+    assert s.engine.api_key == "new-engine-key-0123"  # the first one calls
+    assert s.engine.api_keys == ("new-engine-key-0123", "old-engine-key-0123")
+    assert s.webhooks is not None and s.webhooks.secrets == ("new-hook-secret-0123", "old-hook-secret-0123")
+    assert s.webhooks.secret == "new-hook-secret-0123"
+    # Every key of every list is a secret: redacted from logs, scanned for in every answer.
+    assert {*s.engine.api_keys, *s.webhooks.secrets} <= set(s.secrets())
+    one = parse_settings(deep_merge(base_config(tmp_path), {"engine": {"api_key": "single-key-0123"}}), {})
+    assert one.engine.api_keys == ("single-key-0123",) and one.engine.api_key == "single-key-0123"
+
+
 def test_default_settings_are_the_demo() -> None:
     s = default_settings("http://127.0.0.1:9000")
     assert s.engine.kind == "sandbox" and list(s.widgets) == ["demo"]
@@ -184,8 +206,8 @@ def test_every_config_key_is_documented() -> None:
     for cls in (ServerSettings, EngineSettings, WebhookSettings, LifecycleSettings, WidgetSettings, Limits, Theme,
                 Overrides):
         keys |= set(cls.__dataclass_fields__)
-    keys -= {"secret_keys", "generated_secret", "id", "limits", "theme", "overrides"}
-    keys |= {"secret_key", "kind"}
+    keys -= {"secret_keys", "api_keys", "secrets", "generated_secret", "id", "limits", "theme", "overrides"}
+    keys |= {"secret_key", "kind", "api_key", "secret"}
     assert keys - documented == set()
     assert set(Recording.__dataclass_fields__) <= set(re.findall(r"\b(s3_bucket|s3_region|role_arn)\b", doc))
 

@@ -106,17 +106,28 @@ class ServerSettings:
 class EngineSettings:
     kind: str = choice("sandbox", ("tavus", "sandbox"), "the conversation engine")
     base_url: str = string("https://tavusapi.com", "the engine's base URL", parse=_url_or_empty)
-    api_key: str = string("", "the engine's key, sent as x-api-key", secret=True)
+    api_keys: tuple[str, ...] = strings((), "the engine's keys; the first is sent as x-api-key", key="api_key",
+                                        secret=True)
     timeout_s: float = number(20.0, 0.1, 120, "seconds to wait for the engine")
+
+    @property
+    def api_key(self) -> str:
+        """The key calls are made with: the first (the others stay secrets during a rotation)."""
+        return self.api_keys[0] if self.api_keys else ""
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
     url: str = string(NO_DEFAULT, "where lifecycle events are POSTed", parse=_url)
-    secret: str = string(NO_DEFAULT, "HMAC key of the signature header", secret=True)
+    secrets: tuple[str, ...] = strings(NO_DEFAULT, "HMAC keys of the signature header, one v1= each", key="secret",
+                                       secret=True)
     timeout_s: float = number(10.0, 0.1, 120, "seconds to wait for the receiver")
     retry_base_s: float = number(2.0, 0.01, 3600, "first retry delay, doubled per failure")
     retry_max_s: float = number(3600.0, 0.01, 86_400, "longest delay between retries")
+
+    @property
+    def secret(self) -> str:
+        return self.secrets[0] if self.secrets else ""
 
 
 @dataclass(frozen=True)
@@ -199,10 +210,10 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown to anyone."""
-        found = [*self.server.secret_keys, *self.server.server_keys, self.engine.api_key,
+        found = [*self.server.secret_keys, *self.server.server_keys, *self.engine.api_keys,
                  *parse_store_url(self.server.store).secrets]
         if self.webhooks:
-            found.append(self.webhooks.secret)
+            found.extend(self.webhooks.secrets)
         return tuple(s for s in found if s)
 
 
@@ -243,7 +254,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
 
 def _engine(r: Reader, raw: dict[str, Any]) -> EngineSettings:
     engine = r.build(EngineSettings, raw, "engine")
-    if engine.kind == "tavus" and not engine.api_key and "api_key" not in raw:
+    if engine.kind == "tavus" and not engine.api_keys and not _reported(r, "engine.api_key"):
         r.problems.append('engine.api_key: required for kind "tavus", e.g. "${TAVUS_API_KEY}", got nothing')
     return engine
 
@@ -272,8 +283,15 @@ def _webhooks(r: Reader, raw: dict[str, Any]) -> WebhookSettings | None:
     if "webhooks" not in raw:
         return None
     webhooks = r.build(WebhookSettings, r.table(raw, "", "webhooks"), "webhooks")
-    _check_lengths(r, "webhooks.secret", (webhooks.secret,), indexed=False)
+    if not webhooks.secrets and not _reported(r, "webhooks.secret"):
+        r.problems.append('webhooks.secret: required, e.g. "${WIDGET_WEBHOOK_SECRET}", got nothing')
+    _check_lengths(r, "webhooks.secret", webhooks.secrets, indexed=len(webhooks.secrets) > 1)
     return webhooks
+
+
+def _reported(r: Reader, path: str) -> bool:
+    """Whether a problem about ``path`` (or one of its items) is already listed."""
+    return any(p.startswith((f"{path}:", f"{path}[")) for p in r.problems)
 
 
 def _widget(r: Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
