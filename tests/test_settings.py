@@ -234,6 +234,33 @@ def test_check_config_cli(tmp_path: Path) -> None:
     assert "not valid TOML" in _cli("check-config", str(broken)).stdout
 
 
+def test_check_config_cli_closes_the_holes_of_issue_18(tmp_path: Path) -> None:
+    bad = tmp_path / "holes.toml"
+    bad.write_text('''[server]
+trusted_proxies = ["loadbalancer.internal", "10.0.0.0/33"]
+store = "redis+sentinel://10.0.0.11,10.0.0.12"
+[widgets.support]
+replica_id = "r1"
+allowed_origins = ["https://*.com", "https://*.co.uk", "https://*.example.co.uk"]
+max_call_duraton = 60
+[widgets.support.limits]
+max_concurrent = "3"
+''')
+    out = _cli("check-config", str(bad))
+    assert out.returncode == 2
+    lines = out.stdout.splitlines()
+    for start in ("server.trusted_proxies[0]: must be an IP address or a CIDR range",
+                  "server.trusted_proxies[1]: must be an IP address or a CIDR range",
+                  "server.store: must name the Sentinel service",
+                  'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("com"',
+                  'widgets.support.allowed_origins[1]: must not be a wildcard over a public suffix ("co.uk"',
+                  'widgets.support.max_call_duraton: unknown key (did you mean "max_call_duration"?)',
+                  'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'):
+        assert any(line.startswith(start) for line in lines), (start, lines)
+    assert not any("allowed_origins[2]" in line for line in lines)
+    assert lines[-1] == f"7 problem(s) in {bad}"
+
+
 def test_serve_refuses_bad_config(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[widgets.support]\nmax_call_duration = 9000\nreplica_id = "r"\n')
