@@ -105,11 +105,11 @@ async def client_for() -> AsyncIterator[Callable[[Settings], Any]]:
 
     from tests.secret_scan import record_response
 
-    async def start(settings: Settings, **options: Any) -> AppClient:
+    async def start(settings: Settings, *, peer: str = "203.0.113.7", **options: Any) -> AppClient:
         app = create_app(settings, **options)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = AppClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
+        client = AppClient(transport=httpx.ASGITransport(app=app, client=(peer, 5000)),
                            base_url="http://testserver",
                            event_hooks={"response": [record_response]})
         client.app = app
@@ -134,6 +134,24 @@ def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from widget_server.testing.procs import redis_server
 
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sentinel_service(redis_service: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis Sentinel watching ``redis_service``: its ``redis+sentinel://`` URL."""
+    from tests.redis_server import redis_sentinel
+
+    with redis_sentinel(tmp_path_factory.mktemp("sentinel"), redis_service) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_tls_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server speaking TLS only: its ``rediss://`` URL (trusting a throwaway CA)."""
+    from tests.redis_server import redis_tls_server
+
+    with redis_tls_server(tmp_path_factory.mktemp("redis-tls")) as url:
         yield url
 
 

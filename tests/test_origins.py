@@ -28,8 +28,11 @@ def test_exact_pattern_matches_only_the_same_origin(s1: str, h1: str, p1: int | 
     assert pattern.matches(origin_text(s2, h2, p2)) == same
 
 
+registrable = host.map(lambda h: h + ".example.com")  # a wildcard over a public suffix is refused
+
+
 @settings(max_examples=300, deadline=None)
-@given(scheme, host, host, port)
+@given(scheme, registrable, host, port)
 def test_wildcard_matches_subdomains_only(s: str, base: str, sub: str, p: int | None) -> None:
     pattern = parse_origin_pattern(origin_text(s, "*." + base, p))
     assert pattern.matches(origin_text(s, f"{sub}.{base}", p))
@@ -70,6 +73,22 @@ def test_hostile_origins_are_refused(origin: str) -> None:
 def test_normalised_forms_are_accepted(origin: str) -> None:
     patterns = (parse_origin_pattern("https://www.example.com"), parse_origin_pattern("https://*.shop.example.com"))
     assert origin_allowed(origin, patterns, "https://widgets.example.net")
+
+
+@pytest.mark.parametrize(("pattern", "origin"), [
+    ("https://*.example.co.uk", "https://shop.example.co.uk"),
+    ("https://*.example.github.io", "https://a.example.github.io"),
+    ("http://*.localhost:3000", "http://shop.localhost:3000"),  # loopback only, whatever the label
+])
+def test_wildcards_over_a_registrable_domain_are_accepted(pattern: str, origin: str) -> None:
+    assert parse_origin_pattern(pattern).matches(origin)
+
+
+@pytest.mark.parametrize("pattern", ["https://*.com", "https://*.co.uk", "https://*.uk", "https://*.github.io",
+                                     "https://*.CO.UK.", "https://*.internal", "http://*.xn--p1ai"])
+def test_wildcards_over_a_public_suffix_are_refused(pattern: str) -> None:
+    with pytest.raises(ValueError, match="public suffix"):
+        parse_origin_pattern(pattern)
 
 
 def test_idn_hosts_are_compared_in_punycode() -> None:

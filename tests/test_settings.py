@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -68,11 +69,87 @@ def test_valid_config_and_env_secrets(tmp_path: Path) -> None:
         ({"webhooks": {"url": "https://ops.example.com/h", "secret": "x"}}, "webhooks.secret: must be at least 16 characters"),
         ({"lifecycle": {"heartbeat_grace_s": 0}}, "lifecycle.heartbeat_grace_s: must be a number 0.1..3600, got 0"),
         ({"lifecycle": {"sweep_every": 1}}, "lifecycle.sweep_every: unknown key"),
+        # A wildcard directly under a public suffix would let anyone's site embed the widget.
+        ({"widgets": {"support": {"allowed_origins": ["https://*.com"]}}}, 'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("com": anyone can register a site under it); name your own domain, e.g. "https://*.example.com", got "https://*.com"'),
+        ({"widgets": {"support": {"allowed_origins": ["https://www.example.com", "https://*.co.uk"]}}}, 'widgets.support.allowed_origins[1]: must not be a wildcard over a public suffix ("co.uk"'),
+        ({"widgets": {"support": {"allowed_origins": ["https://*.github.io"]}}}, 'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("github.io"'),
+        # Proxies are addresses or ranges, parsed at start-up (a bad one was skipped at run time).
+        ({"server": {"trusted_proxies": ["loadbalancer.internal"]}}, 'server.trusted_proxies[0]: must be an IP address or a CIDR range like "10.0.0.0/8" or "fd00::/8" (host names are not resolved), got "loadbalancer.internal"'),
+        ({"server": {"trusted_proxies": ["10.0.0.1", "10.0.0.0/33"]}}, 'server.trusted_proxies[1]: must be an IP address or a CIDR range'),
+        ({"server": {"trusted_proxies": "10.0.0.0/33"}}, 'server.trusted_proxies: must be an IP address or a CIDR range'),
+        # The live store: SQLite, Redis, Redis over TLS, Redis Sentinel; a password in the URL is not shown.
+        ({"server": {"store": "redis+sentinel://s1:26379"}}, 'server.store: must name the Sentinel service: "redis+sentinel://HOST:26379/SERVICE/DB", got "redis+sentinel://s1:26379"'),
+        ({"server": {"store": "rediss://:hunter2-pw@h:99999/0"}}, 'server.store: has a bad host or port "h:99999", got "rediss://:***@h:99999/0"'),
+        ({"server": {"store": "redis://h/0?ssl_ca_certs=/ca.pem"}}, 'server.store: option "ssl_ca_certs" needs TLS ("rediss://")'),
+        # Rotation lists: each key of a list is checked, by its index; an empty list is no key.
+        ({"webhooks": {"url": "https://ops.example.com/h", "secret": ["new-hook-secret-0123", "short"]}}, "webhooks.secret[1]: must be at least 16 characters, got a string of 5 characters"),
+        ({"webhooks": {"url": "https://ops.example.com/h", "secret": []}}, 'webhooks.secret: required, e.g. "${WIDGET_WEBHOOK_SECRET}", got nothing'),
+        ({"webhooks": {"url": "https://ops.example.com/h"}}, 'webhooks.secret: required, e.g. "${WIDGET_WEBHOOK_SECRET}", got nothing'),
+        ({"engine": {"kind": "tavus", "api_key": []}}, 'engine.api_key: required for kind "tavus"'),
+        ({"engine": {"api_key": ["k-0123456789abcdef", "${OLD_KEY}"]}}, "engine.api_key[1]: environment variable OLD_KEY is not set"),
+        # A value of the wrong type is told the type the key takes.
+        ({"widgets": {"support": {"limits": {"max_concurrent": "3"}}}}, 'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'),
+        ({"widgets": {"support": {"limits": {"max_concurrent": True}}}}, "widgets.support.limits.max_concurrent: must be an integer 1..10000, got true"),
+        ({"widgets": {"support": {"max_call_duration": 60.5}}}, "widgets.support.max_call_duration: must be an integer 1..3600, got 60.5"),
+        ({"engine": {"timeout_s": "20"}}, 'engine.timeout_s: must be a number 0.1..120, got "20"'),
+        ({"widgets": {"support": {"audio_only": 1}}}, "widgets.support.audio_only: must be true or false, got 1"),
+        ({"widgets": {"support": {"persona_id": 5}}}, "widgets.support.persona_id: must be a string, got 5"),
+        ({"widgets": {"support": {"allowed_origins": {"a": 1}}}}, "widgets.support.allowed_origins: must be a list of strings, got a table"),
+        ({"widgets": {"support": {"allowed_origins": ["https://a.example.com", 7]}}}, "widgets.support.allowed_origins[1]: must be a non-empty string, got 7"),
+        ({"widgets": {"support": {"limits": 3}}}, "widgets.support.limits: must be a table, got 3"),
+        ({"webhooks": ["https://ops.example.com/h"]}, "webhooks: must be a table, got a list"),
+        # A secret of the wrong type is not shown.
+        ({"server": {"secret_key": 12345678901234567890}}, "server.secret_key: must be a list of strings, got an integer"),
+        # An unknown key close to a known one names it.
+        ({"widgets": {"support": {"max_call_duraton": 60}}}, 'widgets.support.max_call_duraton: unknown key (did you mean "max_call_duration"?)'),
+        ({"widgets": {"support": {"limits": {"max_concurent": 1}}}}, 'widgets.support.limits.max_concurent: unknown key (did you mean "max_concurrent"?)'),
+        ({"widget": {}}, 'widget: unknown key (did you mean "widgets"?)'),
+        ({"engine": {"zzz": 1}}, "engine.zzz: unknown key (known: api_key, base_url, kind, timeout_s)"),
+        # "${ENV}" in any string: a missing variable is named wherever it is used.
+        ({"widgets": {"support": {"persona_id": "${PERSONA}"}}}, "widgets.support.persona_id: environment variable PERSONA is not set"),
+        ({"widgets": {"support": {"allowed_origins": ["${SHOP_ORIGIN}"]}}}, "widgets.support.allowed_origins[0]: environment variable SHOP_ORIGIN is not set"),
     ],
 )
 def test_each_problem_names_key_expected_and_value(tmp_path: Path, extra: dict[str, Any], expected: str) -> None:
     found = problems(deep_merge(base_config(tmp_path), extra))
     assert any(p.startswith(expected) for p in found), found
+
+
+def test_env_expands_in_any_string_list_items_included(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {
+        "server": {"public_url": "${PUBLIC_URL}", "store": "${STORE_URL}"},
+        "widgets": {"support": {"persona_id": "${PERSONA}", "allowed_origins": ["${SHOP}", "https://a.example.com"],
+                                "custom_greeting": "$${NAME}", "limits": {"max_concurrent": 4}}},
+    })
+    env = {"PUBLIC_URL": "https://widgets.example.com", "STORE_URL": f"sqlite:///{tmp_path / 'env.db'}",
+           "PERSONA": "p_from_env", "SHOP": "https://shop.example.net"}
+    s = parse_settings(raw, env)
+    assert s.server.public_url == "https://widgets.example.com" and s.server.store == env["STORE_URL"]
+    support = s.widgets["support"]
+    assert support.persona_id == "p_from_env"
+    assert [str(o) for o in support.allowed_origins] == ["https://shop.example.net", "https://a.example.com"]
+    assert support.custom_greeting == "${NAME}"  # "$$" escapes: the literal text
+
+
+def test_expanded_values_are_validated_and_secrets_never_shown(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {"server": {"public_url": "${URL}"},
+                                             "webhooks": {"url": "https://ops.example.com/h", "secret": "${HOOK}"}})
+    found = problems(raw, {"URL": "ftp://x", "HOOK": "short-hook"})
+    assert 'server.public_url: must be an http(s) URL, got "ftp://x"' in found
+    assert "webhooks.secret: must be at least 16 characters, got a string of 10 characters" in found
+    assert not any("short-hook" in p for p in found)
+
+
+@pytest.mark.parametrize("store", ["sqlite:///state.db", "redis://cache:6379/0", "rediss://:pw@cache.example.com:6380/0",
+                                   "redis+sentinel://s1:26379,s2:26379/mymaster/0", "rediss+sentinel://s1/mymaster"])
+def test_store_urls_accepted(tmp_path: Path, store: str) -> None:
+    assert parse_settings(deep_merge(base_config(tmp_path), {"server": {"store": store}}), {}).server.store == store
+
+
+def test_trusted_proxies_are_parsed_once(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {"server": {"trusted_proxies": ["10.1.2.3/8", " fd00::1 ", "192.0.2.7"]}})
+    assert parse_settings(raw, {}).server.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::1/128"), ipaddress.ip_network("192.0.2.7/32"))
 
 
 def test_widget_needs_persona_or_replica(tmp_path: Path) -> None:
@@ -100,6 +177,22 @@ def test_key_rotation_list(tmp_path: Path) -> None:
     assert parse_settings(raw, {}).server.secret_keys == ("new-key-0123456789", "old-key-0123456789")
 
 
+def test_engine_key_and_webhook_secret_rotate_as_lists(tmp_path: Path) -> None:
+    raw = deep_merge(base_config(tmp_path), {
+        "engine": {"kind": "tavus", "api_key": ["${NEW_ENGINE_KEY}", "old-engine-key-0123"]},
+        "webhooks": {"url": "https://ops.example.com/h", "secret": ["new-hook-secret-0123", "${OLD_HOOK}"]},
+    })
+    s = parse_settings(raw, {"NEW_ENGINE_KEY": "new-engine-key-0123", "OLD_HOOK": "old-hook-secret-0123"})
+    assert s.engine.api_key == "new-engine-key-0123"  # the first one calls
+    assert s.engine.api_keys == ("new-engine-key-0123", "old-engine-key-0123")
+    assert s.webhooks is not None and s.webhooks.secrets == ("new-hook-secret-0123", "old-hook-secret-0123")
+    assert s.webhooks.secret == "new-hook-secret-0123"
+    # Every key of every list is a secret: redacted from logs, scanned for in every answer.
+    assert {*s.engine.api_keys, *s.webhooks.secrets} <= set(s.secrets())
+    one = parse_settings(deep_merge(base_config(tmp_path), {"engine": {"api_key": "single-key-0123"}}), {})
+    assert one.engine.api_keys == ("single-key-0123",) and one.engine.api_key == "single-key-0123"
+
+
 def test_default_settings_are_the_demo() -> None:
     s = default_settings("http://127.0.0.1:9000")
     assert s.engine.kind == "sandbox" and list(s.widgets) == ["demo"]
@@ -113,8 +206,8 @@ def test_every_config_key_is_documented() -> None:
     for cls in (ServerSettings, EngineSettings, WebhookSettings, LifecycleSettings, WidgetSettings, Limits, Theme,
                 Overrides):
         keys |= set(cls.__dataclass_fields__)
-    keys -= {"secret_keys", "generated_secret", "id", "limits", "theme", "overrides"}
-    keys |= {"secret_key", "kind"}
+    keys -= {"secret_keys", "api_keys", "secrets", "generated_secret", "id", "limits", "theme", "overrides"}
+    keys |= {"secret_key", "kind", "api_key", "secret"}
     assert keys - documented == set()
     assert set(Recording.__dataclass_fields__) <= set(re.findall(r"\b(s3_bucket|s3_region|role_arn)\b", doc))
 
@@ -139,6 +232,33 @@ def test_check_config_cli(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[widgets\n")
     assert "not valid TOML" in _cli("check-config", str(broken)).stdout
+
+
+def test_check_config_cli_closes_the_holes_of_issue_18(tmp_path: Path) -> None:
+    bad = tmp_path / "holes.toml"
+    bad.write_text('''[server]
+trusted_proxies = ["loadbalancer.internal", "10.0.0.0/33"]
+store = "redis+sentinel://10.0.0.11,10.0.0.12"
+[widgets.support]
+replica_id = "r1"
+allowed_origins = ["https://*.com", "https://*.co.uk", "https://*.example.co.uk"]
+max_call_duraton = 60
+[widgets.support.limits]
+max_concurrent = "3"
+''')
+    out = _cli("check-config", str(bad))
+    assert out.returncode == 2
+    lines = out.stdout.splitlines()
+    for start in ("server.trusted_proxies[0]: must be an IP address or a CIDR range",
+                  "server.trusted_proxies[1]: must be an IP address or a CIDR range",
+                  "server.store: must name the Sentinel service",
+                  'widgets.support.allowed_origins[0]: must not be a wildcard over a public suffix ("com"',
+                  'widgets.support.allowed_origins[1]: must not be a wildcard over a public suffix ("co.uk"',
+                  'widgets.support.max_call_duraton: unknown key (did you mean "max_call_duration"?)',
+                  'widgets.support.limits.max_concurrent: must be an integer 1..10000, got "3"'):
+        assert any(line.startswith(start) for line in lines), (start, lines)
+    assert not any("allowed_origins[2]" in line for line in lines)
+    assert lines[-1] == f"7 problem(s) in {bad}"
 
 
 def test_serve_refuses_bad_config(tmp_path: Path) -> None:

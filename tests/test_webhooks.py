@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,7 +55,8 @@ def receiver() -> Iterator[Receiver]:
         with rec.lock:
             attempt = len(rec.seen)
             accepted = ok and attempt >= rec.fail_first
-            rec.seen.append({"body": json.loads(raw), "ok": accepted, "signed": ok,
+            rec.seen.append({"body": json.loads(raw), "ok": accepted, "signed": ok, "raw": raw,
+                             "signature": request.headers.get("widget-signature", ""),
                              "event_id": request.headers.get("widget-event-id")})
         return Response(status_code=204 if accepted else 503)
 
@@ -87,10 +89,40 @@ def test_signature_verifies_and_rejects_tampering() -> None:
     now = int(time.time())
     header = sign(SECRET, body, now)
     assert header.startswith(f"t={now},v1=") and verify(SECRET, header, body)
+    assert _documented_python_verifier()(SECRET, header, body)
     assert not verify(SECRET, header, body + b" ")
     assert not verify("another-secret-0123", header, body)
     assert not verify(SECRET, sign(SECRET, body, now - 3600), body)  # replayed later
     assert not verify(SECRET, "garbage", body)
+
+
+def _documented_python_verifier() -> Callable[[str, str, bytes], bool]:
+    """The receiver code docs/webhooks.md gives operators, run as written."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "webhooks.md").read_text()
+    source = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(source, scope)
+    verifier: Callable[[str, str, bytes], bool] = scope["verify"]
+    return verifier
+
+
+async def test_rotation_signs_with_every_secret_so_either_verifies(
+        client_for: Callable[..., Any], make_settings: Callable[..., Settings], receiver: Receiver) -> None:
+    new = "whsec_new_0123456789abcdef"
+    config = hooks_config(receiver.url)
+    config["webhooks"]["secret"] = [new, SECRET]  # the receiver (fixture) still holds the old one
+    client: AppClient = await client_for(make_settings(config))
+    await client.create()
+    await wait_for(lambda: "conversation.created" in receiver.types())
+    seen = receiver.seen[0]
+    header, body = seen["signature"], seen["raw"]
+    assert header.count("v1=") == 2
+    documented = _documented_python_verifier()
+    for secret in (new, SECRET):
+        assert verify(secret, header, body) and documented(secret, header, body)
+    assert not verify("whsec_other_0123456789ab", header, body)
+    assert not documented("whsec_other_0123456789ab", header, body)
+    await drained(client)
 
 
 async def test_lifecycle_events_arrive_signed_despite_failures(

@@ -41,9 +41,11 @@ def audit(settings: Settings) -> list[str]:
         if reason:
             found.append(f"server.server_keys[{i}]: {reason}")
     if settings.webhooks:
-        reason = _weak_reason(settings.webhooks.secret)
-        if reason:
-            found.append(f"webhooks.secret: {reason}")
+        hooks = settings.webhooks.secrets
+        for i, key in enumerate(hooks):
+            reason = _weak_reason(key)
+            if reason:
+                found.append(f"webhooks.secret{f'[{i}]' if len(hooks) > 1 else ''}: {reason}")
     host = urlsplit(settings.server.public_url).hostname or ""
     if settings.server.public_url.startswith("http://") and not host.startswith(LOOPBACK):
         found.append("server.public_url: plain http outside loopback; browsers refuse camera and microphone "

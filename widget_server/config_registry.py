@@ -9,10 +9,14 @@
 
 A declaration holds the key's type, its default (the field's), bounds or length and one line of help. A field
 declared with ``NO_DEFAULT`` is required, or its value is given by the caller of ``Reader.read``.
+
+Any string value, list items included, may be written ``"${ENV_VAR}"``: the reader takes it from the
+environment (``"$${X}"`` is the literal text ``${X}``). A secret's value is never shown in a problem.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -20,7 +24,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 NO_DEFAULT: Any = MISSING  # the value is required, or given by the caller of Reader.read
-ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+ENV_REF = re.compile(r"^(\$?)\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/]*@")  # a password in a URL (a store's) is never shown
 _EMPTY: dict[str, Any] = {"string": "", "strings": ()}
 
 
@@ -32,7 +37,7 @@ class Setting:
     hi: float = 0
     max_len: int = 10_000
     options: tuple[str, ...] = ()
-    secret: bool = False  # a "${ENV_VAR}" value is read from the environment
+    secret: bool = False  # never shown: not in problems, redacted from logs (Settings.secrets)
     key: str = ""  # the config key, when it is not the field name
     parse: Callable[[str], Any] | None = None  # custom validator: the value, or ValueError(expected form)
     table: type | None = None
@@ -100,8 +105,8 @@ class Reader:
         self.env = env
         self.problems: list[str] = []
 
-    def fail(self, path: str, expected: str, value: Any) -> None:
-        self.problems.append(f"{path}: {expected}, got {_show(value)}")
+    def fail(self, path: str, expected: str, value: Any, *, secret: bool = False) -> None:
+        self.problems.append(f"{path}: {expected}, got {_kind(value) if secret else _show(value)}")
 
     def table(self, raw: dict[str, Any], path: str, key: str) -> dict[str, Any]:
         value = raw.get(key, {})
@@ -112,8 +117,11 @@ class Reader:
 
     def unknown(self, raw: dict[str, Any], path: str, known: set[str]) -> None:
         for key in raw:
-            if key not in known:
-                self.problems.append(f"{_join(path, key)}: unknown key (known: {', '.join(sorted(known))})")
+            if key in known:
+                continue
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f'did you mean "{close[0]}"?' if close else f"known: {', '.join(sorted(known))}"
+            self.problems.append(f"{_join(path, key)}: unknown key ({hint})")
 
     def build(self, cls: type[T], raw: dict[str, Any], path: str) -> T:
         return cls(**self.read(cls, raw, path))
@@ -135,18 +143,25 @@ class Reader:
         if s.kind == "table":
             assert s.table is not None
             return self.build(s.table, self.table(raw, path, key), at)
-        value = raw.get(key, default)
+        if key not in raw:
+            value = default
+        else:
+            value = self.expand(raw[key], at)
+            if value is None:
+                return default
         if s.kind == "string":
             return self._string(value, at, default, s)
         if s.kind == "strings":
             return self._strings(value, at, s)
+        integral = isinstance(value, int) and not isinstance(value, bool)
         if s.kind == "boolean":
             ok, expected = isinstance(value, bool), "must be true or false"
         elif s.kind == "integer":
-            ok = isinstance(value, int) and not isinstance(value, bool) and s.lo <= value <= s.hi
-            expected = f"must be {s.lo}..{s.hi}"
+            ok = integral and s.lo <= value <= s.hi
+            # Out of range: the bounds are what is wrong. Of another type: say what the key takes.
+            expected = f"must be {s.lo}..{s.hi}" if integral else f"must be an integer {s.lo}..{s.hi}"
         elif s.kind == "number":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and s.lo <= value <= s.hi
+            ok = (integral or isinstance(value, float)) and s.lo <= value <= s.hi
             expected = f"must be a number {s.lo:g}..{s.hi:g}"
         else:
             ok, expected = value in s.options, "must be one of " + " | ".join(f'"{o}"' for o in s.options)
@@ -155,25 +170,27 @@ class Reader:
             return default
         return float(value) if s.kind == "number" else value
 
-    def secret(self, value: Any, path: str) -> Any:
-        if isinstance(value, str):
-            match = ENV_REF.match(value)
-            if match:
-                name = match.group(1)
-                if not self.env.get(name):
-                    self.problems.append(f"{path}: environment variable {name} is not set")
-                    return ""
-                return self.env[name]
-        return value
+    def expand(self, value: Any, path: str) -> Any:
+        """``value`` with a ``"${ENV_VAR}"`` string read from the environment; None (a problem) when unset."""
+        if not isinstance(value, str):
+            return value
+        match = ENV_REF.match(value)
+        if match is None:
+            return value
+        if match.group(1):
+            return value[1:]  # "$${X}" is the text "${X}"
+        name = match.group(2)
+        if not self.env.get(name):
+            self.problems.append(f"{path}: environment variable {name} is not set")
+            return None
+        return self.env[name]
 
     def _string(self, value: Any, path: str, default: Any, s: Setting) -> Any:
-        if s.secret:
-            value = self.secret(value, path)
         if not isinstance(value, str):
-            self.fail(path, "must be a string", value)
+            self.fail(path, "must be a string", value, secret=s.secret)
             value = default
         elif len(value) > s.max_len:
-            self.fail(path, f"must be at most {s.max_len} characters", f"{len(value)} characters")
+            self.fail(path, f"must be at most {s.max_len} characters", value, secret=True)
             value = default
         if s.parse is None:
             return value
@@ -181,7 +198,7 @@ class Reader:
         try:
             return s.parse(value)
         except ValueError as exc:
-            self.fail(path, str(exc), value)
+            self.fail(path, str(exc), value, secret=s.secret)
             return default
 
     def _strings(self, value: Any, path: str, s: Setting) -> tuple[Any, ...]:
@@ -189,31 +206,30 @@ class Reader:
         if single:
             value = [value]
         if not isinstance(value, (list, tuple)):
-            self.fail(path, "must be a list of strings", value)
+            self.fail(path, "must be a list of strings", value, secret=s.secret)
             return ()
-        items = []
+        items: list[tuple[str, str]] = []
         for i, item in enumerate(value):
             item_path = path if single else f"{path}[{i}]"
-            if s.secret:
-                before = len(self.problems)
-                item = self.secret(item, item_path)
-                if len(self.problems) > before:
+            if not single:
+                item = self.expand(item, item_path)
+                if item is None:
                     continue
             if not isinstance(item, str) or not item:
-                self.fail(item_path, "must be a non-empty string", item)
+                self.fail(item_path, "must be a non-empty string", item, secret=s.secret)
                 continue
-            items.append(item)
+            items.append((item_path, item))
         out = []
-        for i, item in enumerate(items):
+        for item_path, item in items:
             if s.options and item not in s.options:
-                self.fail(f"{path}[{i}]", "must be one of " + ", ".join(s.options), item)
+                self.fail(item_path, "must be one of " + ", ".join(s.options), item)
             elif s.parse is None:
                 out.append(item)
             else:
                 try:
                     out.append(s.parse(item))
                 except ValueError as exc:
-                    self.fail(f"{path}[{i}]", str(exc), item)
+                    self.fail(item_path, str(exc), item, secret=s.secret)
         return tuple(out)
 
 
@@ -221,9 +237,23 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _kind(value: Any) -> str:
+    """What a value is, without showing it (for secrets)."""
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return _show(value)
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return '"' + (value if len(value) <= 60 else value[:57] + "...") + '"'
+        text = URL_PASSWORD.sub(r"\1***@", value)
+        return '"' + (text if len(text) <= 60 else text[:57] + "...") + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):

@@ -3,14 +3,26 @@
     pattern = parse_origin_pattern("https://*.example.com")
     pattern.matches("https://shop.example.com")   # True
     pattern.matches("https://example.com")        # False: the wildcard means a subdomain
+    parse_origin_pattern("https://*.co.uk")       # ValueError: anyone can register a site under co.uk
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import urlsplit
 
+from publicsuffixlist import PublicSuffixList
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# Names under it resolve to this machine (RFC 6761), so "http://*.localhost:3000" opens nothing to others.
+LOOPBACK_SUFFIX = "localhost"
+
+
+@cache
+def _public_suffixes() -> PublicSuffixList:
+    """The list shipped in the package (ICANN and private sections, e.g. github.io): read once, no network."""
+    return PublicSuffixList()
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,11 @@ def parse_origin_pattern(text: str) -> OriginPattern:
         host = host[2:]
     if "*" in host:
         raise ValueError(expected + ' ("*" only as the first label)')
-    return OriginPattern(parts.scheme, _host(host), DEFAULT_PORTS[parts.scheme] if port is None else port, wildcard)
+    host = _host(host)
+    if wildcard and host != LOOPBACK_SUFFIX and _public_suffixes().is_public(host):
+        raise ValueError(f'must not be a wildcard over a public suffix ("{host}": anyone can register a site '
+                         f'under it); name your own domain, e.g. "{parts.scheme}://*.example.{host}"')
+    return OriginPattern(parts.scheme, host, DEFAULT_PORTS[parts.scheme] if port is None else port, wildcard)
 
 
 def origin_allowed(origin: str | None, patterns: tuple[OriginPattern, ...], own_origin: str) -> bool:

@@ -5,12 +5,13 @@
 
 Each key is declared once, on the field it fills (type, default, bounds, one line of help; see
 config_registry). Every problem names its key path, the expected form and the value given:
-``widgets.support.max_call_duration: must be 1..3600, got 9000``. A ``"${ENV_VAR}"`` value is read from the
-environment for the secret keys.
+``widgets.support.max_call_duration: must be 1..3600, got 9000``. Any string value may be ``"${ENV_VAR}"``,
+read from the environment.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 from widget_server.config_registry import NO_DEFAULT, Reader, boolean, choice, integer, number, string, strings, table
 from widget_server.origins import OriginPattern, parse_origin_pattern
+from widget_server.store.urls import parse_store_url
 
 WIDGET_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -33,6 +35,7 @@ PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.inte
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_STORE = "sqlite:///widget-server-state.db"
 MIN_KEY_LENGTH = 16
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -53,9 +56,16 @@ def _url_or_empty(value: str) -> str:
 
 
 def _store(value: str) -> str:
-    if not value.startswith(("sqlite:///", "redis://", "rediss://")):
-        raise ValueError('must be "sqlite:///PATH" or "redis://HOST:PORT/DB"')
+    parse_store_url(value)
     return value
+
+
+def _network(value: str) -> Network:
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError('must be an IP address or a CIDR range like "10.0.0.0/8" or "fd00::/8" '
+                         "(host names are not resolved)") from None
 
 
 def _colour(value: str) -> str:
@@ -83,7 +93,7 @@ class ServerSettings:
                                            secret=True)
     store: str = string(DEFAULT_STORE, "where shared state lives", parse=_store)
     server_keys: tuple[str, ...] = strings((), "bearer keys for operator back ends", secret=True)
-    trusted_proxies: tuple[str, ...] = strings((), "proxies whose X-Forwarded-For is believed")
+    trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=_network)
     generated_secret: bool = False
 
     @cached_property
@@ -96,17 +106,28 @@ class ServerSettings:
 class EngineSettings:
     kind: str = choice("sandbox", ("tavus", "sandbox"), "the conversation engine")
     base_url: str = string("https://tavusapi.com", "the engine's base URL", parse=_url_or_empty)
-    api_key: str = string("", "the engine's key, sent as x-api-key", secret=True)
+    api_keys: tuple[str, ...] = strings((), "the engine's keys; the first is sent as x-api-key", key="api_key",
+                                        secret=True)
     timeout_s: float = number(20.0, 0.1, 120, "seconds to wait for the engine")
+
+    @property
+    def api_key(self) -> str:
+        """The key calls are made with: the first (the others stay secrets during a rotation)."""
+        return self.api_keys[0] if self.api_keys else ""
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
     url: str = string(NO_DEFAULT, "where lifecycle events are POSTed", parse=_url)
-    secret: str = string(NO_DEFAULT, "HMAC key of the signature header", secret=True)
+    secrets: tuple[str, ...] = strings(NO_DEFAULT, "HMAC keys of the signature header, one v1= each", key="secret",
+                                       secret=True)
     timeout_s: float = number(10.0, 0.1, 120, "seconds to wait for the receiver")
     retry_base_s: float = number(2.0, 0.01, 3600, "first retry delay, doubled per failure")
     retry_max_s: float = number(3600.0, 0.01, 86_400, "longest delay between retries")
+
+    @property
+    def secret(self) -> str:
+        return self.secrets[0] if self.secrets else ""
 
 
 @dataclass(frozen=True)
@@ -189,9 +210,10 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown to anyone."""
-        found = [*self.server.secret_keys, *self.server.server_keys, self.engine.api_key]
+        found = [*self.server.secret_keys, *self.server.server_keys, *self.engine.api_keys,
+                 *parse_store_url(self.server.store).secrets]
         if self.webhooks:
-            found.append(self.webhooks.secret)
+            found.extend(self.webhooks.secrets)
         return tuple(s for s in found if s)
 
 
@@ -232,7 +254,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
 
 def _engine(r: Reader, raw: dict[str, Any]) -> EngineSettings:
     engine = r.build(EngineSettings, raw, "engine")
-    if engine.kind == "tavus" and not engine.api_key and "api_key" not in raw:
+    if engine.kind == "tavus" and not engine.api_keys and not _reported(r, "engine.api_key"):
         r.problems.append('engine.api_key: required for kind "tavus", e.g. "${TAVUS_API_KEY}", got nothing')
     return engine
 
@@ -253,16 +275,23 @@ def _server(r: Reader, raw: dict[str, Any], engine: EngineSettings, default_publ
 def _check_lengths(r: Reader, path: str, keys: tuple[str, ...], *, indexed: bool) -> None:
     for i, key in enumerate(keys):
         if len(key) < MIN_KEY_LENGTH:
-            r.fail(f"{path}[{i}]" if indexed else path, f"must be at least {MIN_KEY_LENGTH} characters",
-                   f"{len(key)} characters")
+            r.fail(f"{path}[{i}]" if indexed else path, f"must be at least {MIN_KEY_LENGTH} characters", key,
+                   secret=True)
 
 
 def _webhooks(r: Reader, raw: dict[str, Any]) -> WebhookSettings | None:
     if "webhooks" not in raw:
         return None
     webhooks = r.build(WebhookSettings, r.table(raw, "", "webhooks"), "webhooks")
-    _check_lengths(r, "webhooks.secret", (webhooks.secret,), indexed=False)
+    if not webhooks.secrets and not _reported(r, "webhooks.secret"):
+        r.problems.append('webhooks.secret: required, e.g. "${WIDGET_WEBHOOK_SECRET}", got nothing')
+    _check_lengths(r, "webhooks.secret", webhooks.secrets, indexed=len(webhooks.secrets) > 1)
     return webhooks
+
+
+def _reported(r: Reader, path: str) -> bool:
+    """Whether a problem about ``path`` (or one of its items) is already listed."""
+    return any(p.startswith((f"{path}:", f"{path}[")) for p in r.problems)
 
 
 def _widget(r: Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:

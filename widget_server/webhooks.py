@@ -5,8 +5,9 @@
     await store.finish(record.local_id, "ended", "visitor_ended", now, outbox=item)  # queued atomically
     await hooks.deliver_due()        # or run() as a background job on every instance
 
-Each POST carries ``Widget-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
-and ``Widget-Event-Id`` (the same on every retry, so receivers can drop duplicates).
+Each POST carries ``Widget-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``, one ``v1``
+per configured secret (several during a rotation, so a receiver holding either verifies), and
+``Widget-Event-Id`` (the same on every retry, so receivers can drop duplicates).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -38,10 +40,11 @@ BATCH = 20
 SIGNATURE_TOLERANCE_S = 300
 
 
-def sign(secret: str, body: str | bytes, t: int) -> str:
-    raw = body.encode() if isinstance(body, str) else body
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+def sign(secrets: str | Sequence[str], body: str | bytes, t: int) -> str:
+    """The ``Widget-Signature`` value: ``t=...`` and one ``v1=...`` per secret, in the order given."""
+    keys = (secrets,) if isinstance(secrets, str) else secrets
+    signed = f"{t}.".encode() + (body.encode() if isinstance(body, str) else body)
+    return f"t={t}," + ",".join(f"v1={hmac.new(k.encode(), signed, hashlib.sha256).hexdigest()}" for k in keys)
 
 
 def verify(secret: str, header: str, body: bytes, now: float | None = None,
@@ -126,7 +129,7 @@ class Webhooks:
             "Content-Type": "application/json",
             "User-Agent": "widget-server",
             "Widget-Event-Id": item.id,
-            "Widget-Signature": sign(self.settings.secret, item.body, int(self.clock())),
+            "Widget-Signature": sign(self.settings.secrets, item.body, int(self.clock())),
         }
         try:
             response = await self._client.post(self.settings.url, content=item.body.encode(), headers=headers)

@@ -10,14 +10,25 @@ import pytest
 
 from widget_server.store import ConversationRecord, Store, open_store
 from widget_server.store.base import OutboxItem
+from widget_server.store.redis import connect
 
 pytestmark = pytest.mark.anyio
 T0 = 1_800_000_000.0
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["sqlite", *(pytest.param(kind, marks=pytest.mark.redis)
+                                     for kind in ("redis", "redis-sentinel", "redis-tls"))])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite:///{tmp_path / 's.db'}" if request.param == "sqlite" else request.getfixturevalue("redis_url")
+    """The same store contract on SQLite, Redis, Redis reached through a real Sentinel, and Redis over TLS."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 's.db'}"
+    else:
+        url = request.getfixturevalue({"redis": "redis_url", "redis-sentinel": "sentinel_service",
+                                       "redis-tls": "redis_tls_service"}[request.param])
+        client, sentinels = connect(url)
+        await client.flushall()
+        for c in (client, *sentinels):
+            await c.aclose()
     s = open_store(url)
     await s.open()
     yield s

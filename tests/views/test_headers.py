@@ -81,3 +81,20 @@ async def test_forwarded_for_believed_from_trusted_proxy(client_for: Callable[[S
     assert (await client.create(**{"X-Forwarded-For": "198.51.100.2"})).status_code == 429
     # A visitor prepending a fake hop cannot choose its address: the last untrusted hop counts.
     assert (await client.create(**{"X-Forwarded-For": "10.9.9.9, 198.51.100.2"})).status_code == 429
+
+
+@pytest.mark.parametrize(("trusted", "peer"), [
+    ("203.0.113.7", "203.0.113.7"),           # one address, no prefix length
+    ("203.0.113.9/24", "203.0.113.7"),        # host bits set: the network they name
+    ("203.0.113.0/24", "::ffff:203.0.113.7"),  # an IPv4 peer seen through a dual-stack socket
+    ("2001:db8::/32", "2001:db8::7"),
+])
+async def test_trusted_proxies_are_addresses_or_ranges(client_for: Callable[..., Any],
+                                                        make_settings: Callable[..., Settings], trusted: str,
+                                                        peer: str) -> None:
+    settings = make_settings({"server": {"trusted_proxies": [trusted]},
+                              "widgets": {"support": {"limits": {"per_ip_per_hour": 1, "max_concurrent": 10}}}})
+    client = await client_for(settings, peer=peer)
+    assert (await client.create(**{"X-Forwarded-For": "198.51.100.1"})).status_code == 201
+    assert (await client.create(**{"X-Forwarded-For": "198.51.100.2"})).status_code == 201
+    assert (await client.create(**{"X-Forwarded-For": "198.51.100.2"})).status_code == 429

@@ -1,4 +1,4 @@
-"""Stores: ``sqlite:///PATH`` (default) or ``redis://HOST:PORT/DB``."""
+"""Stores: ``sqlite:///PATH`` (default) or Redis: ``redis://``, ``rediss://`` (TLS), ``redis+sentinel://``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def open_store(url: str) -> Store:
         from widget_server.store.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(("redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://")):
         from widget_server.store.redis import RedisStore
 
         store: Store = RedisStore(url)

@@ -1,6 +1,6 @@
 """Redis store: any number of instances on one Redis behave as one server.
 
-    store = RedisStore("redis://127.0.0.1:6379/0")
+    store = RedisStore("redis://127.0.0.1:6379/0")   # or rediss:// (TLS), redis+sentinel:// (see store.urls)
     await store.open()
 
 Every step that must be atomic (a slot, a rate counter, a state change with its
@@ -20,6 +20,7 @@ import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from widget_server.store.base import (
@@ -34,6 +35,7 @@ from widget_server.store.base import (
     day_start,
     fixed_window,
 )
+from widget_server.store.urls import parse_store_url
 
 P = "ws:"
 _FLOATS = {"created_at", "expires_at", "started_at", "ended_at", "last_seen"}
@@ -257,10 +259,25 @@ def _record(row: dict[str, str]) -> ConversationRecord | None:
     return ConversationRecord(**values)
 
 
+def connect(url: str) -> tuple[aioredis.Redis, list[aioredis.Redis]]:
+    """A client for the store URL (direct, TLS or through Sentinel), and the sentinel clients to close with it."""
+    target = parse_store_url(url)
+    pool: dict[str, Any] = {"decode_responses": True, "max_connections": 64, "health_check_interval": 30}
+    if not target.sentinels:
+        return aioredis.Redis(**target.connection, **pool), []
+    # The sentinels get the same TLS and socket options as the master, and their own credentials.
+    shared = {k: v for k, v in target.connection.items() if k.startswith(("ssl", "socket_"))}
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**shared, **target.sentinel_auth},  # type: ignore[no-untyped-call]
+                        **target.connection)
+    master: aioredis.Redis = sentinel.master_for(target.service, **pool)
+    return master, list(sentinel.sentinels)
+
+
 class RedisStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._r: aioredis.Redis | None = None
+        self._sentinels: list[aioredis.Redis] = []
         self._scripts: dict[str, Any] = {}
 
     @property
@@ -272,8 +289,7 @@ class RedisStore:
     async def open(self) -> None:
         if self._r is not None:
             return
-        self._r = aioredis.Redis.from_url(self.url, decode_responses=True, max_connections=64,
-                                          health_check_interval=30)
+        self._r, self._sentinels = connect(self.url)
         for name, src in (("acquire", _ACQUIRE), ("activate", _ACTIVATE), ("started", _STARTED),
                           ("finish", _FINISH), ("adopt", _ADOPT), ("lost", _LOST), ("touch", _TOUCH),
                           ("hit", _HIT), ("used", _USED), ("used_scan", _USED_SCAN), ("backfill", _BACKFILL),
@@ -287,6 +303,9 @@ class RedisStore:
         if self._r is not None:
             await self._r.aclose()
             self._r = None
+        for sentinel in self._sentinels:
+            await sentinel.aclose()
+        self._sentinels = []
 
     async def ping(self) -> bool:
         try:

@@ -15,6 +15,7 @@ from widget_server.errors import FieldError, Problem, invalid
 
 if TYPE_CHECKING:
     from widget_server.context import Context
+    from widget_server.settings import Network
 
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 8
@@ -87,38 +88,35 @@ async def read_json(request: Request, *, allow_text: bool = False) -> Any:
     return data
 
 
-def client_ip(request: Request, trusted: tuple[str, ...]) -> str:
-    """The socket peer, or the first untrusted hop of X-Forwarded-For when the peer is a trusted proxy."""
+def client_ip(request: Request, trusted: tuple[Network, ...]) -> str:
+    """The socket peer, or the first untrusted hop of X-Forwarded-For when the peer is a trusted proxy.
+
+    ``trusted`` is ``settings.server.trusted_proxies``, parsed once at start-up.
+    """
     peer = request.client.host if request.client else ""
     if not trusted or not _in(peer, trusted):
         return peer
     hops = [h.strip() for h in (header(request, b"x-forwarded-for") or "").split(",") if h.strip()]
     for hop in reversed(hops):
         if not _in(hop, trusted):
-            return hop if _is_ip(hop) else peer
+            return hop if _address(hop) is not None else peer
     return peer
 
 
-def _is_ip(text: str) -> bool:
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ipaddress.ip_address(text)
-        return True
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        return False
+        return None
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the config names them as IPv4.
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
-def _in(address: str, networks: tuple[str, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for net in networks:
-        try:
-            if ip in ipaddress.ip_network(net, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+def _in(address: str, networks: tuple[Network, ...]) -> bool:
+    ip = _address(address)
+    return ip is not None and any(ip in net for net in networks)
 
 
 def bearer(request: Request) -> str | None:

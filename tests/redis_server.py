@@ -1,0 +1,98 @@
+"""A real ``redis-server`` on a free loopback port, for the Redis store's tests; also with TLS, and a Sentinel."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tests.servers import free_port
+
+
+def _binary() -> str:
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@contextlib.contextmanager
+def _running(args: list[str], port: int, ping: Callable[[int], bool]) -> Iterator[None]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not ping(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{' '.join(args[:2])} did not start")
+            time.sleep(0.02)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _pings(port: int, wrap: Callable[[socket.socket], socket.socket] = lambda s: s,
+           command: bytes = b"PING\r\n", answer: bytes = b"+PONG") -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as raw, wrap(raw) as sock:
+            sock.sendall(command)
+            return sock.recv(64).startswith(answer)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """Start redis-server (no persistence) and yield its ``redis://`` URL."""
+    port = free_port()
+    args = [_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(workdir)]
+    with _running(args, port, _pings):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextlib.contextmanager
+def redis_sentinel(workdir: Path, master_url: str, service: str = "mymaster") -> Iterator[str]:
+    """Start a Sentinel (``redis-server --sentinel``) watching ``master_url``; yield a ``redis+sentinel://`` URL."""
+    host, master_port = master_url.removeprefix("redis://").split("/")[0].split(":")
+    port = free_port()
+    conf = workdir / f"sentinel-{port}.conf"  # a Sentinel rewrites its config file: it must be writable
+    conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+                    f"sentinel monitor {service} {host} {master_port} 1\n")
+    command = f"SENTINEL get-master-addr-by-name {service}\r\n".encode()
+    with _running([_binary(), str(conf), "--sentinel"], port,
+                  lambda p: _pings(p, command=command, answer=b"*2")):
+        yield f"redis+sentinel://127.0.0.1:{port}/{service}/0"
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def redis_tls_server(workdir: Path) -> Iterator[str]:
+    """Start redis-server on TLS only, with a throwaway CA; yield a ``rediss://`` URL that trusts that CA."""
+    ca, ca_key, cert, key, csr = (workdir / n for n in ("ca.crt", "ca.key", "server.crt", "server.key", "s.csr"))
+    ext = workdir / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "1", "-subj", "/CN=test-ca")
+    _openssl("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-out", str(cert), "-days", "1", "-extfile", str(ext))
+    port = free_port()
+    args = [_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file", str(cert),
+            "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no",
+            "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    context = ssl.create_default_context(cafile=str(ca))
+    with _running(args, port, lambda p: _pings(p, lambda s: context.wrap_socket(s, server_hostname="127.0.0.1"))):
+        yield f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+
+
+def flush(url: str) -> None:
+    host, port = url.removeprefix("redis://").split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        sock.recv(16)
