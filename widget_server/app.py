@@ -27,7 +27,7 @@ from widget_server.conversations import Conversations
 from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
 from widget_server.errors import Problem, problem_handler
-from widget_server.hot import HotRoutes
+from widget_server.hot import HotRouter
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
 from widget_server.live.hub import LiveHub
@@ -70,8 +70,8 @@ def build_engine(settings: Settings, app_ref: list[Any]) -> tuple[Engine, list[B
     return SandboxEngine(core), [Mount(SANDBOX_MOUNT, app=create_sandbox_app(core))]
 
 
-# The routes every conversation calls: dispatched by the edge (widget_server.hot), and first in
-# the table so that the router, were it asked, would pick them the same way.
+# The routes every conversation calls: the router's exact table (widget_server.hot), and first in
+# the table so that the usual routing, were it asked, would pick them the same way.
 HOT_ROUTES = [
     Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
     Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
@@ -170,16 +170,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, store: Store
             return widget is not None and origin_allowed(origin, widget.allowed_origins, own)
         return any(origin_allowed(origin, w.allowed_origins, own) for w in settings.widgets.values())
 
-    handled: dict[type[Exception], Any] = {Problem: problem_handler, HTTPException: _http_error}
     app = Starlette(
-        routes=_routes(extra),
         middleware=[
             Middleware(EdgeMiddleware, hsts=settings.server.public_url.startswith("https://"),
-                       cors_allowed=cors_allowed, hot=HotRoutes(HOT_ROUTES, handled)),
+                       cors_allowed=cors_allowed),
         ],
-        exception_handlers={**handled, Exception: _unexpected},
-        lifespan=lifespan,
+        exception_handlers={Problem: problem_handler, HTTPException: _http_error, Exception: _unexpected},
     )
+    app.router = HotRouter(_routes(extra), hot=HOT_ROUTES, lifespan=lifespan)
     app.state.ctx = ctx
     app_ref.append(app)
     return app
