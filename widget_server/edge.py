@@ -59,8 +59,8 @@ class EdgeMiddleware:
                          (b"access-control-expose-headers", b"retry-after"), (b"vary", b"Origin")]
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": self._with(message.get("headers") or [], extra)}
+            if message["type"] == "http.response.start":  # each answer's own dict: changed in place
+                message["headers"] = self._with(message.get("headers") or [], extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
