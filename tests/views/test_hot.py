@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import HOST_ORIGIN, SERVER_KEY, AppClient
@@ -171,6 +171,17 @@ async def test_middleware_and_handlers_added_to_the_app_wrap_the_hot_routes(clie
     assert r.status_code == 418 and r.text == "refused here" and _once(r, "x-stamp") == "seen"
     r = await client.get("/healthz")  # and the usual routing, as before
     assert r.status_code == 200 and _once(r, "x-stamp") == "seen"
+
+
+async def test_mounted_under_a_prefix_the_usual_routing_answers(client: AppClient) -> None:
+    outer = Starlette(routes=[Mount("/prefix", app=client.app)])
+    auth = {"Authorization": f"Bearer {SERVER_KEY}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=outer), base_url="http://testserver") as c:
+        r = await c.post("/prefix/api/widgets/support/sessions", json={"origin": HOST_ORIGIN}, headers=auth)
+        assert r.status_code == 201 and "session" in r.json()
+        r = await c.post("/prefix/api/widgets/support/sessions")
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    assert client.app.url_path_for("mint_session", widget="support") == "/api/widgets/support/sessions"
 
 
 def test_hot_routes_come_first_in_the_table() -> None:
