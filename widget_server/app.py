@@ -26,7 +26,7 @@ from widget_server.conversations import Conversations
 from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
 from widget_server.errors import HANDLERS, Problem, unexpected_handler
-from widget_server.hot import HotRoutes
+from widget_server.hot import HotRouter
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
 from widget_server.live.hub import LiveHub
@@ -75,8 +75,8 @@ def build_engine(settings: Settings, inbox: Inbox) -> tuple[Engine, list[BaseRou
     return SandboxEngine(core), [Mount(SANDBOX_MOUNT, app=create_sandbox_app(core))]
 
 
-# The routes every conversation calls: dispatched by the edge (widget_server.hot), and first in
-# the table so that the router, were it asked, would pick them the same way.
+# The routes every conversation calls: the router's exact table (widget_server.hot), and first in
+# the table so that the usual routing, were it asked, would pick them the same way.
 HOT_ROUTES = [
     Route("/api/widgets/{widget}/conversations", api.create_conversation, methods=["POST"]),
     Route("/api/conversations/{conversation_id}/heartbeat", api.heartbeat, methods=["POST"]),
@@ -106,6 +106,12 @@ def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
     ]
 
 
+class WidgetApp(Starlette):
+    """The Starlette app with its parts on it: ``app.ctx``, what views read through ``views.common.ctx``."""
+
+    ctx: Context
+
+
 SHUTDOWN_STEP_S = 3.0
 
 
@@ -121,7 +127,7 @@ async def _bounded(what: str, step: Awaitable[None], seconds: float = SHUTDOWN_S
 
 
 def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine | None = None,
-               store: Store | None = None, assets: Assets | None = None) -> Starlette:
+               store: Store | None = None, assets: Assets | None = None) -> WidgetApp:
     """Build every part once, hand each what it needs (the clock included), and route to the views."""
     extra: list[BaseRoute] = []
 
@@ -168,14 +174,13 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             return widget is not None and origin_allowed(origin, widget.allowed_origins, own)
         return any(origin_allowed(origin, w.allowed_origins, own) for w in settings.widgets.values())
 
-    app = Starlette(
-        routes=_routes(extra),
+    app = WidgetApp(
         middleware=[
             Middleware(EdgeMiddleware, hsts=settings.server.public_url.startswith("https://"),
-                       cors_allowed=cors_allowed, hot=HotRoutes(HOT_ROUTES, HANDLERS)),
+                       cors_allowed=cors_allowed),
         ],
         exception_handlers={**HANDLERS, Exception: unexpected_handler},
-        lifespan=lifespan,
     )
-    app.state.ctx = ctx
+    app.router = HotRouter(_routes(extra), hot=HOT_ROUTES, lifespan=lifespan)
+    app.ctx = app.state.ctx = ctx
     return app

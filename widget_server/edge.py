@@ -10,7 +10,6 @@ bytes prepared once: it sits on every request, so each layer and each header cos
   for API answers, with ``Cache-Control: no-store`` from the routes that hand out tokens.
 - CORS on ``/api/`` answers, only for an origin some widget allows (``allowed(origin, path)``);
   preflights for such origins are answered here.
-- The hot routes (:mod:`widget_server.hot`) are dispatched here, saving the router's layers.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from widget_server.hot import HotRoutes
 
 ALLOW_HEADERS = b"authorization, content-type, x-widget-session"
 ALLOW_METHODS = b"GET, POST, OPTIONS"
@@ -39,10 +36,8 @@ def request_header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool, cors_allowed: Callable[[str, str], bool],
-                 hot: HotRoutes | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, cors_allowed: Callable[[str, str], bool]) -> None:
         self.app = app
-        self.hot = hot
         self.allowed = cors_allowed  # (origin, path) -> bool
         self.api_headers = [NOSNIFF, *([HSTS] if hsts else [])]
         self.headers = [*self.api_headers, REFERRER]
@@ -62,16 +57,10 @@ class EdgeMiddleware:
                     return
                 extra = [*extra, (b"access-control-allow-origin", origin),
                          (b"access-control-expose-headers", b"retry-after"), (b"vary", b"Origin")]
-        if self.hot is not None:
-            response = await self.hot.answer(scope, receive, send)
-            if response is not None:  # ours and not sent yet: add to it, no send wrapper needed
-                response.raw_headers = self._with(response.raw_headers, extra)
-                await response(scope, receive, send)
-                return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": self._with(message.get("headers") or [], extra)}
+            if message["type"] == "http.response.start":  # each answer's own dict: changed in place
+                message["headers"] = self._with(message.get("headers") or [], extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -154,7 +154,7 @@ async def problem_handler(request: Request, exc: Exception) -> Response:
 
 async def engine_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EngineError)
-    return engine_problem(exc, request.app.state.ctx.settings.secrets()).response()
+    return engine_problem(exc, request.scope["app"].ctx.settings.secrets()).response()
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:

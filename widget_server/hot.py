@@ -1,41 +1,34 @@
-"""Exact dispatch for the few routes every conversation calls, ahead of Starlette's router.
+"""The router, with exact dispatch first for the few routes every conversation calls.
 
-    hot = HotRoutes(routes[:4], handlers={Problem: problem_handler})
-    response = await hot.answer(scope, receive, send)   # None: not one of them, go on as usual
-    if response is not None:
-        await response(scope, receive, send)
+    app = Starlette(middleware=[...], exception_handlers={...})
+    app.router = HotRouter(routes, hot=routes[:4], lifespan=lifespan)
 
 Starlette's router tries each route's regex in turn and wraps every endpoint in two layers of
 exception handling; on the session route that was a third of the server's own time per
-request. This table is built from the app's own ``Route`` objects, so a hot route runs the
-same endpoint function with the same methods; anything else (another method, another path,
-a path parameter Starlette would not match) is left to the router, which answers as before.
-Exceptions the handlers know become their answers, exactly as ``ExceptionMiddleware`` does;
-any other exception propagates to ``ServerErrorMiddleware``.
+request. ``HotRoutes`` is a table built from the app's own ``Route`` objects, so a hot route
+runs the same endpoint function with the same methods; anything else (another method, another
+path, a path parameter Starlette would not match) is left to the usual routing, which answers
+as before. ``HotRouter`` sits in the router's slot, inside every middleware and Starlette's
+``ExceptionMiddleware``: an exception from a hot endpoint is handled as from any other route.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+from starlette.routing import BaseRoute, Route, Router
+from starlette.types import Lifespan, Receive, Scope, Send
 
 
 class HotRoutes:
-    def __init__(self, routes: Sequence[Route], handlers: Mapping[type[Exception], Handler]) -> None:
-        self.handlers = dict(handlers)
+    def __init__(self, routes: Sequence[Route]) -> None:
         # Per method, one regex with an alternative per route (Starlette's own syntax: a plain
         # {name} matches [^/]+, anchored with ^ and $), and what each alternative runs.
         alternatives: dict[str, list[str]] = {}
-        self.targets: dict[str, dict[str, tuple[Endpoint, tuple[tuple[str, str], ...]]]] = {}
+        self.targets: dict[str, dict[str, tuple[Route, tuple[tuple[str, str], ...]]]] = {}
         for k, route in enumerate(routes):
             if route.methods is None or (route.param_convertors and any(
                     c.regex != "[^/]+" for c in route.param_convertors.values())):
@@ -51,39 +44,38 @@ class HotRoutes:
                     parts.append(re.escape(piece))
             for method in route.methods:
                 alternatives.setdefault(method, []).append(f"(?P<r{k}>{''.join(parts)})")
-                self.targets.setdefault(method, {})[f"r{k}"] = (route.endpoint, tuple(names))
+                self.targets.setdefault(method, {})[f"r{k}"] = (route, tuple(names))
         self.patterns = {m: re.compile(f"^(?:{'|'.join(alts)})$") for m, alts in alternatives.items()}
 
-    def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, Any]] | None:
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
         pattern = self.patterns.get(method)
         found = pattern.match(path) if pattern is not None else None
         if found is None or found.lastgroup is None:
             return None
-        endpoint, names = self.targets[method][found.lastgroup]
-        return endpoint, {name: found.group(group) for name, group in names}
+        route, names = self.targets[method][found.lastgroup]
+        return route, {name: found.group(group) for name, group in names}
 
-    async def answer(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
-        """The hot route's answer, not yet sent; None when the request is not for a hot route."""
-        if scope.get("root_path"):
-            return None  # mounted under a prefix: the router knows how to strip it
-        found = self.match(scope["method"], scope["path"])
-        if found is None:
-            return None
-        endpoint, params = found
-        scope["endpoint"] = endpoint
-        scope["path_params"] = params
-        request = Request(scope, receive, send)
-        try:
-            return await endpoint(request)
-        except Exception as exc:
-            handler = self._handler(exc)
-            if handler is None:
-                raise
-            exc.__traceback__ = None
-            return await handler(request, exc)
 
-    def _handler(self, exc: Exception) -> Handler | None:
-        for cls in type(exc).__mro__:
-            if cls in self.handlers:
-                return self.handlers[cls]
-        return None
+class HotRouter(Router):
+    def __init__(self, routes: Sequence[BaseRoute], *, hot: Sequence[Route],
+                 lifespan: Lifespan[Any] | None = None) -> None:
+        if list(routes[:len(hot)]) != list(hot):
+            raise ValueError("hot routes come first in the table, so that the router would choose them too")
+        super().__init__(routes, lifespan=lifespan)
+        self.hot = HotRoutes(hot)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The router's entry point: it takes no router-level middleware, so nothing runs before
+        # the table. Mounted under a prefix (root_path), the usual routing knows how to strip it.
+        if scope["type"] == "http" and not scope.get("root_path"):
+            found = self.hot.match(scope["method"], scope["path"])
+            if found is not None:
+                route, params = found
+                scope.setdefault("router", self)
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = params
+                response = await route.endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.middleware_stack(scope, receive, send)

@@ -1,4 +1,4 @@
-"""The hot routes' own dispatch: the same choice as Starlette's router, and the same answers."""
+"""The hot routes' own dispatch: the same choice as Starlette's router, inside the same middleware."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import HOST_ORIGIN, SERVER_KEY, AppClient
 from widget_server.app import HOT_ROUTES, create_app
 from widget_server.edge import EdgeMiddleware
 from widget_server.errors import Problem, problem_handler
-from widget_server.hot import HotRoutes
+from widget_server.hot import HotRouter, HotRoutes
 from widget_server.settings import Settings
 
 SEGMENTS = ["", "api", "widgets", "conversations", "support", "sessions", "heartbeat", "end", "events",
@@ -39,7 +40,8 @@ def _router_choice(app: Starlette, method: str, path: str) -> tuple[Any, dict[st
 
 def test_hot_routes_choose_what_the_router_would(make_settings: Callable[..., Settings]) -> None:
     app = create_app(make_settings())  # the whole routes table, sandbox mount included
-    hot = HotRoutes(HOT_ROUTES, {})
+    assert isinstance(app.router, HotRouter)
+    hot = app.router.hot
     hot_endpoints = {r.endpoint for r in HOT_ROUTES}
     # Every route's template, the hot ones thrice, so that many cases land near them.
     templates = [getattr(r, "path", "/") for r in app.router.routes] + [r.path for r in HOT_ROUTES] * 2
@@ -57,7 +59,7 @@ def test_hot_routes_choose_what_the_router_would(make_settings: Callable[..., Se
         ours = hot.match(method, path)
         theirs = _router_choice(app, method, path)
         if theirs is not None and theirs[0] in hot_endpoints:
-            assert ours == theirs
+            assert ours is not None and (ours[0].endpoint, ours[1]) == theirs
             hits.append(path)
         else:
             assert ours is None
@@ -67,11 +69,11 @@ def test_hot_routes_choose_what_the_router_would(make_settings: Callable[..., Se
 
 
 def test_every_hot_path_is_recognised() -> None:
-    hot = HotRoutes(HOT_ROUTES, {})
+    hot = HotRoutes(HOT_ROUTES)
     for route in HOT_ROUTES:
         path = route.path.replace("{widget}", "support").replace("{conversation_id}", "c_1")
         found = hot.match("POST", path)
-        assert found is not None and found[0] is route.endpoint
+        assert found is not None and found[0] is route
         assert hot.match("GET", path) is None  # other methods: the router answers (405)
         assert hot.match("POST", path + "/") is None
 
@@ -126,9 +128,9 @@ async def test_an_unexpected_error_in_a_hot_route_is_a_500_problem() -> None:
         return Problem(500, "Internal error", "the server failed", kind="internal-error").response()
 
     routes = [Route("/boom/{x}", boom, methods=["POST"]), Route("/refused/{x}", refused, methods=["POST"])]
-    app = Starlette(routes=routes, exception_handlers={Problem: problem_handler, Exception: unexpected},
-                    middleware=[Middleware(EdgeMiddleware, hsts=False, cors_allowed=lambda o, p: False,
-                                           hot=HotRoutes(routes, {Problem: problem_handler}))])
+    app = Starlette(exception_handlers={Problem: problem_handler, Exception: unexpected},
+                    middleware=[Middleware(EdgeMiddleware, hsts=False, cors_allowed=lambda o, p: False)])
+    app.router = HotRouter(routes, hot=routes)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         r = await client.post("/boom/1")
@@ -137,3 +139,51 @@ async def test_an_unexpected_error_in_a_hot_route_is_a_500_problem() -> None:
         r = await client.post("/refused/1")
         assert r.status_code == 409 and r.json()["detail"] == "already there"
         assert _once(r, "content-security-policy") == "frame-ancestors 'none'"
+
+
+class Stamp:
+    """A middleware a later change might add: it marks every answer it sees."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-stamp", b"seen")]}
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
+async def test_middleware_and_handlers_added_to_the_app_wrap_the_hot_routes(client: AppClient) -> None:
+    async def teapot(request: Request, exc: Exception) -> Response:
+        return Response("refused here", status_code=418)
+
+    # Innermost of the app's own middleware, next to the router; and a handler registered late.
+    client.app.user_middleware.append(Middleware(Stamp))
+    client.app.add_exception_handler(Problem, teapot)
+    auth = {"Authorization": f"Bearer {SERVER_KEY}"}
+    r = await client.post("/api/widgets/support/sessions", json={"origin": HOST_ORIGIN}, headers=auth)
+    assert r.status_code == 201 and _once(r, "x-stamp") == "seen"
+    assert _once(r, "x-content-type-options") == "nosniff"
+    r = await client.post("/api/widgets/support/sessions")  # no key: a Problem, now the late handler's
+    assert r.status_code == 418 and r.text == "refused here" and _once(r, "x-stamp") == "seen"
+    r = await client.get("/healthz")  # and the usual routing, as before
+    assert r.status_code == 200 and _once(r, "x-stamp") == "seen"
+
+
+async def test_mounted_under_a_prefix_the_usual_routing_answers(client: AppClient) -> None:
+    outer = Starlette(routes=[Mount("/prefix", app=client.app)])
+    auth = {"Authorization": f"Bearer {SERVER_KEY}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=outer), base_url="http://testserver") as c:
+        r = await c.post("/prefix/api/widgets/support/sessions", json={"origin": HOST_ORIGIN}, headers=auth)
+        assert r.status_code == 201 and "session" in r.json()
+        r = await c.post("/prefix/api/widgets/support/sessions")
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    assert client.app.url_path_for("mint_session", widget="support") == "/api/widgets/support/sessions"
+
+
+def test_hot_routes_come_first_in_the_table() -> None:
+    with pytest.raises(ValueError, match="first"):
+        HotRouter([*HOT_ROUTES[1:], HOT_ROUTES[0]], hot=HOT_ROUTES)

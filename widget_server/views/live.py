@@ -15,7 +15,7 @@ from widget_server.errors import FieldError, Problem, invalid
 from widget_server.live.interactions import validate
 from widget_server.responses import JSONAnswer
 from widget_server.store import ConversationRecord
-from widget_server.views.common import is_server_key, read_json, require_server_key
+from widget_server.views.common import ctx, is_server_key, read_json, require_server_key
 
 if TYPE_CHECKING:
     from widget_server.live.hub import LiveHub
@@ -24,13 +24,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def hub(conn: HTTPConnection) -> LiveHub:
-    found: LiveHub = conn.app.state.ctx.live
+    found: LiveHub = ctx(conn).live
     return found
 
 
 def _server_key(conn: HTTPConnection) -> None:
     """Bearer server key; ``?key=`` only for WebSocket clients, which cannot set headers."""
-    keys = conn.app.state.ctx.settings.server.server_keys
+    keys = ctx(conn).settings.server.server_keys
     token = bearer_of(conn)
     if token is None and isinstance(conn, WebSocket):
         token = conn.query_params.get("key")
@@ -54,7 +54,7 @@ def _after(conn: HTTPConnection) -> int:
 
 
 async def _record(conn: HTTPConnection) -> ConversationRecord:
-    record: ConversationRecord = await conn.app.state.ctx.conversations.get(conn.path_params["conversation_id"])
+    record: ConversationRecord = await ctx(conn).conversations.get(conn.path_params["conversation_id"])
     return record
 
 
