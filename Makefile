@@ -2,11 +2,13 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` installs only what serving needs; the test extras (browsers, linters) come with `install`.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench install system-deps clean
+.PHONY: run test lint bench install runtime dist system-deps clean
 
-run: install
+run: runtime
 	$(BIN)/widget-server serve
 
 test: install system-deps
@@ -21,13 +23,25 @@ bench: install system-deps
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench
 
-install: $(STAMP) node_modules/.package-lock.json static/embed.js
+install: runtime $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
+runtime: $(RUNTIME_STAMP) node_modules/.package-lock.json static/embed.js
+
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	touch $@
+
+# The sdist and the wheel, each with the static files, templates, the built loader and daily-js inside
+# (setup.py copies them in; see docs/deploy.md). No build isolation: the tested setuptools builds what ships.
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -48,4 +62,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache static/embed.js
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache static/embed.js build dist widget_server/_assets

@@ -48,11 +48,13 @@ def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) -> Ite
 
 
 @contextlib.contextmanager
-def run_process(args: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``python -m widget_server.cli ARGS`` style processes; waits until ``url`` answers."""
+def run_process(args: list[str], url: str, env: dict[str, str] | None = None, *, program: list[str] | None = None,
+                cwd: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``python -m widget_server.cli ARGS`` (or ``program ARGS``); waits until ``url`` answers."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "widget_server.cli", *args], env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    command = program or [sys.executable, "-m", "widget_server.cli"]
+    proc = subprocess.Popen([*command, *args], env=full_env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     try:
         while True:
