@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -147,8 +148,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (no config: sandbox engine, SQLite, widget demo)")
     serve.add_argument("--config", help="TOML config file")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    # The environment may set the bind (an image's healthcheck reads the same variable as the server).
+    serve.add_argument("--host", default=os.environ.get("WIDGET_SERVER_HOST", DEFAULT_HOST),
+                       help="default $WIDGET_SERVER_HOST, else %(default)s")
+    serve.add_argument("--port", type=int, default=os.environ.get("WIDGET_SERVER_PORT", DEFAULT_PORT),
+                       help="default $WIDGET_SERVER_PORT, else %(default)s")
     serve.add_argument("--log-level", choices=LEVELS, default="info")
     serve.add_argument("--log-format", choices=FORMATS, default="text",
                        help="json: one object per line (time, level, logger, message, fields)")
