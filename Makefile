@@ -39,9 +39,10 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 
 # The sdist and the wheel, each with the static files, templates, the built loader and daily-js inside
 # (setup.py copies them in; see docs/deploy.md). No build isolation: the tested setuptools builds what ships.
+# Timestamps from the last commit, so an unchanged tree gives the same wheel (and image builds hit their cache).
 dist: install
 	rm -rf dist
-	$(BIN)/python -m build --no-isolation --outdir dist .
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) $(BIN)/python -m build --no-isolation --outdir dist .
 
 # The image (Dockerfile) from the wheel and a wheelhouse of its dependencies, so the build needs no index. Here no
 # registry is reachable: the base is made from Debian's packages (mmdebstrap, cached in .cache/) and podman runs
