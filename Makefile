@@ -58,6 +58,8 @@ image: dist localbase
 	$(PODMAN) build --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --format docker \
 	  --build-arg BASE=$(BASE_IMAGE) --build-arg VERSION=$$($(BIN)/python -c 'from widget_server.version import package_version as v; print(v())') \
 	  --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
+	# Earlier builds, untagged by this one, and the first stage: the disk stays bounded, run after run.
+	$(PODMAN) image prune --force >/dev/null
 
 localbase: $(BASE_TAR)
 	$(PODMAN) image exists $(BASE_IMAGE) || $(PODMAN) import $(BASE_TAR) $(BASE_IMAGE)
