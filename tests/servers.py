@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -43,8 +44,11 @@ def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None) -> Ite
 
 
 @contextlib.contextmanager
-def run_process(args: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m widget_server.cli ARGS``, its output piped to ``proc.stdout``; waits until ``url`` answers."""
-    with running([sys.executable, "-m", "widget_server.cli", *args], lambda: answers_http(url), timeout=15,
-                 env=env) as proc:
+def run_process(args: list[str], url: str, env: dict[str, str] | None = None, *, program: list[str] | None = None,
+                cwd: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m widget_server.cli ARGS`` (or ``program ARGS``), its output piped to ``proc.stdout``; waits until
+    ``url`` answers."""
+    command = program or [sys.executable, "-m", "widget_server.cli"]
+    with running([*command, *args], lambda: answers_http(url), timeout=15, env=env,
+                 cwd=Path(cwd) if cwd else None) as proc:
         yield proc

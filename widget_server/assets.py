@@ -1,8 +1,9 @@
 """Static files, read once into memory and served with content-hashed URLs.
 
-    assets = Assets()                       # static/ (less the loader's source) and vendor/daily-esm.js
+    assets = Assets()                       # static/ and daily-js: the checkout's, or the installed package's
     assets.url("frame.js")                  # "/static/frame.js?v=3f2a9c1b0d"
     assets.response(request, "frame.js")    # cached a year when ?v= is the hash, 60 s when not; 304 on ETag
+    assets.missing()                        # [] when every file a page needs is there
 
 ``embed.js`` is answered with ``short_cache`` (5 minutes): host pages load it by a URL without a hash.
 """
@@ -18,13 +19,25 @@ from starlette.responses import Response
 
 from widget_server.errors import Problem
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
-TEMPLATES_DIR = ROOT / "templates"
-DAILY_DIST = ROOT / "node_modules" / "@daily-co" / "daily-js" / "dist"
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+# Two layouts: a checkout serves its own static/, templates/ and node_modules/ (edits show at once); an installed
+# package serves the copy its build step (setup.py) put in widget_server/_assets/.
+CHECKOUT = (ROOT / "static" / "loader").is_dir() and (ROOT / "templates").is_dir()
+if CHECKOUT:
+    STATIC_DIR, TEMPLATES_DIR = ROOT / "static", ROOT / "templates"
+    DAILY_DIST = ROOT / "node_modules" / "@daily-co" / "daily-js" / "dist"
+else:
+    STATIC_DIR, TEMPLATES_DIR = PACKAGE / "_assets" / "static", PACKAGE / "_assets" / "templates"
+    DAILY_DIST = PACKAGE / "_assets" / "vendor" / "daily-js"
 VENDOR = {"vendor/daily-esm.js": DAILY_DIST / "daily-esm.js"}
-# Readable sources of built files (static/loader/embed.js -> static/embed.js): only the built file is served,
-# so the loader has one URL and nobody embeds a copy that is neither minified nor short-cached.
+# What no page works without, and how a checkout makes what is missing.
+REQUIRED = {
+    "embed.js": "the built loader; in a checkout run `make install` (esbuild builds it from static/loader/embed.js)",
+    "frame.js": "the call page's script",
+    "vendor/daily-esm.js": "daily-js; in a checkout run `make install` (npm ci)",
+}
+REQUIRED_TEMPLATES = ("frame.html", "error.html", "demo.html")
 SOURCES = ("loader/",)
 
 mimetypes.add_type("text/javascript", ".js")
@@ -49,6 +62,12 @@ class Assets:
         self.files[name] = path
         self.bodies[name] = body
         self.hashes[name] = hashlib.sha256(body).hexdigest()[:10]
+
+    def missing(self, templates_dir: Path = TEMPLATES_DIR) -> list[str]:
+        """What the server cannot serve without and cannot find, each with where it comes from (empty: all there)."""
+        found = [f"{name} ({why})" for name, why in REQUIRED.items() if name not in self.files]
+        found += [f"templates/{name}" for name in REQUIRED_TEMPLATES if not (templates_dir / name).is_file()]
+        return found
 
     def has(self, name: str) -> bool:
         return name in self.files

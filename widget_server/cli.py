@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from widget_server.audit import audit
-from widget_server.logs import configure_logging
+from widget_server.logs import FORMATS, LEVELS, configure_logging
 from widget_server.settings import ConfigError, Settings, default_settings, load_settings
+from widget_server.version import package_version, version_text
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -34,6 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from widget_server.app import create_app
+    from widget_server.assets import Assets
 
     try:
         settings = _load(args.config, args.host, args.port)
@@ -42,7 +45,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(err.problems)} problem(s): not starting", file=sys.stderr)
         return 2
-    configure_logging(settings.secrets())
+    assets = Assets()
+    missing = assets.missing()
+    if missing:
+        for name in missing:
+            print(f"missing asset: {name}", file=sys.stderr)
+        print(f"{len(missing)} asset(s) missing: not starting", file=sys.stderr)
+        return 2
+    configure_logging(settings.secrets(), args.log_level, args.log_format)
     log = logging.getLogger("widget_server")
     for warning in audit(settings):
         log.warning("config: %s", warning)
@@ -51,11 +61,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     widgets = ", ".join(settings.widgets)
     log.info("engine %s, store %s, widgets: %s", settings.engine.kind, settings.server.store.split("://")[0],
              widgets)
-    print(f"widget-server on {settings.server.public_url}  (demo page at {settings.server.public_url}/)",
-          flush=True)
+    demo = f"  (demo page at {settings.server.public_url}/)" if settings.demo_page else ""
+    log.info("widget-server %s on %s%s", package_version(), settings.server.public_url, demo)
     # On SIGTERM requests in flight get SHUTDOWN_GRACE_S to finish, then are cancelled, so that a stuck
     # client cannot hold a deploy; a create cut short is settled by the sweep and the reconciler.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+    # log_config=None: uvicorn's lines go through the handler configured above (same format, same redaction).
+    uvicorn.run(create_app(settings, assets=assets), host=args.host, port=args.port, log_config=None,
+                log_level="debug" if args.log_level == "debug" else "warning", access_log=args.log_level == "debug",
                 proxy_headers=False, server_header=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     return 0
 
@@ -122,13 +134,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """Printed as is (argparse's own action re-wraps the lines) and read only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="widget-server", description="Face-to-face AI conversations on any website.")
+    p.add_argument("--version", action=_Version, nargs=0, help="the version of the package and of each versioned part")
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (no config: sandbox engine, SQLite, widget demo)")
     serve.add_argument("--config", help="TOML config file")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    # The environment may set the bind (an image's healthcheck reads the same variable as the server).
+    serve.add_argument("--host", default=os.environ.get("WIDGET_SERVER_HOST", DEFAULT_HOST),
+                       help="default $WIDGET_SERVER_HOST, else %(default)s")
+    serve.add_argument("--port", type=int, default=os.environ.get("WIDGET_SERVER_PORT", DEFAULT_PORT),
+                       help="default $WIDGET_SERVER_PORT, else %(default)s")
+    serve.add_argument("--log-level", choices=LEVELS, default="info")
+    serve.add_argument("--log-format", choices=FORMATS, default="text",
+                       help="json: one object per line (time, level, logger, message, fields)")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="validate a config file; exit 0 if valid, 2 if not")
     check.add_argument("file")

@@ -117,7 +117,8 @@ SCHEMAS: dict[str, Any] = {
 def openapi_document(public_url: str) -> dict[str, Any]:
     html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     paths: dict[str, Any] = {
-        "/": {"get": {"summary": "Demo page with the first widget", "responses": {"200": html}}},
+        "/": {"get": {"summary": "Demo page with the first widget (sandbox engine, or server.demo = true)",
+                      "responses": {"200": html, "404": _problem("No demo page on this server")}}},
         "/embed.js": {"get": {"summary": "The loader script", "responses": {
             "200": {"description": "JavaScript", "content": {"text/javascript": {"schema": {"type": "string"}}}}}}},
         "/w/{widget}": {"get": {

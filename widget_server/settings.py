@@ -94,6 +94,7 @@ class ServerSettings:
     store: str = string(DEFAULT_STORE, "where shared state lives", parse=_store)
     server_keys: tuple[str, ...] = strings((), "bearer keys for operator back ends", secret=True)
     trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=_network)
+    demo: bool = boolean(False, "serve the demo page at / with any engine (always with the sandbox)")
     generated_secret: bool = False
 
     @cached_property
@@ -207,6 +208,11 @@ class Settings:
     widgets: dict[str, WidgetSettings]
     webhooks: WebhookSettings | None = None
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+
+    @property
+    def demo_page(self) -> bool:
+        """The demo page at ``/``: a working widget on the server's own origin, never in production by accident."""
+        return self.server.demo or self.engine.kind == "sandbox"
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown to anyone."""

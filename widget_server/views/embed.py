@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from widget_server.context import Context
+from widget_server.errors import Problem
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.settings import WidgetSettings
 from widget_server.views.common import ctx
@@ -127,6 +128,9 @@ async def static_file(request: Request) -> Response:
 
 async def demo_page(request: Request) -> Response:
     c = ctx(request)
+    if not c.settings.demo_page:
+        raise Problem(404, "Not found", "no demo page on this server",
+                      kind="not-found")
     first = next(iter(c.settings.widgets))
     nonce = secrets.token_urlsafe(16)
     headers = {
