@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 # Two stamps: `make run` installs only what serving needs; the test extras (browsers, linters) come with `install`.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
+WHEELHOUSE := .cache/wheels
 
-.PHONY: run test lint bench install runtime dist image localbase system-deps clean
+.PHONY: run test lint bench install runtime dist image image-deps localbase system-deps clean
 
 run: runtime
 	$(BIN)/widget-server serve
 
-test: install system-deps
+test: install system-deps image-deps
 	$(BIN)/pytest -q
 
 lint: install
@@ -51,15 +52,31 @@ IMAGE ?= widget-server:latest
 BASE_IMAGE := localbase:bookworm
 BASE_TAR := .cache/localbase-bookworm.tar
 PODMAN := podman --runtime runc --cgroup-manager cgroupfs
-image: dist localbase
-	# redis needs async-timeout on Python < 3.11.3 (bookworm has 3.11.2); this venv's Python may be newer.
-	$(BIN)/python -m pip wheel -q --wheel-dir dist/wheels dist/widget_server-*.whl 'async-timeout>=4.0.3'
+image: dist localbase $(WHEELHOUSE)/.done
+	# From the wheelhouse only: what needs the network was fetched by `make image-deps` (an install step), so
+	# the image test reaches nothing but loopback.
+	$(BIN)/python -m pip wheel -q --no-index --find-links $(WHEELHOUSE) --wheel-dir dist/wheels \
+	  dist/widget_server-*.whl 'async-timeout>=4.0.3'
 	rm -f dist/wheels/widget_server-*.whl
 	$(PODMAN) build --isolation chroot --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --format docker \
 	  --build-arg BASE=$(BASE_IMAGE) --build-arg VERSION=$$($(BIN)/python -c 'from widget_server.version import package_version as v; print(v())') \
 	  --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) -t $(IMAGE) .
 	# Earlier builds, untagged by this one, and the first stage: the disk stays bounded, run after run.
 	$(PODMAN) image prune --force >/dev/null
+
+# What the image build fetches from the network, fetched up front (by `make test` too): the Debian base and the
+# wheels of the dependencies. Nothing to do where podman or mmdebstrap is missing (the image test says why it skips).
+image-deps: install
+	@if command -v mmdebstrap >/dev/null && command -v podman >/dev/null; then \
+	  $(MAKE) -s $(BASE_TAR) $(WHEELHOUSE)/.done; fi
+
+$(WHEELHOUSE)/.done: pyproject.toml
+	mkdir -p $(WHEELHOUSE)
+	# redis needs async-timeout on Python < 3.11.3 (bookworm has 3.11.2); this venv's Python may be newer.
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+	  > $(WHEELHOUSE)/requirements.txt
+	$(BIN)/python -m pip wheel -q --wheel-dir $(WHEELHOUSE) -r $(WHEELHOUSE)/requirements.txt 'async-timeout>=4.0.3'
+	touch $@
 
 localbase: $(BASE_TAR)
 	$(PODMAN) image exists $(BASE_IMAGE) || $(PODMAN) import $(BASE_TAR) $(BASE_IMAGE)

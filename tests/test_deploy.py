@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ def test_compose_runs_two_read_only_instances_behind_the_trusted_proxy() -> None
     settings = load_settings(DEPLOY / "widgets.toml", ENV)
     assert settings.server.store.startswith("redis://redis:")
     caddy_ip = services["caddy"]["networks"]["backend"]["ipv4_address"]
-    assert settings.server.trusted_proxies == (caddy_ip,)
+    assert settings.server.trusted_proxies == (ipaddress.ip_network(caddy_ip),)
     assert not settings.demo_page
     upstreams = re.search(r"reverse_proxy ([^{]+)\{", (DEPLOY / "Caddyfile").read_text())
     assert upstreams and upstreams.group(1).split() == ["widget-1:8000", "widget-2:8000"]

@@ -2,7 +2,8 @@
 no registry is reachable here), started read-only as a non-root user, serving the embed and a conversation on the
 sandbox engine over loopback (``--network host``).
 
-The first run makes the base with mmdebstrap (cached in .cache/, about 1-2 minutes); later runs reuse it and
+The base (mmdebstrap) and the wheels of the dependencies are fetched by `make image-deps`, an install step `make test`
+runs first, so the build in this test reaches nothing but loopback; later runs reuse them and
 podman's layer cache. Skipped, saying why, only when podman cannot run a container on this machine.
 """
 
