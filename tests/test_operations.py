@@ -8,10 +8,13 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import SERVER_KEY, AppClient, FakeClock
+from tests.secret_scan import record_response
 from tests.servers import serve_app
+from widget_server.app import create_app
 from widget_server.engines.sandbox.core import SandboxCore
 from widget_server.engines.sandbox.service import create_sandbox_app
 from widget_server.health import Condition
@@ -106,16 +109,18 @@ async def test_metrics_behind_a_bearer_key(client_for: Callable[..., Any],
 
 
 async def test_readiness_names_a_refused_engine_key_without_the_key(
-        client_for: Callable[..., Any], make_settings: Callable[..., Settings], clock: FakeClock) -> None:
-    core = SandboxCore()
-    with serve_app(create_sandbox_app(core, api_key="the-right-engine-key-0123")) as url:
-        wrong = "a-wrong-engine-key-0123456"
-        client = await client_for(make_settings({"engine": {"kind": "tavus", "base_url": url, "api_key": wrong}}),
-                                  clock=clock)
-        r = await client.get("/readyz")
-        assert r.status_code == 503 and r.json()["status"] == "engine-auth"
-        assert wrong not in r.text and r.json()["checks"]["store"] == "ok"
-        assert (await client.create()).json()["type"].endswith("/engine-auth")
+        make_settings: Callable[..., Settings], clock: FakeClock) -> None:
+    wrong = "a-wrong-engine-key-0123456"
+    with serve_app(create_sandbox_app(SandboxCore(), api_key="the-right-engine-key-0123")) as url:
+        app = create_app(make_settings({"engine": {"kind": "tavus", "base_url": url, "api_key": wrong}}), clock=clock)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                event_hooks={"response": [record_response]}) as client:
+            r = await client.get("/readyz")
+            assert r.status_code == 503 and r.json()["status"] == "engine-auth"
+            assert wrong not in r.text and r.json()["checks"]["store"] == "ok"
+            created = await client.post("/api/widgets/support/conversations", headers=AUTH)
+            assert created.status_code == 502 and created.json()["type"].endswith("/engine-auth")
 
 
 def test_a_repeated_failure_is_logged_once_per_state_change(caplog: pytest.LogCaptureFixture) -> None:
