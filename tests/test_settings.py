@@ -206,8 +206,9 @@ def test_every_config_key_is_documented() -> None:
     for cls in (ServerSettings, EngineSettings, WebhookSettings, LifecycleSettings, WidgetSettings, Limits, Theme,
                 Overrides):
         keys |= set(cls.__dataclass_fields__)
-    keys -= {"secret_keys", "api_keys", "secrets", "generated_secret", "id", "limits", "theme", "overrides"}
-    keys |= {"secret_key", "kind", "api_key", "secret"}
+    keys -= {"secret_keys", "api_keys", "metrics_keys", "secrets", "generated_secret", "id", "limits", "theme",
+             "overrides"}
+    keys |= {"secret_key", "kind", "api_key", "secret", "metrics_key"}
     assert keys - documented == set()
     assert set(Recording.__dataclass_fields__) <= set(re.findall(r"\b(s3_bucket|s3_region|role_arn)\b", doc))
 

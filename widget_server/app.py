@@ -25,7 +25,8 @@ from widget_server.context import Context
 from widget_server.conversations import Conversations
 from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
-from widget_server.errors import HANDLERS, Problem, unexpected_handler
+from widget_server.errors import HANDLERS, Problem, store_error_handler, unexpected_handler
+from widget_server.health import Health
 from widget_server.hot import HotRouter
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
@@ -33,8 +34,9 @@ from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
 from widget_server.origins import origin_allowed
 from widget_server.settings import Settings
-from widget_server.store import Store, open_store
+from widget_server.store import STORE_ERRORS, Store, open_store
 from widget_server.tokens import Signer
+from widget_server.tracing import TracingMiddleware
 from widget_server.views import api, embed, hooks, live, ops
 from widget_server.webhooks import Webhooks
 
@@ -85,8 +87,8 @@ HOT_ROUTES = [
 ]
 
 
-def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
-    return [
+def _routes(extra: list[BaseRoute], metrics_route: bool = True) -> list[BaseRoute]:
+    routes = [
         *HOT_ROUTES,
         Route("/", embed.demo_page, methods=["GET"]),
         Route("/embed.js", embed.embed_js, methods=["GET"]),
@@ -104,12 +106,30 @@ def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
         Route("/openapi.json", ops.openapi, methods=["GET"]),
         *extra,
     ]
+    return [r for r in routes if metrics_route or getattr(r, "path", "") != "/metrics"]
+
+
+def route_templates(routes: list[BaseRoute]) -> dict[Any, str]:
+    """Endpoint (or mounted app) -> its path template: what the HTTP latency metric is labelled with."""
+    found: dict[Any, str] = {}
+    for route in routes:
+        if isinstance(route, Mount):
+            found[route.app] = route.path + "/{path}"
+        elif isinstance(route, (Route, WebSocketRoute)):
+            found[route.endpoint] = route.path
+    return found
 
 
 class WidgetApp(Starlette):
     """The Starlette app with its parts on it: ``app.ctx``, what views read through ``views.common.ctx``."""
 
     ctx: Context
+    routes_by_endpoint: dict[Any, str]
+
+    def build_middleware_stack(self) -> Any:
+        # Outside Starlette's error middleware, so that its 500 answers carry the request id too.
+        return TracingMiddleware(super().build_middleware_stack(), metrics=self.ctx.metrics,
+                                 routes=self.routes_by_endpoint, draining=lambda: self.ctx.health.draining)
 
 
 SHUTDOWN_STEP_S = 3.0
@@ -127,8 +147,11 @@ async def _bounded(what: str, step: Awaitable[None], seconds: float = SHUTDOWN_S
 
 
 def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine | None = None,
-               store: Store | None = None, assets: Assets | None = None) -> WidgetApp:
-    """Build every part once, hand each what it needs (the clock included), and route to the views."""
+               store: Store | None = None, assets: Assets | None = None, metrics_route: bool = True) -> WidgetApp:
+    """Build every part once, hand each what it needs (the clock included), and route to the views.
+
+    ``metrics_route=False``: no ``/metrics`` here (``serve --metrics-port`` serves it on its own bind).
+    """
     extra: list[BaseRoute] = []
 
     async def inbox(ref: str, event: dict[str, Any]) -> None:
@@ -144,17 +167,23 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
     lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock)
     hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
+    assets = assets or Assets()
+    health = Health(store, engine, assets, clock)
+    # one store outage, one line when it starts and one when it ends, whoever noticed it
+    lifecycle.store_condition = webhooks.store_condition = health.store_condition
     templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(),
                             auto_reload=False)
     ctx = Context(
         settings=settings, clock=clock, store=store, engine=engine, signer=signer, metrics=metrics,
         webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub,
-        assets=assets or Assets(), templates=templates,
+        assets=assets, templates=templates, health=health,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        # the engine's credentials, checked once now (kept for /readyz, which re-checks at most once a minute)
+        await health.check_engine()
         lifecycle.start()
         try:
             yield
@@ -167,6 +196,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             await _bounded("store", store.close())
 
     def cors_allowed(origin: str, path: str) -> bool:
+        settings = app.ctx.settings  # the current settings: a reload changes the widgets
         parts = path.split("/")
         own = settings.server.origin
         if len(parts) > 3 and parts[2] == "widgets":
@@ -179,8 +209,11 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             Middleware(EdgeMiddleware, hsts=settings.server.public_url.startswith("https://"),
                        cors_allowed=cors_allowed),
         ],
-        exception_handlers={**HANDLERS, Exception: unexpected_handler},
+        exception_handlers={**HANDLERS, **dict.fromkeys(STORE_ERRORS, store_error_handler),
+                            Exception: unexpected_handler},
     )
-    app.router = HotRouter(_routes(extra), hot=HOT_ROUTES, lifespan=lifespan)
+    routes = _routes(extra, metrics_route)
+    app.router = HotRouter(routes, hot=HOT_ROUTES, lifespan=lifespan)
+    app.routes_by_endpoint = route_templates(routes)
     app.ctx = app.state.ctx = ctx
     return app

@@ -33,10 +33,10 @@ SHUTDOWN_GRACE_S = 5
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from widget_server.app import create_app
     from widget_server.assets import Assets
+    from widget_server.process import run
+    from widget_server.reload import reload_config
 
     try:
         settings = _load(args.config, args.host, args.port)
@@ -63,12 +63,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
              widgets)
     demo = f"  (demo page at {settings.server.public_url}/)" if settings.demo_page else ""
     log.info("widget-server %s on %s%s", package_version(), settings.server.public_url, demo)
-    # On SIGTERM requests in flight get SHUTDOWN_GRACE_S to finish, then are cancelled, so that a stuck
-    # client cannot hold a deploy; a create cut short is settled by the sweep and the reconciler.
+    app = create_app(settings, assets=assets, metrics_route=args.metrics_port is None)
+    if args.metrics_port is not None:
+        log.info("metrics on http://%s:%d/metrics (not on the main port)", args.host, args.metrics_port)
+    # On SIGTERM /readyz answers 503 for server.drain_s, then requests in flight get SHUTDOWN_GRACE_S to
+    # finish and the rest are answered 503, so that a stuck client cannot hold a deploy; a create cut short
+    # is settled by the sweep and the reconciler. SIGHUP reads the config file again.
     # log_config=None: uvicorn's lines go through the handler configured above (same format, same redaction).
-    uvicorn.run(create_app(settings, assets=assets), host=args.host, port=args.port, log_config=None,
-                log_level="debug" if args.log_level == "debug" else "warning", access_log=args.log_level == "debug",
-                proxy_headers=False, server_header=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    run(app, host=args.host, port=args.port, drain_s=settings.server.drain_s, grace_s=SHUTDOWN_GRACE_S,
+        reload=lambda: reload_config(app, args.config, default_public_url=_public_url(args.host, args.port)),
+        metrics_port=args.metrics_port, log_config=None,
+        log_level="debug" if args.log_level == "debug" else "warning", access_log=args.log_level == "debug",
+        proxy_headers=False, server_header=False)
+    log.info("stopped")
     return 0
 
 
@@ -156,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=LEVELS, default="info")
     serve.add_argument("--log-format", choices=FORMATS, default="text",
                        help="json: one object per line (time, level, logger, message, fields)")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="serve GET /metrics on this port (same host) instead of the main one")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="validate a config file; exit 0 if valid, 2 if not")
     check.add_argument("file")

@@ -16,6 +16,7 @@ from widget_server.clock import Clock
 from widget_server.conversations import Conversations
 from widget_server.engines.base import Engine
 from widget_server.errors import Problem
+from widget_server.health import Health
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
@@ -39,6 +40,7 @@ class Context:
     live: LiveHub
     assets: Assets
     templates: Environment
+    health: Health
 
     def widget(self, widget_id: str) -> WidgetSettings:
         widget = self.settings.widgets.get(widget_id)

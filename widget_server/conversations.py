@@ -9,20 +9,29 @@ Views call this; it calls the store and the engine. Every refusal is a :class:`P
 an engine failure is raised as the :class:`EngineError` it is (the app's handler answers
 502/503/504). Every end, whoever noticed it, is recorded by :meth:`Conversations.note_ended`:
 the store row, the ``conversation.ended`` webhook and the metric, once.
+
+One log line per create (``create created|refused|failed``, the widget, the engine's milliseconds and the
+public conversation id, the engine's, that the report and the webhooks use) and one per end.
+A create whose engine call succeeded but whose store write or answer failed is ended at the engine at
+once (:meth:`Conversations.abandon`) and recorded when the store answers again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from widget_server.clock import Clock, iso
 from widget_server.engines.base import CreateRequest, Engine
 from widget_server.errors import EngineError, FieldError, Problem, invalid
+from widget_server.health import describe
+from widget_server.ledger import without_visitor
 from widget_server.metrics import Metrics
 from widget_server.settings import OVERRIDABLE, Settings, WidgetSettings
-from widget_server.store import ConversationRecord, Store
+from widget_server.store import STORE_ERRORS, ConversationRecord, Store
 from widget_server.tokens import BadToken, Signer, new_id
 from widget_server.webhooks import Webhooks
 
@@ -30,6 +39,17 @@ SLOT_GRACE_S = 120
 BUSY_RETRY_S = 15
 # The engine may have created the conversation though we never read its answer.
 AMBIGUOUS = ("timeout", "connection", "protocol")
+
+log = logging.getLogger("widget_server.conversations")
+
+
+@dataclass
+class Attempt:
+    """What one create got to: filled in as it goes, logged once at its end."""
+
+    widget: str
+    engine_ms: float | None = None
+    conversation_id: str | None = None
 
 
 def parse_overrides(widget: WidgetSettings, body: Any) -> dict[str, str]:
@@ -77,6 +97,8 @@ class Conversations:
     metrics: Metrics
     webhooks: Webhooks
     clock: Clock
+    # (local id, engine id, reason) of creates ended at the engine that the store did not take yet
+    unrecorded: list[tuple[str, str, str]] = field(default_factory=list)
 
     async def _check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits
@@ -105,6 +127,24 @@ class Conversations:
         client_ip: str,
         browser: bool,
     ) -> dict[str, Any]:
+        attempt = Attempt(widget.id)
+        try:
+            result = await self._create(widget, overrides, attempt, origin=origin, client_ip=client_ip,
+                                        browser=browser)
+        except Problem as problem:
+            log_create(attempt, "refused", reason=problem.kind)
+            raise
+        except EngineError as err:
+            log_create(attempt, "failed", reason=f"engine-{err.kind}".replace("_", "-"))
+            raise
+        except STORE_ERRORS:
+            log_create(attempt, "failed", reason="store-unavailable")
+            raise
+        log_create(attempt, "created")
+        return result
+
+    async def _create(self, widget: WidgetSettings, overrides: dict[str, str], attempt: Attempt, *, origin: str,
+                      client_ip: str, browser: bool) -> dict[str, Any]:
         now = self.clock()
         await self._check_limits(widget, client_ip, browser, now)
         local_id = new_id("l_")
@@ -133,11 +173,18 @@ class Conversations:
                 await self.fail(local_id, f"engine_{err.kind}")
             raise
         finally:
-            self.metrics.engine_seconds.labels("create").observe(time.perf_counter() - started)
-        record.conversation_id = conv.conversation_id
+            seconds = time.perf_counter() - started
+            attempt.engine_ms = round(seconds * 1000, 1)
+            self.metrics.engine_seconds.labels("create").observe(seconds)
+        attempt.conversation_id = record.conversation_id = conv.conversation_id
         event = self.webhooks.event("conversation.created", record, created_at=iso(now),
                                     expires_at=iso(expires_at), origin=origin)
-        if not await self.store.activate(local_id, conv.conversation_id, conv.conversation_url, event):
+        try:
+            activated = await self.store.activate(local_id, conv.conversation_id, conv.conversation_url, event)
+        except BaseException:  # the store failed, or this request was cancelled: the engine bills until ended
+            await self.abandon(conv.conversation_id, "create_abandoned_store", local_id=local_id)
+            raise
+        if not activated:
             # Settled meanwhile (the reconciler took this slow create for lost): it is no one's now.
             await self._end_at_engine(conv.conversation_id)
             raise EngineError("timeout", "the engine answered too late; the conversation was ended")
@@ -215,9 +262,46 @@ class Conversations:
             record = await self.get(conversation_id)
         return self.describe(record)
 
+    async def abandon(self, conversation_id: str, reason: str, *, local_id: str | None = None) -> None:
+        """End at the engine a conversation no visitor will get (its create failed after the engine's
+        answer), then record it; what the store cannot take now is recorded by the next sweep."""
+        try:
+            await self._end_at_engine(conversation_id)
+        except EngineError as err:  # the reconciler ends it when it lists the engine's conversations
+            log.error("abandoned create %s not ended at the engine: %s", conversation_id, err,
+                      extra={"conversation_id": conversation_id})
+        else:
+            log.warning("abandoned create %s ended at the engine (%s)", conversation_id, reason,
+                        extra={"conversation_id": conversation_id, "reason": reason})
+        try:
+            if local_id is None:
+                record = await self.store.by_conversation(conversation_id)
+                local_id = record.local_id if record is not None else None
+            if local_id is not None:
+                self.unrecorded.append((local_id, conversation_id, reason))
+            await self.record_abandoned()
+        except STORE_ERRORS as exc:
+            log.warning("abandoned create %s not recorded yet (the store: %s); the sweep records it",
+                        conversation_id, describe(exc), extra={"conversation_id": conversation_id})
+
+    async def record_abandoned(self) -> int:
+        """Record the abandoned creates the store could not take when they were ended; how many were."""
+        done = 0
+        while self.unrecorded:
+            local_id, conversation_id, reason = self.unrecorded[0]
+            record = await self.store.by_local(local_id)
+            if record is not None and record.live:
+                if record.status == "active":
+                    await self.note_ended(record, reason)
+                else:
+                    await self.note_ended(record, reason, found=conversation_id)
+                done += 1
+            self.unrecorded.pop(0)
+        return done
+
     async def _end_at_engine(self, conversation_id: str) -> None:
         try:
-            await self.engine.end(conversation_id)
+            await self.metrics.engine("end", self.engine.end(conversation_id))
         except EngineError as err:
             if err.kind != "not_found":
                 self.metrics.engine_errors.labels("end", err.kind).inc()
@@ -247,7 +331,17 @@ class Conversations:
             done = await self.store.adopt(record.local_id, found, reason, now, event)
         if done:
             self.webhooks.wake()
-            self.metrics.ended.labels(record.widget, _reason_label(reason)).inc()
+            label = _reason_label(reason)
+            self.metrics.ended.labels(record.widget, label).inc()
+            ended = dataclasses.replace(record, status="ended", end_reason=reason, ended_at=now)
+            seconds = ended.seconds_live(now)
+            idle = without_visitor(ended, now)
+            self.metrics.seconds_live.labels(record.widget).inc(seconds)
+            if idle:
+                self.metrics.seconds_without_visitor.labels(record.widget, label).inc(idle)
+            log.info("end %s %s after %.1f s", record.widget, reason, seconds, extra={
+                "widget": record.widget, "conversation_id": record.conversation_id, "reason": reason,
+                "seconds": round(seconds, 3), "seconds_without_visitor": None if idle is None else round(idle, 3)})
         return done
 
     async def fail(self, local_id: str, reason: str) -> bool:
@@ -306,8 +400,20 @@ class Conversations:
 def _reason_label(reason: str) -> str:
     known = ("max_call_duration", "participant_left_timeout", "participant_absent_timeout",
              "end_conversation_endpoint_hit", "visitor_", "operator_ended", "heartbeat_timeout",
-             "expired_backstop", "reconciled", "create_abandoned")
+             "expired_backstop", "reconciled", "create_abandoned", "create_answer_failed")
     for name in known:
         if reason.startswith(name):
             return name.rstrip("_") if name != "visitor_" else reason[:40]
     return "other"
+
+
+def log_create(attempt: Attempt, outcome: str, *, reason: str | None = None) -> None:
+    """The one line per create: ``create created support c_123 (812 ms)``, ``create refused support busy``."""
+    fields: dict[str, Any] = {"widget": attempt.widget, "outcome": outcome, "engine_ms": attempt.engine_ms,
+                              "conversation_id": attempt.conversation_id}
+    if reason:
+        fields["reason"] = reason
+    level = logging.WARNING if outcome == "failed" else logging.INFO
+    what = attempt.conversation_id or reason or ""
+    ms = f" ({attempt.engine_ms:.0f} ms)" if attempt.engine_ms is not None else ""
+    log.log(level, "create %s %s %s%s", outcome, attempt.widget, what, ms, extra=fields)

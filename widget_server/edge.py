@@ -56,7 +56,7 @@ class EdgeMiddleware:
                     await self._preflight(origin, send)
                     return
                 extra = [*extra, (b"access-control-allow-origin", origin),
-                         (b"access-control-expose-headers", b"retry-after"), (b"vary", b"Origin")]
+                         (b"access-control-expose-headers", b"retry-after, x-request-id"), (b"vary", b"Origin")]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":  # each answer's own dict: changed in place

@@ -163,6 +163,20 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return Problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail)).response()
 
 
+STORE_RETRY_S = 5
+
+
+def store_problem() -> Problem:
+    return Problem(503, "Store unavailable", "the server's state store does not answer; try again shortly",
+                   kind="store-unavailable", retry_after=STORE_RETRY_S)
+
+
+async def store_error_handler(request: Request, exc: Exception) -> Response:
+    """A store that does not answer (registered for ``store.STORE_ERRORS``): 503, one line per outage."""
+    request.scope["app"].ctx.health.store_condition.failed(exc)
+    return store_problem().response()
+
+
 async def unexpected_handler(request: Request, exc: Exception) -> Response:
     log.error("unexpected error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return Problem(500, "Internal error", "the server failed; the error was logged",

@@ -10,6 +10,10 @@ Every instance runs the jobs. A named lease in the store lets one instance do
 each pass (the holder keeps it while alive; another takes over when it lapses),
 and every action is idempotent anyway: the store changes state only once and
 ending an ended conversation at the engine is not an error.
+
+A pass that fails (the store or the engine is away) is retried on the next one and logged once per
+state change (:class:`widget_server.health.Condition`), not once a second; action lines name the public
+(engine) conversation id, the one the report and the webhooks use.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from widget_server.clock import Clock
 from widget_server.conversations import Conversations
 from widget_server.engines.base import Engine, EngineConversation
 from widget_server.errors import EngineError, Problem
+from widget_server.health import Condition
 from widget_server.metrics import Metrics
-from widget_server.settings import Settings
-from widget_server.store import ConversationRecord, Store
+from widget_server.settings import LifecycleSettings, Settings
+from widget_server.store import STORE_ERRORS, ConversationRecord, Store
 from widget_server.tokens import BadToken, Signer, new_id
 from widget_server.webhooks import Webhooks
 
@@ -47,23 +52,34 @@ class Lifecycle:
     clock: Clock
     instance: str = field(default_factory=lambda: new_id("i_", 6))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    store_condition: Condition = field(default_factory=lambda: Condition(log, "store"))
+    engine_condition: Condition = field(default_factory=lambda: Condition(log, "engine (lifecycle jobs)"))
 
-    def __post_init__(self) -> None:
-        self.cfg = self.settings.lifecycle
-        self.hook_prefix = f"{self.settings.server.public_url}/hooks/engine/"
-        # a create still in flight may take the engine's whole timeout
-        self.create_window_s = self.settings.engine.timeout_s + CREATE_MARGIN_S
+    # Read through the settings at each use, so that a reload (widget_server.reload) reaches the jobs.
+    @property
+    def cfg(self) -> LifecycleSettings:
+        return self.settings.lifecycle
+
+    @property
+    def hook_prefix(self) -> str:
+        return f"{self.settings.server.public_url}/hooks/engine/"
+
+    @property
+    def create_window_s(self) -> float:
+        """How long a create may still be in flight: the engine's whole timeout, and a margin."""
+        return self.settings.engine.timeout_s + CREATE_MARGIN_S
 
     # --- the sweep: missed heartbeats, expired conversations, abandoned creates ----------------
     async def sweep(self) -> list[tuple[str, str]]:
         """One pass over live records; returns (local_id, what was done)."""
+        await self.conversations.record_abandoned()
         now = self.clock()
         done: list[tuple[str, str]] = []
         for record in await self.store.live_records():
             try:
                 action = await self._sweep_one(record, now)
             except (Problem, EngineError) as exc:  # the engine is down: the next pass tries again
-                log.warning("sweep of %s failed: %s", record.local_id, exc)
+                self.engine_condition.failed(exc)
                 continue
             if action:
                 done.append((record.local_id, action))
@@ -79,7 +95,7 @@ class Lifecycle:
             return "heartbeat_timeout" if await self.conversations.end_record(record, "heartbeat_timeout") else None
         if now > record.expires_at + self.cfg.expiry_grace_s:
             assert record.conversation_id is not None
-            conv = await self.engine.get(record.conversation_id)
+            conv = await self.metrics.engine("get", self.engine.get(record.conversation_id))
             if conv.status == "ended":
                 reason = conv.shutdown_reason or "engine_ended"
                 return reason if await self.conversations.note_ended(record, reason) else None
@@ -101,7 +117,7 @@ class Lifecycle:
         found: list[EngineConversation] = []
         page = 1
         while True:
-            chunk = await self.engine.list(status="active", limit=PAGE, page=page)
+            chunk = await self.metrics.engine("list", self.engine.list(status="active", limit=PAGE, page=page))
             found.extend(c for c in chunk.data if c.status == "active")
             if len(chunk.data) < PAGE or page * PAGE >= chunk.total_count:
                 return found
@@ -132,7 +148,7 @@ class Lifecycle:
             try:
                 action = await self._settle(record, seen, listed, started)
             except (Problem, EngineError) as exc:
-                log.warning("reconcile of %s failed: %s", record.local_id, exc)
+                self.engine_condition.failed(exc)
                 continue
             if action:
                 done.append((record.local_id, action))
@@ -140,10 +156,10 @@ class Lifecycle:
 
     async def _end_orphan(self, conv: EngineConversation, record: ConversationRecord | None) -> str | None:
         try:
-            await self.engine.end(conv.conversation_id)
+            await self.metrics.engine("end", self.engine.end(conv.conversation_id))
         except EngineError as exc:
             if exc.kind != "not_found":
-                log.warning("could not end orphan %s: %s", conv.conversation_id, exc)
+                self.engine_condition.failed(exc)
                 return None
         if record is None or record.status == "ended":
             return "ended_unknown" if record is None else "ended_again"
@@ -162,7 +178,7 @@ class Lifecycle:
         # Live here, not active there: a shutdown callback went missing. Ask the engine.
         assert record.conversation_id is not None
         try:
-            conv = await self.engine.get(record.conversation_id)
+            conv = await self.metrics.engine("get", self.engine.get(record.conversation_id))
         except EngineError as exc:
             if exc.kind != "not_found":
                 raise
@@ -184,15 +200,34 @@ class Lifecycle:
             self._tasks.append(asyncio.create_task(self.webhooks.run()))
 
     async def _loop(self, name: str, interval: float, job: Callable[[], Awaitable[list[tuple[str, str]]]]) -> None:
+        other = Condition(log, f"{name} pass")
         while True:
+            engine_failures = self.engine_condition.failures
             try:
                 if await self.store.try_lock(name, self.instance, max(2 * interval, 1.0), self.clock()):
                     for local_id, action in await job():
-                        log.info("%s: %s %s", name, action, local_id)
+                        await self._log_action(name, local_id, action)
                         self.metrics.lifecycle.labels(name, action[:40]).inc()
-            except Exception as exc:  # the store or the engine is briefly away: try again next time
-                log.warning("%s pass failed: %s: %s", name, type(exc).__name__, exc)
+                    # the reconciler always asks the engine: a pass without an engine failure is a recovery
+                    if name == "reconcile" and self.engine_condition.failures == engine_failures:
+                        self.engine_condition.ok()
+                self.store_condition.ok()
+                other.ok()
+            except EngineError as exc:
+                self.engine_condition.failed(exc)
+            except STORE_ERRORS as exc:  # the store is briefly away: try again next time
+                self.store_condition.failed(exc)
+            except Exception as exc:
+                other.failed(exc)
             await asyncio.sleep(interval)
+
+    async def _log_action(self, job: str, local_id: str, action: str) -> None:
+        record = await self.store.by_local(local_id)
+        public = record.conversation_id if record is not None else None
+        fields = {"job": job, "action": action, "conversation_id": public, "widget": record and record.widget}
+        if public is None:  # the engine never gave it an id: the internal one is all there is
+            fields["local_id"] = local_id
+        log.info("%s: %s %s", job, action, public or local_id, extra=fields)
 
     async def stop(self) -> None:
         for task in self._tasks:

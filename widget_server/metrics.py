@@ -5,20 +5,36 @@
     text = await metrics.scrape(store, settings.widgets, clock())   # what GET /metrics answers
 
 Counters and histograms count as things happen; the gauges are read from the store
-at scrape time, so every instance reports the state they all share.
+at scrape time, so every instance reports the state they all share. docs/metrics.md lists every metric.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+import platform
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from widget_server.store import Store
+from widget_server.version import package_version
 
 log = logging.getLogger("widget_server.metrics")
+T = TypeVar("T")
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class Metrics:
@@ -43,6 +59,36 @@ class Metrics:
                                      registry=r)
         self.slots_taken = Gauge("widget_slots_taken", "Slots held toward the widget's max_concurrent",
                                  ["widget"], registry=r)
+        self.live = Gauge("widget_conversations_live", "Conversations live now (creating, active or lost)",
+                          ["widget"], registry=r)
+        self.seconds_live = Counter("widget_conversation_seconds", "Seconds from create to end of ended "
+                                    "conversations (what the engine bills)", ["widget"], registry=r)
+        self.seconds_without_visitor = Counter(
+            "widget_seconds_without_visitor", "Seconds ended conversations ran after their visitor was last seen "
+            "(the ledger's definition)", ["widget", "reason"], registry=r)
+        self.http_seconds = Histogram("widget_http_request_seconds", "HTTP request latency by route template",
+                                      ["route", "method", "status"], registry=r, buckets=HTTP_BUCKETS)
+        self._http: dict[tuple[str, str, int], Histogram] = {}
+        Info("widget_build", "The running version", registry=r).info(
+            {"version": package_version(), "python": platform.python_version()})
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+
+    def http(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One request's latency (hot: the labelled child is looked up once per route, method and status class)."""
+        key = (route, method, status // 100)
+        child = self._http.get(key)
+        if child is None:
+            child = self._http[key] = self.http_seconds.labels(route, method, f"{status // 100}xx")
+        child.observe(seconds)
+
+    async def engine(self, call: str, pending: Awaitable[T]) -> T:
+        """Await one engine call, observing its latency as ``widget_engine_seconds{call}``."""
+        started = time.perf_counter()
+        try:
+            return await pending
+        finally:
+            self.engine_seconds.labels(call).observe(time.perf_counter() - started)
 
     async def scrape(self, store: Store, widgets: Iterable[str], now: float) -> bytes:
         """The exposition text, with the gauges read from ``store`` now."""
@@ -50,12 +96,14 @@ class Metrics:
         try:
             backlog: float = await store.outbox_size()
             slots: dict[str, float] = {w: await store.live_slots(w, now) for w in widgets}
-        except Exception as exc:  # the counters still answer while the store is down (/readyz says so)
-            log.warning("metrics: store gauges not read: %s", exc)
-            backlog, slots = math.nan, dict.fromkeys(widgets, math.nan)
+            tally = Tally(r.widget for r in await store.live_records())
+            live: dict[str, float] = {w: tally.get(w, 0) for w in widgets}
+        except Exception:  # the counters still answer while the store is down or closed (/readyz says so)
+            backlog, slots, live = math.nan, dict.fromkeys(widgets, math.nan), dict.fromkeys(widgets, math.nan)
         self.webhook_backlog.set(backlog)
-        for widget, taken in slots.items():
-            self.slots_taken.labels(widget).set(taken)
+        for widget in widgets:
+            self.slots_taken.labels(widget).set(slots[widget])
+            self.live.labels(widget).set(live[widget])
         return self.render()
 
     def render(self) -> bytes:

@@ -95,6 +95,9 @@ class ServerSettings:
     server_keys: tuple[str, ...] = strings((), "bearer keys for operator back ends", secret=True)
     trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=_network)
     demo: bool = boolean(False, "serve the demo page at / with any engine (always with the sandbox)")
+    drain_s: float = number(5.0, 0, 300, "seconds /readyz answers 503 after SIGTERM before the server stops")
+    metrics_keys: tuple[str, ...] = strings((), "bearer keys GET /metrics requires; empty: open", key="metrics_key",
+                                            secret=True)
     generated_secret: bool = False
 
     @cached_property
@@ -216,7 +219,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown to anyone."""
-        found = [*self.server.secret_keys, *self.server.server_keys, *self.engine.api_keys,
+        found = [*self.server.secret_keys, *self.server.server_keys, *self.server.metrics_keys, *self.engine.api_keys,
                  *parse_store_url(self.server.store).secrets]
         if self.webhooks:
             found.extend(self.webhooks.secrets)
@@ -270,6 +273,7 @@ def _server(r: Reader, raw: dict[str, Any], engine: EngineSettings, default_publ
     keys = values["secret_keys"]
     _check_lengths(r, "server.secret_key", keys, indexed=len(keys) > 1)
     _check_lengths(r, "server.server_keys", values["server_keys"], indexed=True)
+    _check_lengths(r, "server.metrics_key", values["metrics_keys"], indexed=len(values["metrics_keys"]) > 1)
     if keys:
         return ServerSettings(**values)
     if engine.kind != "sandbox" and "secret_key" not in raw:

@@ -26,9 +26,10 @@ from typing import Any
 import httpx
 
 from widget_server.clock import Clock, iso
+from widget_server.health import Condition
 from widget_server.metrics import Metrics
 from widget_server.settings import WebhookSettings
-from widget_server.store import ConversationRecord, Store
+from widget_server.store import STORE_ERRORS, ConversationRecord, Store
 from widget_server.store.base import OutboxItem
 from widget_server.tokens import new_id
 
@@ -71,6 +72,8 @@ class Webhooks:
         self.clock = clock
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
+        # a store outage is logged once when it starts and once when it ends, not every second
+        self.store_condition = Condition(log, "store")
 
     @property
     def enabled(self) -> bool:
@@ -153,7 +156,10 @@ class Webhooks:
             try:
                 while await self.deliver_due():
                     pass
-            except Exception as exc:  # the store may be briefly unreachable; try again next round
+                self.store_condition.ok()
+            except STORE_ERRORS as exc:  # the store may be briefly unreachable; try again next round
+                self.store_condition.failed(exc)
+            except Exception as exc:
                 log.warning("webhook delivery pass failed: %s", type(exc).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll)

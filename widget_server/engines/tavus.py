@@ -62,6 +62,10 @@ class TavusEngine:
             follow_redirects=False,
         )
 
+    def use_api_key(self, api_key: str) -> None:
+        """Call with this key from now on (a reloaded config's ``engine.api_key``)."""
+        self._key = api_key
+
     async def create(self, request: CreateRequest) -> EngineConversation:
         doc = await self._json_object("POST", "/v2/conversations", json_body=request.to_payload())
         conv = self._conversation(doc)

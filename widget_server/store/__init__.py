@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+from redis.exceptions import RedisError
+
 from widget_server.store.base import ConversationRecord, Store
+
+# What a store raises when it cannot answer (Redis stopped or unreachable, SQLite locked or unwritable): the
+# app answers 503 problem+json with Retry-After, and the background jobs try again on their next pass.
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, RedisError)
 
 
 def open_store(url: str) -> Store:
@@ -18,4 +26,4 @@ def open_store(url: str) -> Store:
     raise ValueError(f"unsupported store URL scheme: {url.split(':', 1)[0]}")
 
 
-__all__ = ["ConversationRecord", "Store", "open_store"]
+__all__ = ["STORE_ERRORS", "ConversationRecord", "Store", "open_store"]

@@ -20,7 +20,9 @@ import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from widget_server.store.base import (
@@ -38,6 +40,8 @@ from widget_server.store.base import (
 from widget_server.store.urls import parse_store_url
 
 P = "ws:"
+CONNECT_TIMEOUT_S = 2.0
+SOCKET_TIMEOUT_S = 5.0
 _FLOATS = {"created_at", "expires_at", "started_at", "ended_at", "last_seen"}
 _LIVE_LUA = " or ".join(f"st == '{s}'" for s in LIVE)
 
@@ -262,7 +266,12 @@ def _record(row: dict[str, str]) -> ConversationRecord | None:
 def connect(url: str) -> tuple[aioredis.Redis, list[aioredis.Redis]]:
     """A client for the store URL (direct, TLS or through Sentinel), and the sentinel clients to close with it."""
     target = parse_store_url(url)
-    pool: dict[str, Any] = {"decode_responses": True, "max_connections": 64, "health_check_interval": 30}
+    # One quick retry, not redis-py's default three with seconds of back-off: a Redis that is down should be
+    # a prompt 503 (with Retry-After), not a create held for seconds; a URL's own timeouts win.
+    pool: dict[str, Any] = {"decode_responses": True, "max_connections": 64, "health_check_interval": 30,
+                            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1)}
+    target.connection.setdefault("socket_connect_timeout", CONNECT_TIMEOUT_S)
+    target.connection.setdefault("socket_timeout", SOCKET_TIMEOUT_S)
     if not target.sentinels:
         return aioredis.Redis(**target.connection, **pool), []
     # The sentinels get the same TLS and socket options as the master, and their own credentials.

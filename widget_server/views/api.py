@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from widget_server import pow
 from widget_server.clock import iso
-from widget_server.conversations import parse_overrides
+from widget_server.conversations import Attempt, log_create, parse_overrides
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.responses import JSONAnswer
@@ -91,19 +91,27 @@ async def challenge(request: Request) -> Response:
 async def create_conversation(request: Request) -> Response:
     c = ctx(request)
     widget = c.widget(request.path_params["widget"])
-    caller = _caller(request, widget)
-    if caller.kind == "session" and widget.proof_of_work:
-        await _check_proof(request, widget)
-    overrides = parse_overrides(widget, await read_json(request))
+    try:
+        caller = _caller(request, widget)
+        if caller.kind == "session" and widget.proof_of_work:
+            await _check_proof(request, widget)
+        overrides = parse_overrides(widget, await read_json(request))
+    except Problem as problem:
+        log_create(Attempt(widget.id), "refused", reason=problem.kind)
+        raise
     ip = client_ip(request, c.settings.server.trusted_proxies)
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
     )
-    live = c.live
-    await live.remember(created)  # the room and its token, for the server's own seat
-    if c.settings.engine.kind == "sandbox" or widget.record_events:
-        live.join_early(created["conversation_id"])
-    return JSONAnswer(created, status_code=201, no_store=True)
+    try:
+        live = c.live
+        await live.remember(created)  # the room and its token, for the server's own seat
+        if c.settings.engine.kind == "sandbox" or widget.record_events:
+            live.join_early(created["conversation_id"])
+        return JSONAnswer(created, status_code=201, no_store=True)
+    except BaseException:  # no visitor gets this conversation, and the engine bills it until it ends
+        await c.conversations.abandon(created["conversation_id"], "create_answer_failed")
+        raise
 
 
 async def mint_session(request: Request) -> Response:
