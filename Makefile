@@ -37,11 +37,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 static/embed.js: static/loader/embed.js node_modules/.package-lock.json
 	npm run --silent build
 
-# Chromium (browser tests) and redis-server (Redis store tests) from Debian's packages.
+# Chromium (browser tests), redis-server (Redis store tests) and PostgreSQL (history tests: the tests start a
+# private cluster with its initdb/pg_ctl) from Debian's packages.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
