@@ -26,6 +26,8 @@ from widget_server.conversations import Conversations
 from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
 from widget_server.errors import HANDLERS, Problem, unexpected_handler
+from widget_server.history import open_history
+from widget_server.history.recorder import Recorder
 from widget_server.hot import HotRoutes
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
@@ -134,21 +136,25 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     store = store or open_store(settings.server.store)
     signer = Signer(settings.server.secret_keys, clock)
     metrics = Metrics()
-    webhooks = Webhooks(settings.webhooks, store, metrics, clock)
-    conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
-    lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock)
+    history = open_history(settings.server.history_url)
+    recorder = Recorder(history, store, engine, settings, metrics, clock)
+    webhooks = Webhooks(settings.webhooks, store, metrics, clock, attempts=recorder.delivery)
+    conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock, recorder)
+    lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock,
+                          jobs=recorder.jobs())
     hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
     templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=select_autoescape(),
                             auto_reload=False)
     ctx = Context(
         settings=settings, clock=clock, store=store, engine=engine, signer=signer, metrics=metrics,
-        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub,
+        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub, history=history,
         assets=assets or Assets(), templates=templates,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await recorder.open()  # a history database that cannot be reached is retried by the history sync
         lifecycle.start()
         try:
             yield
@@ -159,6 +165,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             await _bounded("live rooms", hub.aclose())
             await _bounded("engine client", engine.aclose())
             await _bounded("store", store.close())
+            await _bounded("history", history.close())
 
     def cors_allowed(origin: str, path: str) -> bool:
         parts = path.split("/")

@@ -16,6 +16,7 @@ from widget_server.clock import Clock
 from widget_server.conversations import Conversations
 from widget_server.engines.base import Engine
 from widget_server.errors import Problem
+from widget_server.history import History
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
@@ -37,6 +38,7 @@ class Context:
     conversations: Conversations
     lifecycle: Lifecycle
     live: LiveHub
+    history: History
     assets: Assets
     templates: Environment
 

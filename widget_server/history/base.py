@@ -98,6 +98,9 @@ class Retention:
 class History(Protocol):
     url: str
 
+    @property
+    def opened(self) -> bool: ...
+
     async def open(self, *, migrate: bool = True) -> None: ...
 
     async def close(self) -> None: ...

@@ -1,7 +1,7 @@
 """The history schema's migrations (Alembic), run at start or by ``widget-server migrate``.
 
-    await upgrade(engine)            # to the head revision; safe when several instances start at once
-    await require_head(engine)       # for ``server.history_migrate = false``: refuse an old schema
+    await conn.run_sync(upgrade)       # to the head revision; several instances starting at once are safe
+    await conn.run_sync(require_head)  # for ``server.history_migrate = false``: refuse an old schema
 
 The revisions live in ``migrations/versions``; the version table is ``history_alembic_version``.
 """
@@ -16,7 +16,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 VERSION_TABLE = "history_alembic_version"
@@ -45,30 +44,27 @@ def current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
-def _upgrade(connection: Connection) -> None:
+def upgrade(connection: Connection) -> str:
+    """Bring the database to the head revision (in the caller's transaction); returns it."""
+    if connection.dialect.name == "postgresql":
+        # PostgreSQL's DDL is transactional: the lock makes a second instance wait, then find head.
+        connection.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"))
     command.upgrade(config(connection), "head")
-
-
-async def upgrade(engine: AsyncEngine) -> str:
-    """Bring the database to the head revision; returns it."""
-    for attempt in range(2):
-        try:
-            async with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # PostgreSQL's DDL is transactional: the lock makes a second instance wait, then find head.
-                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"))
-                await conn.run_sync(_upgrade)
-            break
-        except OperationalError:
-            # SQLite: another process on this machine created the tables a moment ago; look again, once.
-            if attempt or engine.dialect.name != "sqlite":
-                raise
     return head()
 
 
-async def require_head(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        found = await conn.run_sync(current)
+def require_head(connection: Connection) -> None:
+    found = current(connection)
     if found != head():
         raise SchemaBehind(f"history schema is at {found or 'nothing'}, this version needs {head()}: "
                            "run `widget-server migrate` (or set server.history_migrate = true)")
+
+
+async def upgrade_async(engine: AsyncEngine) -> str:
+    async with engine.begin() as conn:
+        return await conn.run_sync(upgrade)
+
+
+async def require_head_async(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.run_sync(require_head)
