@@ -83,7 +83,10 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(extra: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
-        return parse_settings(deep_merge(base_config(tmp_path), extra or {}), env or {})
+        raw = deep_merge(base_config(tmp_path), extra or {})
+        if raw["server"]["store"].startswith("redis") and "history" not in raw["server"]:
+            raw["server"]["history"] = f"sqlite:///{tmp_path / 'history.db'}"  # not the default, in the cwd
+        return parse_settings(raw, env or {})
 
     return make
 

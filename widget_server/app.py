@@ -38,6 +38,7 @@ from widget_server.settings import Settings
 from widget_server.store import Store, open_store
 from widget_server.tokens import Signer
 from widget_server.views import api, embed, hooks, live, ops
+from widget_server.views import history as history_views
 from widget_server.webhooks import Webhooks
 
 log = logging.getLogger("widget_server")
@@ -97,6 +98,7 @@ def _routes(extra: list[BaseRoute]) -> list[BaseRoute]:
         Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/interactions", live.post_interaction, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/transcript", history_views.transcript, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/events", live.events, methods=["GET"]),
         WebSocketRoute("/api/conversations/{conversation_id}/events", live.events_ws),
         Route("/hooks/engine/{ref}", hooks.engine_callback, methods=["POST"]),

@@ -162,3 +162,35 @@ async def test_a_history_outage_loses_no_end_and_fails_no_create(
             past = await ctx.history.conversation(conversation_id=doc["conversation_id"])
             assert past is not None and past.status == "ended" and past.end_reason == "operator_ended"
             assert past.seconds == pytest.approx(30)
+
+
+async def test_transcripts_are_kept_from_the_callback_or_fetched_after_the_end(
+        standin: tuple[TavusStandIn, str], make_settings: Callable[..., Settings]) -> None:
+    engine, url = standin
+    engine.reset()
+    clock = FakeClock()
+    async with running(tavus(make_settings, url), clock) as (app, client):
+        said = [{"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi there."}]
+        called = (await create(app, client, browser=False))["conversation_id"]
+        silent = (await create(app, client, browser=False))["conversation_id"]
+        for cid in (called, silent):
+            await client.post(f"/api/conversations/{cid}/end", headers=OPS)
+        path = f"/api/conversations/{called}/transcript"
+        assert (await client.get(path, headers=OPS)).json()["detail"] == "not received yet"
+        await client.post(engine.conversations[called]["callback_url"].removeprefix("http://testserver"), json={
+            "conversation_id": called, "event_type": "application.transcription_ready",
+            "properties": {"transcript": said}})
+        got = await client.get(path, headers=OPS)
+        assert got.status_code == 200 and got.json()["transcript"] == said and got.json()["source"] == "callback"
+        assert (await client.get(path)).status_code == 401
+        # no callback for the other: its verbose record is asked, a minute after the end
+        engine.conversations[silent]["transcript"] = said[:1]
+        fetch = app.state.ctx.lifecycle.jobs[1][2]
+        assert await fetch() == []
+        clock.advance(61)
+        assert [a for _, a in await fetch()] == ["transcript_fetched"]
+        got = (await client.get(f"/api/conversations/{silent}/transcript", headers=OPS)).json()
+        assert got["transcript"] == said[:1] and got["source"] == "engine_get"
+        assert (await client.get("/api/conversations/nope/transcript", headers=OPS)).status_code == 404
+        ready = (await client.get("/readyz")).json()
+        assert ready["history"] == "ok" and ready["history_schema"] == "0001"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,8 +17,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ok = await ctx(request).store.ping()
-    return JSONAnswer({"status": "ready" if ok else "store unreachable"}, status_code=200 if ok else 503)
+    """Ready when the live store answers. The history database is reported, not required: while it is down
+    ends wait in the live store (and are written once it is back), so an instance can still serve."""
+    c = ctx(request)
+    ok = await c.store.ping()
+    schema = None
+    if c.history.opened and await c.history.ping():
+        with contextlib.suppress(Exception):
+            schema = await c.history.schema_version()
+    return JSONAnswer({"status": "ready" if ok else "store unreachable",
+                       "history": "ok" if schema else "unreachable", "history_schema": schema},
+                      status_code=200 if ok else 503)
 
 
 async def metrics(request: Request) -> Response:
