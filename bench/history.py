@@ -157,7 +157,8 @@ async def redis_memory(tmp: Path, n: int, out: list[tuple[str, str, str]]) -> No
             for start in range(0, n, 500):
                 ids = [f"l_{i:09d}" for i in range(start, min(n, start + 500))]
                 for lid in ids:
-                    await store.insert(ConversationRecord(lid, "w", "creating", now, now + 600, client_ip="203.0.113.9"))
+                    await store.insert(ConversationRecord(lid, "w", "creating", now, now + 600,
+                                                          client_ip="203.0.113.9"))
                     await store.activate(lid, "c" + lid, "https://tavus.daily.co/c")
                     await store.finish(lid, "ended", "visitor_ended", now + 30)
                 for rec in await store.unarchived(500):
