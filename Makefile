@@ -96,8 +96,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 static/embed.js: static/loader/embed.js node_modules/.package-lock.json
 	npm run --silent build
 
-# Chromium (browser tests), redis-server (Redis store tests), and podman, runc and mmdebstrap (the image test:
-# docs/deploy.md) from Debian's packages.
+# Chromium (browser tests), redis-server (Redis store tests), PostgreSQL (history tests: the tests start a
+# private cluster with its initdb/pg_ctl), and podman, runc and mmdebstrap (the image test: docs/deploy.md)
+# from Debian's packages.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -105,6 +106,7 @@ system-deps:
 	command -v podman >/dev/null || missing="$$missing podman"; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
 	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \

@@ -83,7 +83,10 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(extra: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Settings:
-        return parse_settings(deep_merge(base_config(tmp_path), extra or {}), env or {})
+        raw = deep_merge(base_config(tmp_path), extra or {})
+        if raw["server"]["store"].startswith("redis") and "history" not in raw["server"]:
+            raw["server"]["history"] = f"sqlite:///{tmp_path / 'history.db'}"  # not the default, in the cwd
+        return parse_settings(raw, env or {})
 
     return make
 
@@ -161,3 +164,37 @@ def redis_url(redis_service: str) -> str:
 
     flush(redis_service)
     return redis_service
+
+
+@pytest.fixture(scope="session")
+def postgres_service() -> Iterator[str]:
+    """One real PostgreSQL cluster for the session; use ``postgres_url`` for a database of one's own."""
+    from tests.postgres_server import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_service: str) -> str:
+    """A new, empty database on the session's cluster."""
+    import asyncio
+    import secrets
+    import threading
+
+    import asyncpg
+
+    name = "t_" + secrets.token_hex(6)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(postgres_service)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    # in a thread of its own: the test's event loop may be running in this one
+    worker = threading.Thread(target=asyncio.run, args=(create(),))
+    worker.start()
+    worker.join()
+    return postgres_service.rsplit("/", 1)[0] + "/" + name

@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from widget_server.config_registry import NO_DEFAULT, declared, default_of
-from widget_server.settings import EngineSettings, LifecycleSettings, ServerSettings, WebhookSettings, WidgetSettings
+from widget_server.settings import (
+    EngineSettings,
+    LifecycleSettings,
+    RetentionSettings,
+    ServerSettings,
+    WebhookSettings,
+    WidgetSettings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_TABLES: dict[str, type] = {"server": ServerSettings, "engine": EngineSettings, "webhooks": WebhookSettings,
-                                  "lifecycle": LifecycleSettings, "widgets.<id>": WidgetSettings}
+                                  "lifecycle": LifecycleSettings, "retention": RetentionSettings,
+                                  "widgets.<id>": WidgetSettings}
 
 
 def test_security_doc_names_existing_tests() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -211,25 +210,3 @@ async def test_two_instances_on_one_redis_hold_the_caps(client_for: Callable[...
     per_ip = await asyncio.gather(*((a if i % 2 else b).create("public") for i in range(9)))
     assert sorted(r.status_code for r in per_ip) == [201] * 4 + [429] * 5
     assert all(r.json()["type"].endswith("/rate-limited") for r in per_ip if r.status_code == 429)
-
-
-async def test_report_prints_the_ledger(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from widget_server.store.sqlite import SqliteStore
-
-    store = SqliteStore(str(tmp_path / "state.db"))
-    await store.open()
-    now = time.time()
-    for i, (reason, seen) in enumerate((("visitor_page_hidden", now - 60), ("heartbeat_timeout", now - 90))):
-        await store.insert(ConversationRecord(f"l{i}", "support", "creating", now - 100, now + 500, last_seen=seen))
-        await store.activate(f"l{i}", f"c{i}", "u")
-        await store.finish(f"l{i}", "ended", reason, now - 60)
-    await store.close()
-    config = tmp_path / "c.toml"
-    config.write_text(f'[server]\nstore = "sqlite:///{tmp_path / "state.db"}"\n[widgets.support]\nreplica_id = "r"\n')
-    out = subprocess.run([sys.executable, "-m", "widget_server.cli", "report", "--config", str(config)],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "heartbeat_timeout" in out.stdout and "2 conversation(s), 80.0 s live, 30.0 s of them" in out.stdout

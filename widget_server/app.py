@@ -27,6 +27,8 @@ from widget_server.edge import EdgeMiddleware
 from widget_server.engines.base import Engine
 from widget_server.errors import HANDLERS, Problem, store_error_handler, unexpected_handler
 from widget_server.health import Health
+from widget_server.history import open_history
+from widget_server.history.recorder import Recorder
 from widget_server.hot import HotRouter
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.bus import open_bus
@@ -38,6 +40,7 @@ from widget_server.store import STORE_ERRORS, Store, open_store
 from widget_server.tokens import Signer
 from widget_server.tracing import TracingMiddleware
 from widget_server.views import api, embed, hooks, live, ops
+from widget_server.views import history as history_views
 from widget_server.webhooks import Webhooks
 
 log = logging.getLogger("widget_server")
@@ -97,6 +100,7 @@ def _routes(extra: list[BaseRoute], metrics_route: bool = True) -> list[BaseRout
         Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/interactions", live.post_interaction, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/transcript", history_views.transcript, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/events", live.events, methods=["GET"]),
         WebSocketRoute("/api/conversations/{conversation_id}/events", live.events_ws),
         Route("/hooks/engine/{ref}", hooks.engine_callback, methods=["POST"]),
@@ -163,9 +167,12 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     store = store or open_store(settings.server.store)
     signer = Signer(settings.server.secret_keys, clock)
     metrics = Metrics()
-    webhooks = Webhooks(settings.webhooks, store, metrics, clock)
-    conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
-    lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock)
+    history = open_history(settings.server.history_url)
+    recorder = Recorder(history, store, engine, settings, metrics, clock)
+    webhooks = Webhooks(settings.webhooks, store, metrics, clock, attempts=recorder.delivery)
+    conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock, recorder)
+    lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock,
+                          jobs=recorder.jobs())
     hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
     assets = assets or Assets()
     health = Health(store, engine, assets, clock)
@@ -175,7 +182,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
                             auto_reload=False)
     ctx = Context(
         settings=settings, clock=clock, store=store, engine=engine, signer=signer, metrics=metrics,
-        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub,
+        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub, history=history,
         assets=assets, templates=templates, health=health,
     )
 
@@ -184,6 +191,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
         await store.open()
         # the engine's credentials, checked once now (kept for /readyz, which re-checks at most once a minute)
         await health.check_engine()
+        await recorder.open()  # a history database that cannot be reached is retried by the history sync
         lifecycle.start()
         try:
             yield
@@ -194,6 +202,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             await _bounded("live rooms", hub.aclose())
             await _bounded("engine client", engine.aclose())
             await _bounded("store", store.close())
+            await _bounded("history", history.close())
 
     def cors_allowed(origin: str, path: str) -> bool:
         settings = app.ctx.settings  # the current settings: a reload changes the widgets

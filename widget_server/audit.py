@@ -46,6 +46,10 @@ def audit(settings: Settings) -> list[str]:
             reason = _weak_reason(key)
             if reason:
                 found.append(f"webhooks.secret{f'[{i}]' if len(hooks) > 1 else ''}: {reason}")
+    if settings.server.store.startswith(("redis://", "rediss://")) and not settings.server.history:
+        found.append("server.history: not set with a Redis store, so each instance keeps its own history in "
+                     "widget-server-history.db; with more than one instance, set a shared database "
+                     '(server.history = "postgresql://USER:PASSWORD@HOST:5432/DB")')
     host = urlsplit(settings.server.public_url).hostname or ""
     if settings.server.public_url.startswith("http://") and not host.startswith(LOOPBACK):
         found.append("server.public_url: plain http outside loopback; browsers refuse camera and microphone "

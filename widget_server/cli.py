@@ -1,4 +1,4 @@
-"""``widget-server`` commands: serve, check-config, sandbox."""
+"""``widget-server`` commands: serve, check-config, sandbox, and the history's report, migrate, purge, backup."""
 
 from __future__ import annotations
 
@@ -6,12 +6,23 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from widget_server.audit import audit
 from widget_server.logs import FORMATS, LEVELS, configure_logging
-from widget_server.settings import ConfigError, Settings, default_settings, load_settings
+from widget_server.settings import (
+    ConfigError,
+    HistoryTarget,
+    Settings,
+    default_settings,
+    load_history_target,
+    load_settings,
+)
 from widget_server.version import package_version, version_text
+
+if TYPE_CHECKING:
+    from widget_server.history import History
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -109,35 +120,112 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    import asyncio
-    import json
-    import time
-
-    from widget_server.ledger import ledger, render, summary
-    from widget_server.store import ConversationRecord, open_store
-
+def _history_target(args: argparse.Namespace) -> HistoryTarget | None:
+    """server.history (or the store's SQLite file) and [retention] of --config, or --history; no secrets read."""
     try:
-        settings = _load(args.config, DEFAULT_HOST, DEFAULT_PORT)
+        target = load_history_target(args.config)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
+        return None
+    return HistoryTarget(args.history, target.retention) if args.history else target
+
+
+def _with_history(args: argparse.Namespace, work: Callable[[History], Awaitable[int]], *, migrate: bool = False) -> int:
+    import asyncio
+
+    from widget_server.history import open_history
+    from widget_server.history.migrate import SchemaBehind
+
+    target = _history_target(args)
+    if target is None:
         return 2
 
-    async def read() -> list[ConversationRecord]:
-        store = open_store(settings.server.store)
-        await store.open()
+    async def run() -> int:
+        history = open_history(target.url)
         try:
-            return await store.records_since(time.time() - args.hours * 3600)
+            await history.open(migrate=migrate)
+        except SchemaBehind as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        try:
+            return await work(history)
         finally:
-            await store.close()
+            await history.close()
 
-    now = time.time()
-    rows = ledger(asyncio.run(read()), now)
-    if args.json:
-        print(json.dumps({"rows": [r.to_json() for r in rows], "summary": summary(rows)}, indent=2))
-    else:
-        print(render(rows))
+    return asyncio.run(run())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from widget_server.history import LedgerQuery
+    from widget_server.ledger import ledger, render, summary
+
+    async def work(history: History) -> int:
+        now = time.time()
+        query = LedgerQuery(widget=args.widget, since=now - args.hours * 3600, limit=None, order="asc")
+        rows = ledger(list(await history.page(query)), now)
+        if args.json:
+            print(json.dumps({"rows": [r.to_json() for r in rows], "summary": summary(rows)}, indent=2))
+        else:
+            print(render(rows))
+        return 0
+
+    return _with_history(args, work)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def work(history: History) -> int:
+        print(f"history schema at {await history.schema_version()} ({_redact(history.url)})")
+        return 0
+
+    return _with_history(args, work, migrate=True)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    import time
+
+    from widget_server.history.recorder import retention_of_target
+
+    target = _history_target(args)
+    if target is None:
+        return 2
+    retention = retention_of_target(target.retention)
+
+    async def work(history: History) -> int:
+        counts = await history.purge(retention, time.time(), dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"{verb}: {counts['conversations']} conversation(s) older than {retention.conversations_days} days, "
+              f"{counts['transcripts']} transcript(s) older than {retention.transcripts_days} days, "
+              f"{counts['client_ips']} client address(es) older than {retention.client_ip_days} days, "
+              f"{counts['deliveries']} webhook delivery record(s), {counts['audit']} audit entr(ies)"
+              " (0 days: kept forever)")
+        if not args.dry_run:
+            await history.record_audit(time.time(), "cli", "purge", "", counts)
+        return 0
+
+    return _with_history(args, work)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from widget_server.history.backup import backup_sqlite
+
+    target = _history_target(args)
+    if target is None:
+        return 2
+    if not target.url.startswith("sqlite:///"):
+        print("the history database is PostgreSQL: back it up with its own tools, e.g. "
+              "pg_dump --format=custom --file=history.dump \"$DATABASE_URL\" (see docs/operations.md)",
+              file=sys.stderr)
+        return 2
+    try:
+        pages = backup_sqlite(target.url.removeprefix("sqlite:///"), args.path)
+    except (OSError, ValueError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"{target.url.removeprefix('sqlite:///')} -> {args.path} ({pages} pages, online backup)")
     return 0
 
 
@@ -147,6 +235,18 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         print(version_text())
         parser.exit()
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return url.replace(f":{parts.password}@", ":***@") if parts.password else url
+
+def _history_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file: its server.history (or server.store's SQLite file) and "
+                                    "[retention]; no other key is read, no secret needed")
+    p.add_argument("--history", help="the history database URL, instead of the config's")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -180,12 +280,24 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--drop-callback-rate", type=float, default=0.0,
                          help="share of callbacks not sent (1: none, for benchmarks without a receiver)")
     sandbox.set_defaults(func=cmd_sandbox)
-    report = sub.add_parser("report", help="the ledger: conversations created, ended, why, seconds live and "
-                                           "seconds without a visitor")
-    report.add_argument("--config", help="TOML config file (its server.store is read)")
+    report = sub.add_parser("report", help="the ledger, from the history database: conversations created, ended, "
+                                           "why, seconds live and seconds without a visitor")
+    _history_args(report)
     report.add_argument("--hours", type=float, default=24.0, help="how far back (default 24)")
+    report.add_argument("--widget", help="one widget only")
     report.add_argument("--json", action="store_true", help="machine-readable rows and summary")
     report.set_defaults(func=cmd_report)
+    migrate = sub.add_parser("migrate", help="bring the history database's schema up to date")
+    _history_args(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+    purge = sub.add_parser("purge", help="remove what [retention] says has gone from the history database")
+    _history_args(purge)
+    purge.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    purge.set_defaults(func=cmd_purge)
+    backup = sub.add_parser("backup", help="an online copy of a SQLite history database (PostgreSQL: pg_dump)")
+    backup.add_argument("path", help="the copy to write (a new file)")
+    _history_args(backup)
+    backup.set_defaults(func=cmd_backup)
     return p
 
 

@@ -17,6 +17,7 @@ from widget_server.conversations import Conversations
 from widget_server.engines.base import Engine
 from widget_server.errors import Problem
 from widget_server.health import Health
+from widget_server.history import History
 from widget_server.lifecycle import Lifecycle
 from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
@@ -38,6 +39,7 @@ class Context:
     conversations: Conversations
     lifecycle: Lifecycle
     live: LiveHub
+    history: History
     assets: Assets
     templates: Environment
     health: Health

@@ -1,6 +1,6 @@
 """Creating, reading and ending conversations under the operator's rules.
 
-    service = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
+    service = Conversations(settings, store, engine, signer, metrics, webhooks, clock, recorder)
     created = await service.create(widget, overrides, origin="https://www.example.com",
                                    client_ip="203.0.113.9", browser=True)
     await service.end(created["conversation_id"], reason="visitor_ended")
@@ -9,6 +9,10 @@ Views call this; it calls the store and the engine. Every refusal is a :class:`P
 an engine failure is raised as the :class:`EngineError` it is (the app's handler answers
 502/503/504). Every end, whoever noticed it, is recorded by :meth:`Conversations.note_ended`:
 the store row, the ``conversation.ended`` webhook and the metric, once.
+
+Then the history database (through the recorder, which never fails a create or an end: see
+history/recorder.py). The end time is the engine's when it tells one (its callback's timestamp, its
+record's), else the moment it was noticed.
 
 One log line per create (``create created|refused|failed``, the widget, the engine's milliseconds and the
 public conversation id, the engine's, that the report and the webhooks use) and one per end.
@@ -25,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from widget_server.clock import Clock, iso
-from widget_server.engines.base import CreateRequest, Engine
+from widget_server.engines.base import CreateRequest, Engine, parse_time
 from widget_server.errors import EngineError, FieldError, Problem, invalid
 from widget_server.health import describe
+from widget_server.history.recorder import Recorder
 from widget_server.ledger import without_visitor
 from widget_server.metrics import Metrics
 from widget_server.settings import OVERRIDABLE, Settings, WidgetSettings
@@ -97,6 +102,7 @@ class Conversations:
     metrics: Metrics
     webhooks: Webhooks
     clock: Clock
+    recorder: Recorder
     # (local id, engine id, reason) of creates ended at the engine that the store did not take yet
     unrecorded: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -189,6 +195,8 @@ class Conversations:
             await self._end_at_engine(conv.conversation_id)
             raise EngineError("timeout", "the engine answered too late; the conversation was ended")
         self.webhooks.wake()
+        record.status, record.conversation_url = "active", conv.conversation_url
+        await self.recorder.created(record)
         self.metrics.created.labels(widget.id).inc()
         result: dict[str, Any] = {
             "conversation_id": conv.conversation_id,
@@ -237,6 +245,8 @@ class Conversations:
 
     async def get(self, conversation_id: str) -> ConversationRecord:
         record = await self.store.by_conversation(conversation_id)
+        if record is None:  # ended and archived: the live store let it go, history has it
+            record = await self.recorder.past(conversation_id)
         if record is None:
             raise Problem(404, "Unknown conversation", "no conversation with this id", kind="not-found")
         return record
@@ -258,7 +268,8 @@ class Conversations:
     async def end(self, conversation_id: str, reason: str) -> dict[str, Any]:
         record = await self.get(conversation_id)
         if record.live:
-            await self.end_record(record, reason)
+            if await self.end_record(record, reason) and reason == "operator_ended":
+                await self.recorder.audit("server_key", "end_conversation", conversation_id, reason=reason)
             record = await self.get(conversation_id)
         return self.describe(record)
 
@@ -313,13 +324,17 @@ class Conversations:
             await self._end_at_engine(record.conversation_id)
         return await self.note_ended(record, reason)
 
-    async def note_ended(self, record: ConversationRecord, reason: str, *, found: str | None = None) -> bool:
+    async def note_ended(self, record: ConversationRecord, reason: str, *, found: str | None = None,
+                         ended_at: float | None = None) -> bool:
         """Record an end the engine already knows of: the store row, the webhook and the metric, exactly once.
 
         ``found``: the engine's id of a conversation whose create never reached the store
         (its answer was lost, or its instance died); the record adopts it as it ends.
+        ``ended_at``: when the engine says it ended (kept within the conversation's life as seen here).
         """
         now = self.clock()
+        if ended_at is not None:
+            now = min(now, max(record.created_at, ended_at))
         if found is not None:
             record.conversation_id = record.conversation_id or found
         # from its creation to now, whatever the record says (a failed create found alive has an end)
@@ -342,11 +357,15 @@ class Conversations:
             log.info("end %s %s after %.1f s", record.widget, reason, seconds, extra={
                 "widget": record.widget, "conversation_id": record.conversation_id, "reason": reason,
                 "seconds": round(seconds, 3), "seconds_without_visitor": None if idle is None else round(idle, 3)})
+            await self.recorder.ended(record.local_id)
         return done
 
     async def fail(self, local_id: str, reason: str) -> bool:
         """A create that never became a conversation: no engine time, no webhook; the slot is freed."""
-        return await self.store.finish(local_id, "failed", reason, self.clock())
+        done = await self.store.finish(local_id, "failed", reason, self.clock())
+        if done:
+            await self.recorder.ended(local_id)
+        return done
 
     async def heartbeat(self, conversation_id: str) -> ConversationRecord:
         """The visitor is still there; raises 410 once the conversation has ended."""
@@ -382,18 +401,22 @@ class Conversations:
             started = self.webhooks.event("conversation.started", record, started_at=iso(now))
             if await self.store.mark_started(local_id, now, started):
                 self.webhooks.wake()
+                await self.recorder.started(local_id, now)
         elif kind == "system.shutdown":
             reason = str(props.get("shutdown_reason") or "engine_shutdown")[:200]
             # a lost answer the engine tells us about is recorded against the id it names
             lost = record.conversation_id if record.status == "lost" else None
-            await self.note_ended(record, reason, found=lost)
+            await self.note_ended(record, reason, found=lost, ended_at=parse_time(event.get("timestamp")))
         elif kind == "application.transcription_ready":
-            transcript = props.get("transcript")
-            await self.webhooks.emit("transcript.ready", record,
-                                     transcript=transcript if isinstance(transcript, list) else [])
+            raw = props.get("transcript")
+            transcript = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+            await self.webhooks.emit("transcript.ready", record, transcript=transcript)
+            await self.recorder.transcript(local_id, transcript)
         elif kind == "application.recording_ready":
-            await self.webhooks.emit("recording.ready", record, **{
-                k: props[k] for k in ("bucket_name", "s3_key", "duration") if k in props})
+            keys = ("bucket_name", "s3_key", "duration", "storage_provider", "storage_uri")
+            ref: dict[str, Any] = {k: props[k] for k in keys if k in props}
+            await self.webhooks.emit("recording.ready", record, **ref)
+            await self.recorder.recording(local_id, ref)
         return True
 
 

@@ -37,7 +37,10 @@ from widget_server.webhooks import Webhooks
 log = logging.getLogger("widget_server.lifecycle")
 
 PAGE = 100
+Job = Callable[[], Awaitable[list[tuple[str, str]]]]
 CREATE_MARGIN_S = 5.0
+# A heartbeat silent for this many sweeps past the grace means no sweep ran meanwhile: ask the engine first.
+UNWATCHED_SWEEPS = 3
 
 
 @dataclass(eq=False)
@@ -50,6 +53,7 @@ class Lifecycle:
     signer: Signer
     metrics: Metrics
     clock: Clock
+    jobs: list[tuple[str, float, Job]] = field(default_factory=list)  # more leased jobs (the history's)
     instance: str = field(default_factory=lambda: new_id("i_", 6))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     store_condition: Condition = field(default_factory=lambda: Condition(log, "store"))
@@ -92,13 +96,23 @@ class Lifecycle:
         if record.status != "active":
             return None
         if record.last_seen is not None and now - record.last_seen > self.cfg.heartbeat_grace_s:
+            if now - record.last_seen > self.cfg.heartbeat_grace_s + UNWATCHED_SWEEPS * self.cfg.sweep_interval_s:
+                # Nobody swept for a while (every instance was down): the engine may have ended it meanwhile,
+                # and then its end, not this late one, is what it billed.
+                assert record.conversation_id is not None
+                conv = await self.engine.get(record.conversation_id)
+                if conv.status == "ended":
+                    reason = conv.shutdown_reason or "engine_ended"
+                    done = await self.conversations.note_ended(record, reason, ended_at=conv.ended_at)
+                    return reason if done else None
             return "heartbeat_timeout" if await self.conversations.end_record(record, "heartbeat_timeout") else None
         if now > record.expires_at + self.cfg.expiry_grace_s:
             assert record.conversation_id is not None
             conv = await self.metrics.engine("get", self.engine.get(record.conversation_id))
             if conv.status == "ended":
                 reason = conv.shutdown_reason or "engine_ended"
-                return reason if await self.conversations.note_ended(record, reason) else None
+                done = await self.conversations.note_ended(record, reason, ended_at=conv.ended_at)
+                return reason if done else None
             return "expired_backstop" if await self.conversations.end_record(record, "expired_backstop") else None
         return None
 
@@ -177,6 +191,7 @@ class Lifecycle:
             return None
         # Live here, not active there: a shutdown callback went missing. Ask the engine.
         assert record.conversation_id is not None
+        ended_at = None
         try:
             conv = await self.metrics.engine("get", self.engine.get(record.conversation_id))
         except EngineError as exc:
@@ -186,20 +201,22 @@ class Lifecycle:
         else:
             if conv.status != "ended":
                 return None
-            reason = conv.shutdown_reason or "engine_ended"
-        return reason if await self.conversations.note_ended(record, reason) else None
+            # the engine's end, not ours: an instance down for ten minutes must not bill ten minutes
+            reason, ended_at = conv.shutdown_reason or "engine_ended", conv.ended_at
+        return reason if await self.conversations.note_ended(record, reason, ended_at=ended_at) else None
 
     # --- background jobs ---------------------------------------------------------------------------
     def start(self) -> None:
-        jobs: list[tuple[str, float, Callable[[], Awaitable[list[tuple[str, str]]]]]] = [
+        jobs: list[tuple[str, float, Job]] = [
             ("sweep", self.cfg.sweep_interval_s, self.sweep),
             ("reconcile", self.cfg.reconcile_interval_s, self.reconcile),
+            *self.jobs,
         ]
         self._tasks = [asyncio.create_task(self._loop(*job)) for job in jobs]
         if self.webhooks.enabled:
             self._tasks.append(asyncio.create_task(self.webhooks.run()))
 
-    async def _loop(self, name: str, interval: float, job: Callable[[], Awaitable[list[tuple[str, str]]]]) -> None:
+    async def _loop(self, name: str, interval: float, job: Job) -> None:
         other = Condition(log, f"{name} pass")
         while True:
             engine_failures = self.engine_condition.failures

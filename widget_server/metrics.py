@@ -54,6 +54,8 @@ class Metrics:
         )
         self.lifecycle = Counter("widget_lifecycle_actions", "What the sweep and the reconciler did",
                                  ["job", "action"], registry=r)
+        self.history_failures = Counter("widget_history_failures", "History writes that failed (retried by the "
+                                        "history sync)", ["op"], registry=r)
         self.webhooks = Counter("widget_webhook_attempts", "Operator webhook POSTs", ["result"], registry=r)
         self.webhook_backlog = Gauge("widget_webhook_backlog", "Operator webhooks queued and not yet delivered",
                                      registry=r)

@@ -242,7 +242,25 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 "schema": {"$ref": "#/components/schemas/EngineEvent"}}}},
             "responses": {"200": _json("Accepted", {"type": "object"}), **BAD_BODY, **NOT_FOUND}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Alive", {"type": "object"})}}},
-        "/readyz": {"get": {"summary": "Readiness (store reachable)", "responses": {
+        "/api/conversations/{conversation_id}/transcript": {"get": {
+            "summary": "The conversation's transcript, from the history database (server key)",
+            "description": "Kept from the engine's application.transcription_ready callback, or else fetched "
+                           "from its verbose record a minute after the end; removed after "
+                           "retention.transcripts_days.",
+            "parameters": [ID_PARAM], "security": [{"serverKey": []}],
+            "responses": {"200": _json("Transcript", {"type": "object", "required": ["conversation_id", "transcript"],
+                                                      "properties": {
+                                                          "conversation_id": {"type": "string"},
+                                                          "widget": {"type": "string"},
+                                                          "source": {"type": "string",
+                                                                     "enum": ["callback", "engine_get"]},
+                                                          "received_at": {"type": "string"},
+                                                          "transcript": {"type": "array", "items": {
+                                                              "type": "object"}}}}),
+                          **UNAUTHORISED, "404": _problem("Unknown conversation, or no transcript (yet)"),
+                          "503": _problem("The history database cannot be reached")}}},
+        "/readyz": {"get": {"summary": "Readiness (store reachable; history database and its schema reported)",
+                            "responses": {
             "200": _json("Ready", {"type": "object"}), "503": _json("Not ready", {"type": "object"})}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
             "200": {"description": "Text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

@@ -34,6 +34,7 @@ PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.inte
                  "conversation.overwrite_llm_context", "conversation.append_llm_context")
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_STORE = "sqlite:///widget-server-state.db"
+DEFAULT_HISTORY = "sqlite:///widget-server-history.db"  # with a Redis store and no server.history
 MIN_KEY_LENGTH = 16
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -68,6 +69,12 @@ def _network(value: str) -> Network:
                          "(host names are not resolved)") from None
 
 
+def _history(value: str) -> str:
+    if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ValueError('must be "sqlite:///PATH" or "postgresql://USER:PASSWORD@HOST:PORT/DB"')
+    return value
+
+
 def _colour(value: str) -> str:
     if not COLOR.match(value):
         raise ValueError('must be a colour like "#4f46e5"')
@@ -92,6 +99,8 @@ class ServerSettings:
     secret_keys: tuple[str, ...] = strings(NO_DEFAULT, "signing keys; the first signs, all verify", key="secret_key",
                                            secret=True)
     store: str = string(DEFAULT_STORE, "where shared state lives", parse=_store)
+    history: str = string("", "the history database; empty: the store's SQLite file", parse=_history)
+    history_migrate: bool = boolean(True, "run the history database's migrations at start")
     server_keys: tuple[str, ...] = strings((), "bearer keys for operator back ends", secret=True)
     trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=_network)
     demo: bool = boolean(False, "serve the demo page at / with any engine (always with the sandbox)")
@@ -99,6 +108,13 @@ class ServerSettings:
     metrics_keys: tuple[str, ...] = strings((), "bearer keys GET /metrics requires; empty: open", key="metrics_key",
                                             secret=True)
     generated_secret: bool = False
+
+    @cached_property
+    def history_url(self) -> str:
+        """The history database: as set, else the live store's SQLite file, else a SQLite file of its own."""
+        if self.history:
+            return self.history
+        return self.store if self.store.startswith("sqlite:///") else DEFAULT_HISTORY
 
     @cached_property
     def origin(self) -> str:
@@ -140,6 +156,14 @@ class LifecycleSettings:
     sweep_interval_s: float = number(5.0, 0.05, 3600, "seconds between sweeps")
     reconcile_interval_s: float = number(30.0, 0.05, 3600, "seconds between reconciliations with the engine")
     expiry_grace_s: float = number(60.0, 0, 3600, "seconds past expires_at before the backstop ends a call")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    conversations_days: int = integer(365, 0, 36_500, "days ended conversations are kept; 0: forever")
+    transcripts_days: int = integer(90, 0, 36_500, "days transcripts are kept; 0: forever")
+    client_ip_days: int = integer(30, 0, 36_500, "days client addresses are kept (a salted hash stays); 0: forever")
+    purge_interval_s: float = number(3600.0, 1, 86_400, "seconds between purges")
 
 
 @dataclass(frozen=True)
@@ -211,6 +235,7 @@ class Settings:
     widgets: dict[str, WidgetSettings]
     webhooks: WebhookSettings | None = None
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def demo_page(self) -> bool:
@@ -221,6 +246,9 @@ class Settings:
         """Every value that must never be shown to anyone."""
         found = [*self.server.secret_keys, *self.server.server_keys, *self.server.metrics_keys, *self.engine.api_keys,
                  *parse_store_url(self.server.store).secrets]
+        password = urlsplit(self.server.history).password if self.server.history.startswith("postgres") else None
+        if password:
+            found.append(password)
         if self.webhooks:
             found.extend(self.webhooks.secrets)
         return tuple(s for s in found if s)
@@ -245,6 +273,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
     server = _server(r, r.table(raw, "", "server"), engine, default_public_url)
     webhooks = _webhooks(r, raw)
     lifecycle = r.build(LifecycleSettings, r.table(raw, "", "lifecycle"), "lifecycle")
+    retention = r.build(RetentionSettings, r.table(raw, "", "retention"), "retention")
     widgets_raw = r.table(raw, "", "widgets")
     widgets: dict[str, WidgetSettings] = {}
     if not widgets_raw:
@@ -258,7 +287,36 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
             widgets[wid] = _widget(r, wid, wraw)
     if r.problems:
         raise ConfigError(r.problems)
-    return Settings(server=server, engine=engine, widgets=widgets, webhooks=webhooks, lifecycle=lifecycle)
+    return Settings(server=server, engine=engine, widgets=widgets, webhooks=webhooks, lifecycle=lifecycle,
+                    retention=retention)
+
+
+@dataclass(frozen=True)
+class HistoryTarget:
+    """What the history commands need (report, migrate, purge, backup): no engine key, no signing key."""
+
+    url: str
+    retention: RetentionSettings
+
+
+def load_history_target(path: str | Path | None, env: dict[str, str] | None = None) -> HistoryTarget:
+    """Read only ``server.store``, ``server.history`` and ``[retention]`` of a config file."""
+    if path is None:
+        return HistoryTarget(ServerSettings(public_url="", secret_keys=()).history_url, RetentionSettings())
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the file ({exc.strerror})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from exc
+    r = Reader(env if env is not None else dict(os.environ))
+    server_raw = r.table(raw, "", "server")
+    wanted: dict[str, Any] = {k: server_raw[k] for k in ("store", "history") if k in server_raw}
+    values = r.read(ServerSettings, wanted, "server", {"public_url": "", "secret_keys": ()})
+    retention = r.build(RetentionSettings, r.table(raw, "", "retention"), "retention")
+    if r.problems:
+        raise ConfigError(r.problems)
+    return HistoryTarget(ServerSettings(**values).history_url, retention)
 
 
 def _engine(r: Reader, raw: dict[str, Any]) -> EngineSettings:

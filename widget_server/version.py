@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
-PARTS: dict[str, Callable[[], str]] = {}
+
+def _history_schema() -> str:
+    from widget_server.history.migrate import head
+
+    return str(head())
+
+
+PARTS: dict[str, Callable[[], str]] = {"history schema": _history_schema}
 
 
 def package_version() -> str:

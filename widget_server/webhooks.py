@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -64,9 +64,15 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None,
                (p.split("=", 1) for p in header.split(",") if "=" in p) if k == "v1")
 
 
+# (event id, event type, conversation id, attempt, outcome): each attempt, for the history database
+Attempts = Callable[[str, str, str | None, int, str], Awaitable[None]]
+
+
 class Webhooks:
-    def __init__(self, settings: WebhookSettings | None, store: Store, metrics: Metrics, clock: Clock) -> None:
+    def __init__(self, settings: WebhookSettings | None, store: Store, metrics: Metrics, clock: Clock,
+                 attempts: Attempts | None = None) -> None:
         self.settings = settings
+        self.attempts = attempts
         self.metrics = metrics
         self.store = store
         self.clock = clock
@@ -115,8 +121,11 @@ class Webhooks:
         items = await self.store.outbox_claim(now, BATCH, now + self.settings.timeout_s + 5)
         if not items:
             return 0
-        results = await asyncio.gather(*(self._post(item) for item in items))
-        for item, ok in zip(items, results, strict=True):
+        outcomes = await asyncio.gather(*(self._post(item) for item in items))
+        results = [outcome == "delivered" for outcome in outcomes]
+        for item, ok, outcome in zip(items, results, outcomes, strict=True):
+            if self.attempts is not None:
+                await self._note(item, outcome)
             if ok:
                 await self.store.outbox_done(item.id)
             else:
@@ -124,7 +133,14 @@ class Webhooks:
                                               item.attempts + 1)
         return sum(results)
 
-    async def _post(self, item: OutboxItem) -> bool:
+    async def _note(self, item: OutboxItem, outcome: str) -> None:
+        assert self.attempts is not None
+        doc = json.loads(item.body)
+        await self.attempts(item.id, str(doc.get("type", "")), doc.get("data", {}).get("conversation_id"),
+                            item.attempts + 1, outcome)
+
+    async def _post(self, item: OutboxItem) -> str:
+        """POST one item; its outcome: "delivered" (a 2xx), "http_<status>" or "no_answer"."""
         assert self.settings is not None
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, follow_redirects=False)
@@ -140,13 +156,13 @@ class Webhooks:
             self.metrics.webhooks.labels("no_answer").inc()
             log.warning("webhook %s not delivered (attempt %d): %s", item.id, item.attempts + 1,
                         type(exc).__name__)
-            return False
+            return "no_answer"
         ok = 200 <= response.status_code < 300
-        self.metrics.webhooks.labels("delivered" if ok else f"http_{response.status_code}"[:12]).inc()
-        if ok:
-            return True
-        log.warning("webhook %s answered %d (attempt %d)", item.id, response.status_code, item.attempts + 1)
-        return False
+        outcome = "delivered" if ok else f"http_{response.status_code}"[:12]
+        self.metrics.webhooks.labels(outcome).inc()
+        if not ok:
+            log.warning("webhook %s answered %d (attempt %d)", item.id, response.status_code, item.attempts + 1)
+        return outcome
 
     async def run(self) -> None:
         """Deliver forever: at once when this instance queues, else polling for retries and others' events."""

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.postgres_server import postgres_server
 from tests.servers import free_port, serve_app
 from widget_server.testing import procs
 from widget_server.testing.procs import redis_server
@@ -128,12 +129,13 @@ class Cluster:
         return str(httpx.get(f"{self.sandbox_url}/v2/conversations/{cid}", timeout=5).json()["status"])
 
 
-def _config(public_url: str, store: str, sandbox: str, receiver: str) -> str:
+def _config(public_url: str, store: str, sandbox: str, receiver: str, history: str) -> str:
     return f"""
 [server]
 public_url = "{public_url}"
 secret_key = "{SECRET}"
 store = "{store}"
+history = "{history}"
 server_keys = ["{SERVER_KEY}"]
 
 [engine]
@@ -194,6 +196,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     monitor_stop = threading.Event()
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(redis_server(work))
+        history = stack.enter_context(postgres_server())
         hooks = stack.enter_context(serve_app(Starlette(routes=[Route("/", receiver.handle, methods=["POST"])])))
         public = stack.enter_context(serve_app(Starlette(routes=[Route(
             "/{path:path}", balancer.handle, methods=["GET", "POST", "DELETE", "OPTIONS"])])))
@@ -204,7 +207,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stack.callback(procs.stop, sandbox)
         wait_http(sandbox_url + "/v2/conversations", sandbox, work / "sandbox.log")
         config = work / "chaos.toml"
-        config.write_text(_config(public, store, sandbox_url, hooks + "/"))
+        config.write_text(_config(public, store, sandbox_url, hooks + "/", history))
         ports = [free_port(), free_port()]
         balancer.backends = [f"http://127.0.0.1:{p}" for p in ports]
         cluster = Cluster(public, sandbox_url, config, ports, [sandbox, sandbox], balancer, receiver, work)

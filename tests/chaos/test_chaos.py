@@ -24,7 +24,7 @@ import pytest
 from tests.chaos.conftest import GRACE_S, SECRET, SERVER_KEY, Cluster
 from widget_server.tokens import Signer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]  # two instances on Redis, history on PostgreSQL
 signer = Signer([SECRET])
 FIGURES: dict[str, list[float]] = {"tab_close": [], "tab_killed": [], "kill": []}
 
@@ -190,7 +190,7 @@ def test_zz_no_orphans_no_cap_exceeded_no_webhook_lost(cluster: Cluster) -> None
     ledger = json.loads(out.stdout)
     rows = ledger["rows"]
     ended = {r["conversation_id"] for r in rows if r["status"] == "ended" and r["conversation_id"]}
-    assert not [r for r in rows if r["status"] == "active"]  # the store agrees: nothing live
+    assert not [r for r in rows if r["status"] == "active"]  # history agrees: nothing live
     wait_until(lambda: ended <= cluster.receiver.ids("conversation.ended"), timeout=30)
     created = {r["conversation_id"] for r in rows
                if r["conversation_id"] and not r["reason"].startswith("reconciled")}

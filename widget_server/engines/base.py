@@ -11,6 +11,7 @@ failure. They know nothing of widgets, views or the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 
@@ -69,6 +70,10 @@ class EngineConversation:
     callback_url: str | None = None
     created_at: str | None = None
     shutdown_reason: str | None = None
+    # From the verbose record: when the engine ended it (its shutdown event, else updated_at once ended),
+    # and the transcript it kept.
+    ended_at: float | None = None
+    transcript: tuple[dict[str, Any], ...] | None = None
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> EngineConversation:
@@ -88,7 +93,41 @@ class EngineConversation:
             callback_url=_opt_str(doc.get("callback_url")),
             created_at=_opt_str(doc.get("created_at")),
             shutdown_reason=_opt_str(doc.get("shutdown_reason")),
+            ended_at=_ended_at(doc, status),
+            transcript=_transcript(doc.get("transcript")),
         )
+
+
+def parse_time(value: Any) -> float | None:
+    """Unix seconds of an engine timestamp (ISO 8601, "Z" or an offset; naive means UTC), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _ended_at(doc: dict[str, Any], status: str) -> float | None:
+    events = doc.get("events")
+    if isinstance(events, list):
+        for item in events:
+            if isinstance(item, dict) and item.get("event_type") == "system.shutdown":
+                found = parse_time(item.get("timestamp"))
+                if found is not None:
+                    return found
+    return parse_time(doc.get("updated_at")) if status == "ended" else None
+
+
+def _transcript(value: Any) -> tuple[dict[str, Any], ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(item for item in value if isinstance(item, dict))
 
 
 def _opt_str(value: Any) -> str | None:

@@ -139,6 +139,14 @@ class Store(Protocol):
 
     async def live_records(self, widget: str | None = None) -> list[ConversationRecord]: ...
 
+    async def unarchived(self, limit: int) -> list[ConversationRecord]:
+        """Ended or failed records the history database does not hold yet, oldest end first."""
+        ...
+
+    async def archived(self, local_ids: list[str], keep_s: float) -> None:
+        """History holds these records now: the store may forget them after ``keep_s`` (Redis expires them)."""
+        ...
+
     async def records_since(self, since: float) -> list[ConversationRecord]:
         """Every record created at or after ``since``, oldest first (the ledger)."""
         ...

@@ -7,6 +7,10 @@ Every step that must be atomic (a slot, a rate counter, a state change with its
 webhook) is one Lua script. Records are hashes ``ws:conv:<local_id>``; ``ws:live``
 indexes the live ones, ``ws:created[:<widget>]`` orders them by creation.
 
+Nothing is kept forever. A record's keys expire ``LIVE_KEEP_S`` after its ``expires_at`` while it is live
+(the backstop ends it long before), ``UNARCHIVED_KEEP_S`` after its end until the history database holds
+it (``ws:unarchived``, drained by the history sync), then ``archived(..., keep_s)`` after that.
+
 The daily budget does not read history: the script that ends a conversation adds
 its seconds (unless it failed) to ``ws:used:<widget>:<day>``, one float per UTC
 day it overlaps (each day only its own part), which expire after a few days;
@@ -16,6 +20,7 @@ yet, which ``seconds_used`` counts up to now.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, cast
 
@@ -48,6 +53,12 @@ _LIVE_LUA = " or ".join(f"st == '{s}'" for s in LIVE)
 # A day's total expires a day more than KEEP_DAYS after it was last written.
 _USED_TTL = (KEEP_DAYS + 1) * DAY
 _BUDGET_MARK = f"{P}budget:v1"   # set once the per-day totals and open sets of an older database are built
+# A live record's keys outlive its expires_at by this much: the sweep's backstop ends it a minute after
+# expires_at, so only a deployment with no instance running for a day loses a live record this way.
+LIVE_KEEP_S = DAY
+# An ended record waits this long for the history database (which may be down) before it expires.
+UNARCHIVED_KEEP_S = 7 * DAY
+_HISTORY_MARK = f"{P}history:v1"  # set once the records of an older version carry TTLs and wait for history
 
 # book(widget, created_at, ended_at, status, sign): adds (sign 1) or takes back (sign -1) a record's
 # seconds to the days it overlaps, as base.day_parts computes them; a record without ended_at, or failed,
@@ -91,7 +102,12 @@ return 1
 _ACTIVATE = _QUEUE + f"""
 if redis.call('HGET', KEYS[1], 'status') ~= 'creating' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'active', 'conversation_id', ARGV[5], 'conversation_url', ARGV[6])
-redis.call('SET', '{P}cid:' .. ARGV[5], ARGV[7])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('SET', '{P}cid:' .. ARGV[5], ARGV[7], 'PX', ttl)
+else
+  redis.call('SET', '{P}cid:' .. ARGV[5], ARGV[7])
+end
 queue()
 return 1
 """
@@ -112,6 +128,10 @@ local function finish_record(widget, st)
   book(widget, row[1], ARGV[7], ARGV[5], 1)
   redis.call('SREM', '{P}live', ARGV[8])
   if widget then redis.call('SREM', '{P}open:' .. widget, ARGV[8]) end
+  redis.call('ZADD', '{P}unarchived', ARGV[7], ARGV[8])
+  redis.call('EXPIRE', KEYS[1], {UNARCHIVED_KEEP_S})
+  local cid = redis.call('HGET', KEYS[1], 'conversation_id')
+  if cid then redis.call('EXPIRE', '{P}cid:' .. cid, {UNARCHIVED_KEEP_S}) end
 end
 """
 
@@ -216,6 +236,42 @@ end
 return 1
 """
 
+# ARGV[1]: seconds to keep; ARGV[2..]: records the history database holds now.
+_ARCHIVED = f"""
+for i = 2, #ARGV do
+  local key = '{P}conv:' .. ARGV[i]
+  local row = redis.call('HMGET', key, 'widget', 'conversation_id')
+  if redis.call('EXISTS', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  if row[2] then redis.call('EXPIRE', '{P}cid:' .. row[2], ARGV[1]) end
+  if row[1] then redis.call('ZREM', '{P}created:' .. row[1], ARGV[i]) end
+  redis.call('ZREM', '{P}created', ARGV[i])
+  redis.call('ZREM', '{P}unarchived', ARGV[i])
+end
+return 1
+"""
+
+# Once per database, a page of ``ws:created`` at a time (ARGV[1]: now): records an older version wrote
+# without TTLs get theirs, and its ended ones wait for the history database.
+_GIVE_TTLS = f"""
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local key = '{P}conv:' .. ARGV[i]
+  local row = redis.call('HMGET', key, 'status', 'expires_at', 'ended_at', 'conversation_id')
+  if row[1] and redis.call('TTL', key) == -1 then
+    local ttl
+    if row[3] then
+      redis.call('ZADD', '{P}unarchived', row[3], ARGV[i])
+      ttl = {UNARCHIVED_KEEP_S}
+    else
+      ttl = math.max(60, math.floor(tonumber(row[2] or now) - now) + {LIVE_KEEP_S})
+    end
+    redis.call('EXPIRE', key, ttl)
+    if row[4] then redis.call('EXPIRE', '{P}cid:' .. row[4], ttl) end
+  end
+end
+return 1
+"""
+
 # The lease is "holder|until" judged by the caller's clock (``now``), as the SQLite store does;
 # Redis' own expiry only clears leases nobody renews, well after they lapsed.
 _LOCK = """
@@ -302,11 +358,25 @@ class RedisStore:
         for name, src in (("acquire", _ACQUIRE), ("activate", _ACTIVATE), ("started", _STARTED),
                           ("finish", _FINISH), ("adopt", _ADOPT), ("lost", _LOST), ("touch", _TOUCH),
                           ("hit", _HIT), ("used", _USED), ("used_scan", _USED_SCAN), ("backfill", _BACKFILL),
-                          ("lock", _LOCK), ("claim", _CLAIM)):
+                          ("lock", _LOCK), ("claim", _CLAIM), ("archived", _ARCHIVED), ("ttls", _GIVE_TTLS)):
             self._scripts[name] = self._r.register_script(src)
         if not await self._r.exists(_BUDGET_MARK):
             since = day_start(time.time()) - 2 * DAY
             await self._run("backfill", [_BUDGET_MARK], [since])
+        if not await self._r.exists(_HISTORY_MARK):
+            await self._give_ttls()
+
+    async def _give_ttls(self, page: int = 1000) -> None:
+        """Upgrade an older database (records kept forever) a page at a time, so Redis is never blocked long."""
+        start = 0
+        while True:
+            ids = await self.r.zrange(f"{P}created", start, start + page - 1)
+            if ids:
+                await self._run("ttls", [], [repr(time.time()), *ids])
+            if len(ids) < page:
+                break
+            start += page
+        await self.r.set(_HISTORY_MARK, "1")
 
     async def close(self) -> None:
         if self._r is not None:
@@ -335,8 +405,15 @@ class RedisStore:
 
     async def insert(self, record: ConversationRecord) -> None:
         row = {k: (repr(v) if isinstance(v, float) else str(v)) for k, v in record.to_row().items() if v is not None}
+        if record.ended_at is None:
+            ttl = max(60, math.ceil(record.expires_at - record.created_at) + LIVE_KEEP_S)
+        else:
+            ttl = UNARCHIVED_KEEP_S
         async with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(_conv(record.local_id), mapping=cast(Any, row))
+            pipe.expire(_conv(record.local_id), ttl)
+            if record.ended_at is not None:
+                pipe.zadd(f"{P}unarchived", {record.local_id: record.ended_at})
             if record.live:
                 pipe.sadd(f"{P}live", record.local_id)
             if record.ended_at is None:
@@ -348,7 +425,7 @@ class RedisStore:
             pipe.zadd(f"{P}created", {record.local_id: record.created_at})
             pipe.zadd(f"{P}created:{record.widget}", {record.local_id: record.created_at})
             if record.conversation_id:
-                pipe.set(f"{P}cid:{record.conversation_id}", record.local_id)
+                pipe.set(f"{P}cid:{record.conversation_id}", record.local_id, ex=ttl)
             await pipe.execute()
 
     async def activate(self, local_id: str, conversation_id: str, conversation_url: str,
@@ -392,6 +469,18 @@ class RedisStore:
     async def live_records(self, widget: str | None = None) -> list[ConversationRecord]:
         found = await self._records(sorted(str(m) for m in await self.r.smembers(f"{P}live")))
         return [r for r in found if r.live and (widget is None or r.widget == widget)]
+
+    async def unarchived(self, limit: int) -> list[ConversationRecord]:
+        ids = [str(i) for i in await self.r.zrange(f"{P}unarchived", 0, limit - 1)]
+        found = await self._records(ids)
+        gone = set(ids) - {r.local_id for r in found}
+        if gone:  # expired before history could take it (history was down for UNARCHIVED_KEEP_S)
+            await self.r.zrem(f"{P}unarchived", *gone)
+        return found
+
+    async def archived(self, local_ids: list[str], keep_s: float) -> None:
+        if local_ids:
+            await self._run("archived", [], [max(1, math.ceil(keep_s)), *local_ids])
 
     async def records_since(self, since: float) -> list[ConversationRecord]:
         ids = await self.r.zrangebyscore(f"{P}created", repr(since), "+inf")

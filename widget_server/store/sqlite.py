@@ -126,6 +126,14 @@ BUDGET_SCHEMA = (
 
 _HAS_BUDGET = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'budget_days'"
 
+# Ended records not yet written to the history database (an older database: all of its ended ones, so
+# that history gets them on the first start). The rows stay here afterwards: the budget's triggers read them.
+ARCHIVE_SCHEMA = (
+    "ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX conversations_unarchived ON conversations (ended_at) WHERE archived = 0 AND ended_at IS NOT NULL",
+)
+_HAS_ARCHIVE = "SELECT 1 FROM pragma_table_info('conversations') WHERE name = 'archived'"
+
 # Each widget's number of slot rows, kept by triggers, so that taking a slot does not count them: with
 # thousands of live conversations the count was most of a create's store time. Slots are only ever
 # inserted (an upsert for the same holder updates, which the count ignores) or deleted.
@@ -183,6 +191,9 @@ class SqliteStore:
                         db.execute(statement)
                 if db.execute(_HAS_SLOT_COUNTS).fetchone() is None:
                     for statement in SLOT_COUNT_SCHEMA:
+                        db.execute(statement)
+                if db.execute(_HAS_ARCHIVE).fetchone() is None:
+                    for statement in ARCHIVE_SCHEMA:
                         db.execute(statement)
         except BaseException:
             self._db = None
@@ -318,6 +329,13 @@ class SqliteStore:
         if widget is not None:
             return self._many(sql + " AND widget = ?", (widget,))
         return self._many(sql, ())
+
+    async def unarchived(self, limit: int) -> list[ConversationRecord]:
+        return self._many("SELECT * FROM conversations INDEXED BY conversations_unarchived "
+                          "WHERE archived = 0 AND ended_at IS NOT NULL ORDER BY ended_at LIMIT ?", (limit,))
+
+    async def archived(self, local_ids: list[str], keep_s: float) -> None:
+        self.db.executemany("UPDATE conversations SET archived = 1 WHERE local_id = ?", [(i,) for i in local_ids])
 
     async def records_since(self, since: float) -> list[ConversationRecord]:
         return self._many("SELECT * FROM conversations WHERE created_at >= ? ORDER BY created_at", (since,))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,6 +22,10 @@ async def readyz(request: Request) -> Response:
     ``draining``), without a secret."""
     c = ctx(request)
     ready, body = await c.health.ready()
+    if c.history.opened and await c.history.ping():
+        with contextlib.suppress(Exception):
+            body["history_schema"] = await c.history.schema_version()
+    body["history"] = "ok" if body.get("history_schema") else "unreachable"
     if ready:
         c.health.store_condition.ok()
     return JSONAnswer(body, status_code=200 if ready else 503, no_store=True)

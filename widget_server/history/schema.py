@@ -1,0 +1,98 @@
+"""The history database's tables (SQLAlchemy Core): what happened, kept after the live store forgets it.
+
+Times are unix seconds (double precision), as everywhere else in the server. Tables carry a ``history_``
+prefix: by default they share the SQLite file of the live store. The Alembic migrations in
+``migrations/versions`` create exactly these; ``tests/history`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# SQLite only gives AUTOINCREMENT-free rowid aliases to INTEGER PRIMARY KEY columns.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+_TIME = Float(precision=53)
+
+conversations = Table(
+    "history_conversations", metadata,
+    Column("local_id", String(64), primary_key=True),
+    Column("conversation_id", String(128), unique=True),
+    Column("conversation_url", String(500), nullable=False, server_default=""),
+    Column("widget", String(64), nullable=False),
+    Column("status", String(16), nullable=False),       # active | lost | ended | failed
+    Column("created_at", _TIME, nullable=False),
+    Column("expires_at", _TIME, nullable=False),
+    Column("started_at", _TIME),
+    Column("ended_at", _TIME),
+    Column("end_reason", String(200)),
+    Column("end_source", String(16)),                   # engine (its callback or record) | server
+    Column("seconds", _TIME, nullable=False, server_default="0"),  # what the engine bills; 0 for failed
+    Column("last_seen", _TIME),
+    Column("origin", String(300), nullable=False, server_default=""),
+    Column("client_ip", String(64), nullable=False, server_default=""),
+    Column("client_ip_hash", String(64), nullable=False, server_default=""),
+    Column("consent", String(32)),
+    Column("rating", Integer),
+    Column("transcript", String(16), nullable=False, server_default=""),  # "" | kept | none | purged
+    Column("recording", Text),                          # JSON: the engine's recording references
+    Column("updated_at", _TIME, nullable=False),
+    Index("history_conversations_created", "created_at"),
+    Index("history_conversations_widget", "widget", "created_at"),
+    Index("history_conversations_transcript", "transcript", "ended_at"),
+)
+
+events = Table(
+    "history_events", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("local_id", String(64), nullable=False),
+    Column("at", _TIME, nullable=False),
+    Column("kind", String(40), nullable=False),        # created | started | ended | transcript | recording
+    Column("data", Text, nullable=False, server_default="{}"),
+    Index("history_events_conversation", "local_id", "at"),
+    Index("history_events_at", "at"),
+)
+
+transcripts = Table(
+    "history_transcripts", metadata,
+    Column("local_id", String(64), primary_key=True),
+    Column("source", String(16), nullable=False),      # callback | engine_get
+    Column("received_at", _TIME, nullable=False),
+    Column("body", Text, nullable=False),              # JSON list of {role, content, ...}
+)
+
+deliveries = Table(
+    "history_deliveries", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("conversation_id", String(128)),
+    Column("at", _TIME, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),     # delivered | http_<code> | no_answer
+    Index("history_deliveries_at", "at"),
+    Index("history_deliveries_event", "event_id"),
+)
+
+audit = Table(
+    "history_audit", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("at", _TIME, nullable=False),
+    Column("actor", String(64), nullable=False),       # server_key | cli | ...
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index("history_audit_at", "at"),
+)
+
+# Per widget and UTC day, kept as conversations end (never summed at read time): the seconds each day
+# holds of the conversations that overlap it, and the conversations (ended, failed) created that day.
+days = Table(
+    "history_days", metadata,
+    Column("widget", String(64), primary_key=True),
+    Column("day", BigInteger, primary_key=True),       # unix seconds of the UTC day's start
+    Column("conversations", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("seconds", _TIME, nullable=False, server_default="0"),
+)

@@ -1,0 +1,459 @@
+"""History on SQLAlchemy Core 2.x: PostgreSQL through asyncpg (async), SQLite through a worker thread.
+
+    history = SqlHistory("postgresql://ws:pw@db.internal/widgets")
+    await history.open()              # migrates to the head revision unless migrate=False
+
+Each operation is one transaction, written once as a function of a (sync) Connection: on PostgreSQL it
+runs on the async engine (``AsyncConnection.run_sync``), on SQLite whole in a worker thread. The thread is
+not a detail: by default the history shares its SQLite file with the live store, whose calls hold the
+file's lock on the event loop thread; a transaction that went back to the loop between its statements
+(as an aiosqlite one does) would wait for the loop while the loop waits for its lock.
+
+Every write is idempotent: an end is one conditional UPDATE (or an INSERT that does nothing when the row
+exists) and books the day totals only when it changed the row, so a retry, or two instances recording the
+same end, book it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Engine,
+    Select,
+    and_,
+    create_engine,
+    delete,
+    event,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from widget_server.history import migrate as migrations
+from widget_server.history.base import DAY, DayTotal, Event, LedgerQuery, Past, Retention, Transcript, day_parts
+from widget_server.history.schema import audit, conversations, days, deliveries, events, transcripts
+from widget_server.store import ConversationRecord
+
+T = TypeVar("T")
+_LIVE_FIELDS = tuple(f.name for f in fields(ConversationRecord))
+PURGE_BATCH = 5000
+
+
+def driver_url(url: str) -> str:
+    """``postgresql://`` -> the asyncpg driver; ``sqlite:///`` stays the standard library's."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url.removeprefix(prefix)
+    return url
+
+
+def _sqlite_pragmas(dbapi: Any, _record: Any) -> None:
+    dbapi.isolation_level = None  # the driver's own BEGIN skips DDL: SQLAlchemy says BEGIN (below) instead
+    cur = dbapi.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _event(conn: Connection, local_id: str, at: float, kind: str, **data: Any) -> None:
+    conn.execute(insert(events).values(local_id=local_id, at=at, kind=kind, data=_json(data)))
+
+
+def _count(conn: Connection, stmt: Any) -> int:
+    return int(conn.execute(stmt).scalar_one())
+
+
+class SqlHistory:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._async: AsyncEngine | None = None
+        self._sync: Engine | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._async is not None or self._sync is not None
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if self._async is not None else "sqlite"
+
+    async def _run(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
+        """``fn`` in one transaction (committed unless it raises)."""
+        if self._async is not None:
+            engine = self._async
+            async with (engine.begin() if write else engine.connect()) as conn:
+                return await conn.run_sync(fn)
+        if self._sync is None:
+            raise RuntimeError("history is not open")
+        sync = self._sync
+
+        def whole() -> T:
+            with sync.connect() as conn:
+                conn.info["immediate"] = write  # a writer takes the lock first: no upgrade to fail halfway
+                with conn.begin():
+                    return fn(conn)
+
+        return await asyncio.to_thread(whole)
+
+    async def open(self, *, migrate: bool = True) -> None:
+        if self.opened:
+            return
+        target = make_url(driver_url(self.url))
+        if target.get_backend_name() == "sqlite":
+            if target.database and target.database != ":memory:":
+                Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+            self._sync = create_engine(target, connect_args={"timeout": 10, "check_same_thread": False})
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+            event.listen(self._sync, "begin", lambda conn: conn.exec_driver_sql(
+                "BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN"))
+        else:
+            self._async = create_async_engine(target, pool_size=5, max_overflow=10, pool_pre_ping=True,
+                                              pool_recycle=1800)
+        try:
+            if self._async is not None:
+                await migrations.upgrade_async(self._async) if migrate else await migrations.require_head_async(
+                    self._async)
+            elif migrate:
+                try:
+                    await self._run(migrations.upgrade)
+                except OperationalError:  # another process on this machine migrated it a moment ago: look again
+                    await self._run(migrations.upgrade)
+            else:
+                await self._run(migrations.require_head)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._async is not None:
+            await self._async.dispose()
+            self._async = None
+        if self._sync is not None:
+            self._sync.dispose()
+            self._sync = None
+
+    async def ping(self) -> bool:
+        try:
+            await self._run(lambda conn: conn.execute(text("SELECT 1")).scalar_one(), write=False)
+            return True
+        except (SQLAlchemyError, OSError, RuntimeError):
+            return False
+
+    async def schema_version(self) -> str | None:
+        return await self._run(migrations.current, write=False)
+
+    # --- writes -------------------------------------------------------------------------------------------
+    def _insert(self, table: Any) -> Any:
+        return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
+
+    @staticmethod
+    def _row(record: ConversationRecord, now: float, ip_hash: str) -> dict[str, Any]:
+        row = {name: getattr(record, name) for name in _LIVE_FIELDS}
+        row["status"] = "active" if record.live and record.status != "lost" else record.status
+        row["updated_at"] = now
+        row["origin"] = (record.origin or "")[:300]
+        row["client_ip"] = (record.client_ip or "")[:64]
+        if ip_hash:
+            row["client_ip_hash"] = ip_hash
+        if record.end_reason is not None:
+            row["end_reason"] = record.end_reason[:200]
+        if record.ended_at is not None:
+            row["seconds"] = 0.0 if record.status == "failed" else max(0.0, record.ended_at - record.created_at)
+        return row
+
+    async def record_created(self, record: ConversationRecord, ip_hash: str = "") -> bool:
+        row = self._row(record, record.created_at, ip_hash)
+        stmt = self._insert(conversations).values(**row).on_conflict_do_nothing(index_elements=["local_id"])
+
+        def write(conn: Connection) -> bool:
+            if conn.execute(stmt).rowcount != 1:
+                return False
+            _event(conn, record.local_id, record.created_at, "created", origin=row["origin"])
+            return True
+
+        return await self._run(write)
+
+    async def record_started(self, local_id: str, at: float) -> bool:
+        c = conversations.c
+
+        def write(conn: Connection) -> bool:
+            done = conn.execute(update(conversations).where(c.local_id == local_id, c.started_at.is_(None))
+                                .values(started_at=at, updated_at=at))
+            if done.rowcount != 1:
+                return False
+            _event(conn, local_id, at, "started")
+            return True
+
+        return await self._run(write)
+
+    async def record_end(self, record: ConversationRecord, *, source: str, ip_hash: str = "") -> bool:
+        if record.ended_at is None:
+            raise ValueError("record_end needs an ended record")
+        row = {**self._row(record, record.ended_at, ip_hash), "end_source": source}
+        # what the record does not know (a start the live store never saw) is left as history has it
+        changes = {k: v for k, v in row.items() if k != "local_id" and v is not None}
+        c = conversations.c
+        # an open row; or a failed create the reconciler found alive at the engine (and ended)
+        open_or_adopted = c.ended_at.is_(None) if record.status == "failed" else \
+            or_(c.ended_at.is_(None), c.status == "failed")
+        insert_new = self._insert(conversations).values(**row).on_conflict_do_nothing(index_elements=["local_id"])
+
+        def write(conn: Connection) -> bool:
+            was = conn.execute(select(c.status).where(c.local_id == record.local_id, open_or_adopted)).first()
+            if was is not None:
+                done = conn.execute(update(conversations)
+                                    .where(c.local_id == record.local_id, open_or_adopted).values(**changes))
+            else:
+                done = conn.execute(insert_new)
+            if done.rowcount != 1:
+                return False  # ended already: recorded by an earlier call
+            self._book(conn, record, was_failed=was is not None and was[0] == "failed")
+            _event(conn, record.local_id, record.ended_at or 0.0, "ended", reason=record.end_reason,
+                   status=record.status, source=source, seconds=round(row["seconds"], 3))
+            return True
+
+        return await self._run(write)
+
+    def _book(self, conn: Connection, record: ConversationRecord, *, was_failed: bool) -> None:
+        assert record.ended_at is not None
+        totals: dict[int, dict[str, Any]] = {}
+
+        def on(day: int) -> dict[str, Any]:
+            return totals.setdefault(day, {"widget": record.widget, "day": day, "conversations": 0, "failed": 0,
+                                           "seconds": 0.0})
+
+        created_day = int(record.created_at // DAY) * DAY
+        if record.status == "failed":
+            on(created_day)["failed"] += 1
+        else:
+            on(created_day)["conversations"] += 1
+            on(created_day)["failed"] -= 1 if was_failed else 0
+            for day, part in day_parts(record.created_at, record.ended_at):
+                on(day)["seconds"] += part
+        stmt = self._insert(days).values(list(totals.values()))
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["widget", "day"],
+            set_={"conversations": days.c.conversations + stmt.excluded.conversations,
+                  "failed": days.c.failed + stmt.excluded.failed,
+                  "seconds": days.c.seconds + stmt.excluded.seconds}))
+
+    async def record_transcript(self, local_id: str, entries: list[dict[str, Any]], *, source: str,
+                                at: float) -> bool:
+        body = _json(entries)
+        stmt = self._insert(transcripts).values(local_id=local_id, source=source, received_at=at, body=body)
+        if source == "callback":
+            stmt = stmt.on_conflict_do_update(index_elements=["local_id"],
+                                              set_={"source": source, "received_at": at, "body": body})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["local_id"])
+
+        def write(conn: Connection) -> bool:
+            if conn.execute(stmt).rowcount != 1:
+                return False
+            conn.execute(update(conversations).where(conversations.c.local_id == local_id)
+                         .values(transcript="kept", updated_at=at))
+            _event(conn, local_id, at, "transcript", source=source, entries=len(entries))
+            return True
+
+        return await self._run(write)
+
+    async def mark_no_transcript(self, local_id: str) -> None:
+        c = conversations.c
+        stmt = update(conversations).where(c.local_id == local_id, c.transcript == "").values(transcript="none")
+        await self._run(lambda conn: conn.execute(stmt))
+
+    async def record_recording(self, local_id: str, ref: dict[str, Any], at: float) -> None:
+        c = conversations.c
+
+        def write(conn: Connection) -> None:
+            found = conn.execute(select(c.recording).where(c.local_id == local_id)).first()
+            if found is not None:
+                refs = json.loads(found[0]) if found[0] else []
+                if ref not in refs:
+                    refs.append(ref)
+                conn.execute(update(conversations).where(c.local_id == local_id)
+                             .values(recording=_json(refs), updated_at=at))
+            _event(conn, local_id, at, "recording", **ref)
+
+        await self._run(write)
+
+    async def record_delivery(self, event_id: str, event_type: str, conversation_id: str | None, at: float,
+                              attempt: int, outcome: str) -> None:
+        stmt = insert(deliveries).values(event_id=event_id, event_type=event_type[:40], conversation_id=conversation_id,
+                                         at=at, attempt=attempt, outcome=outcome[:16])
+        await self._run(lambda conn: conn.execute(stmt))
+
+    async def record_audit(self, at: float, actor: str, action: str, target: str = "",
+                           detail: dict[str, Any] | None = None) -> None:
+        stmt = insert(audit).values(at=at, actor=actor[:64], action=action[:64], target=target[:128],
+                                    detail=_json(detail or {}))
+        await self._run(lambda conn: conn.execute(stmt))
+
+    # --- reads --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _past(row: Any) -> Past:
+        m = row._mapping
+        values: dict[str, Any] = {name: m[name] for name in _LIVE_FIELDS}
+        for name in ("origin", "client_ip", "conversation_url"):
+            values[name] = values[name] or ""
+        return Past(**values, seconds=float(m["seconds"]), end_source=m["end_source"],
+                    client_ip_hash=m["client_ip_hash"], consent=m["consent"], rating=m["rating"],
+                    transcript=m["transcript"], recording=json.loads(m["recording"]) if m["recording"] else [])
+
+    async def _pasts(self, stmt: Any) -> list[Past]:
+        return await self._run(lambda conn: [self._past(r) for r in conn.execute(stmt)], write=False)
+
+    async def conversation(self, *, conversation_id: str | None = None,
+                           local_id: str | None = None) -> Past | None:
+        if (conversation_id is None) == (local_id is None):
+            raise ValueError("give conversation_id or local_id")
+        c = conversations.c
+        key = c.conversation_id == conversation_id if local_id is None else c.local_id == local_id
+        found = await self._pasts(select(conversations).where(key))
+        return found[0] if found else None
+
+    @staticmethod
+    def _query(q: LedgerQuery) -> Select[Any]:
+        c = conversations.c
+        conds = []
+        if q.widget is not None:
+            conds.append(c.widget == q.widget)
+        if q.status is not None:
+            conds.append(c.status == q.status)
+        if q.reason is not None:
+            if q.reason.endswith("*"):
+                prefix = q.reason[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                conds.append(c.end_reason.like(prefix + "%", escape="\\"))
+            else:
+                conds.append(c.end_reason == q.reason)
+        if q.since is not None:
+            conds.append(c.created_at >= q.since)
+        if q.until is not None:
+            conds.append(c.created_at < q.until)
+        if q.before is not None:
+            conds.append(c.created_at < q.before)
+        stmt = select(conversations).where(and_(True, *conds))
+        stmt = stmt.order_by(c.created_at.desc() if q.order == "desc" else c.created_at.asc())
+        return stmt if q.limit is None else stmt.limit(q.limit)
+
+    async def page(self, query: LedgerQuery) -> list[Past]:
+        return await self._pasts(self._query(query))
+
+    async def day_totals(self, widget: str | None, first_day: float, last_day: float) -> list[DayTotal]:
+        stmt = select(days).where(days.c.day >= int(first_day), days.c.day <= int(last_day))
+        if widget is not None:
+            stmt = stmt.where(days.c.widget == widget)
+        stmt = stmt.order_by(days.c.day, days.c.widget)
+        return await self._run(lambda conn: [
+            DayTotal(r.widget, int(r.day), int(r.conversations), int(r.failed), float(r.seconds))
+            for r in conn.execute(stmt)], write=False)
+
+    async def timeline(self, local_id: str) -> list[Event]:
+        stmt = select(events).where(events.c.local_id == local_id).order_by(events.c.at, events.c.id)
+        return await self._run(lambda conn: [Event(float(r.at), r.kind, json.loads(r.data))
+                                             for r in conn.execute(stmt)], write=False)
+
+    async def transcript(self, local_id: str) -> Transcript | None:
+        stmt = (select(transcripts, conversations.c.conversation_id)
+                .join(conversations, conversations.c.local_id == transcripts.c.local_id, isouter=True)
+                .where(transcripts.c.local_id == local_id))
+        row = await self._run(lambda conn: conn.execute(stmt).first(), write=False)
+        if row is None:
+            return None
+        return Transcript(row.local_id, row.conversation_id, row.source, float(row.received_at), json.loads(row.body))
+
+    async def awaiting_transcript(self, ended_after: float, ended_before: float, limit: int) -> list[Past]:
+        c = conversations.c
+        return await self._pasts(
+            select(conversations).where(c.transcript == "", c.ended_at >= ended_after, c.ended_at < ended_before,
+                                        c.status == "ended", c.conversation_id.is_not(None))
+            .order_by(c.ended_at).limit(limit))
+
+    async def audit_log(self, since: float, limit: int = 100) -> list[dict[str, Any]]:
+        stmt = select(audit).where(audit.c.at >= since).order_by(audit.c.at, audit.c.id).limit(limit)
+        return await self._run(lambda conn: [{**r._asdict(), "detail": json.loads(r.detail)}
+                                             for r in conn.execute(stmt)], write=False)
+
+    async def deliveries(self, since: float, limit: int = 100) -> list[dict[str, Any]]:
+        stmt = select(deliveries).where(deliveries.c.at >= since).order_by(deliveries.c.at, deliveries.c.id)
+        return await self._run(lambda conn: [r._asdict() for r in conn.execute(stmt.limit(limit))], write=False)
+
+    # --- retention ----------------------------------------------------------------------------------------
+    async def purge(self, retention: Retention, now: float, *, dry_run: bool = False) -> dict[str, int]:
+        c = conversations.c
+        counts = dict.fromkeys(("conversations", "transcripts", "client_ips", "deliveries", "audit"), 0)
+        gone: Any = false()  # the conversations removed whole: not counted again below
+        if retention.conversations_days:
+            cut = now - retention.conversations_days * DAY
+            gone = and_(c.created_at < cut, c.ended_at.is_not(None))
+            counts["conversations"] = await self._purge(gone, dry_run)
+            for name, table in (("deliveries", deliveries), ("audit", audit)):
+                counts[name] = await self._run(self._drop_older(table, cut, dry_run))
+        if retention.transcripts_days:
+            cut = now - retention.transcripts_days * DAY
+            old_t = select(transcripts.c.local_id).where(
+                transcripts.c.received_at < cut, transcripts.c.local_id.not_in(select(c.local_id).where(gone)))
+
+            def drop_transcripts(conn: Connection) -> int:
+                if dry_run:
+                    return _count(conn, select(func.count()).select_from(old_t.subquery()))
+                conn.execute(update(conversations).where(c.local_id.in_(old_t)).values(transcript="purged"))
+                return int(conn.execute(delete(transcripts).where(transcripts.c.received_at < cut)).rowcount)
+
+            counts["transcripts"] = await self._run(drop_transcripts)
+        if retention.client_ip_days:
+            cut = now - retention.client_ip_days * DAY
+            with_ip = and_(c.created_at < cut, c.client_ip != "", c.ended_at.is_not(None), ~gone)
+            counts["client_ips"] = await self._run(
+                lambda conn: _count(conn, select(func.count()).where(with_ip)) if dry_run
+                else conn.execute(update(conversations).where(with_ip).values(client_ip="")).rowcount)
+        return counts
+
+    @staticmethod
+    def _drop_older(table: Any, cut: float, dry_run: bool) -> Callable[[Connection], int]:
+        def drop(conn: Connection) -> int:
+            old = table.c.at < cut
+            if dry_run:
+                return _count(conn, select(func.count()).select_from(table).where(old))
+            return int(conn.execute(delete(table).where(old)).rowcount)
+
+        return drop
+
+    async def _purge(self, old: Any, dry_run: bool) -> int:
+        """Ended conversations matching ``old``, with their events and transcripts, a batch per transaction."""
+        if dry_run:
+            return await self._run(lambda conn: _count(conn, select(func.count()).select_from(conversations)
+                                                       .where(old)), write=False)
+
+        def batch(conn: Connection) -> int:
+            ids = [r[0] for r in conn.execute(select(conversations.c.local_id).where(old).limit(PURGE_BATCH))]
+            for table in (events, transcripts):
+                conn.execute(delete(table).where(table.c.local_id.in_(ids)))
+            conn.execute(delete(conversations).where(conversations.c.local_id.in_(ids)))
+            return len(ids)
+
+        removed = 0
+        while True:
+            n = await self._run(batch)
+            removed += n
+            if n < PURGE_BATCH:
+                return removed
