@@ -3,7 +3,8 @@
     service = Conversations(settings, store, engine, signer, metrics, webhooks, clock)
     created = await service.create(widget, overrides, origin="https://www.example.com",
                                    client_ip="203.0.113.9", browser=True)
-    await service.end(created["conversation_id"], reason="visitor_ended")
+    created.answer["room"]       # {"client": "daily", "prebuilt": True}: the page's room adapter
+    await service.end(created.answer["conversation_id"], reason="visitor_ended")
 
 Views call this; it calls the store and the engine. Every refusal is a :class:`Problem`;
 an engine failure is raised as the :class:`EngineError` it is (the app's handler answers
@@ -19,6 +20,7 @@ from typing import Any
 
 from widget_server.clock import Clock, iso
 from widget_server.engines.base import CreateRequest, Engine
+from widget_server.engines.rooms import Room
 from widget_server.errors import EngineError, FieldError, Problem, invalid
 from widget_server.metrics import Metrics
 from widget_server.settings import OVERRIDABLE, Settings, WidgetSettings
@@ -68,6 +70,14 @@ def _language_ok(value: str) -> bool:
     return 0 < len(value) <= 40 and value.replace(" ", "").replace("-", "").isalpha() and value.islower()
 
 
+@dataclass(frozen=True)
+class Created:
+    """A conversation just created: the caller's answer, and what its room is (for the server's seat)."""
+
+    answer: dict[str, Any]
+    room: Room | None
+
+
 @dataclass(eq=False)
 class Conversations:
     settings: Settings
@@ -104,7 +114,7 @@ class Conversations:
         origin: str,
         client_ip: str,
         browser: bool,
-    ) -> dict[str, Any]:
+    ) -> Created:
         now = self.clock()
         await self._check_limits(widget, client_ip, browser, now)
         local_id = new_id("l_")
@@ -157,9 +167,11 @@ class Conversations:
             "expires_at": iso(expires_at),
             "end_token": self.signer.end_token(conv.conversation_id),
         })
+        if conv.room is not None:
+            result["room"] = conv.room.page()
         if "user_name" in overrides:
             result["user_name"] = overrides["user_name"]
-        return result
+        return Created(result, conv.room)
 
     def build_request(self, widget: WidgetSettings, overrides: dict[str, str], local_id: str) -> CreateRequest:
         props: dict[str, Any] = {

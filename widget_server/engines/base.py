@@ -10,8 +10,10 @@ failure. They know nothing of widgets, views or the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from .rooms import Room, Seat, Sink
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class EngineConversation:
     callback_url: str | None = None
     created_at: str | None = None
     shutdown_reason: str | None = None
+    room: Room | None = None  # what the room is (set by create; None for a test_mode conversation)
+
+    def with_room(self, room: Room | None) -> EngineConversation:
+        return replace(self, room=room)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> EngineConversation:
@@ -102,9 +108,28 @@ class ConversationPage:
 
 
 class Engine(Protocol):
-    """What the server needs from an engine."""
+    """What the server needs from an engine, rooms included: views and live/ ask only this."""
 
     kind: str
+
+    def page_sources(self) -> dict[str, tuple[str, ...]]:
+        """The CSP sources (directive -> sources) a frame page needs for any room of this engine."""
+        ...
+
+    async def room(self, conversation_id: str) -> Room:
+        """What a live conversation's room is, asked again (its meeting token is not known then)."""
+        ...
+
+    def seat(self, conversation_id: str, room: Room, sink: Sink) -> Seat:
+        """The server's seat in ``room``, not yet joined; raises SeatError if it cannot sit there."""
+        ...
+
+    async def send_app_message(self, conversation_id: str, message: dict[str, Any]) -> None:
+        """An interactions-protocol message to the replica, from the server, with no seat in the room.
+
+        An ended conversation is ``EngineError("ended")``.
+        """
+        ...
 
     async def create(self, request: CreateRequest) -> EngineConversation: ...
 

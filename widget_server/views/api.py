@@ -99,11 +99,12 @@ async def create_conversation(request: Request) -> Response:
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
     )
-    live = c.live
-    await live.remember(created)  # the room and its token, for the server's own seat
-    if c.settings.engine.kind == "sandbox" or widget.record_events:
-        live.join_early(created["conversation_id"])
-    return JSONAnswer(created, status_code=201, no_store=True)
+    cid = created.answer["conversation_id"]
+    if created.room is not None:
+        await c.live.remember(cid, created.room)  # the room and its token, for the server's own seat
+        if created.room.join_at_creation or widget.record_events:
+            c.live.join_early(cid)
+    return JSONAnswer(created.answer, status_code=201, no_store=True)
 
 
 async def mint_session(request: Request) -> Response:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import uuid
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class Conversation:
             speech_s=speech_s,
             audio_only=spec.audio_only,
         )
+        self.app_messages: collections.deque[float] = collections.deque()  # send-app-message times
         self.recordings: list[dict[str, Any]] = []
         self._recording: tuple[str, float] | None = None
         self._on_timeout = on_timeout

@@ -15,7 +15,13 @@ from .callbacks import now_iso
 from .room import Participant, Room
 
 DEFAULT_GREETING = "Hi! I'm the sandbox replica. How can I help you today?"
+DYNAMIC_GREETING = "Hello there! Welcome, it's good to see you. What brings you here today?"
 TOOL_TRIGGER = "pricing"
+# What the replica acts on; any other conversation event is relayed into the room (send-app-message).
+ACTED_ON = ("conversation.respond", "conversation.echo", "conversation.interrupt",
+            "conversation.overwrite_llm_context", "conversation.append_llm_context",
+            "conversation.sensitivity", "conversation.set_emotion", "conversation.tool_result")
+EMOTIONS = ("neutral", "happiness", "sadness", "anger", "fear", "surprise", "disgust", "contempt")
 
 
 def answer_for(text: str, context: str | None) -> str:
@@ -53,6 +59,8 @@ class Replica:
         self.captions = captions
         self.speech_s = speech_s
         self.sensitivity: dict[str, Any] = {}
+        self.emotion = "neutral"
+        self.pending: list[Any] = []  # sent before the replica joined: acted on when it does
         self.present = False
         self.greeted = False
         self._speaking = False
@@ -64,6 +72,9 @@ class Replica:
         self.room.add_participant(self.participant)
         if self.room.visitors:
             self.greet()
+        pending, self.pending = self.pending, []
+        for message in pending:
+            self.handle(message, "server")
 
     def greet(self) -> None:
         if self.present and not self.greeted:
@@ -100,6 +111,9 @@ class Replica:
         """An interactions-protocol message sent into the room."""
         if not isinstance(message, dict) or message.get("message_type") != "conversation":
             return
+        if not self.present:
+            self.pending.append(message)
+            return
         props = message.get("properties")
         props = props if isinstance(props, dict) else {}
         text = props.get("text")
@@ -117,6 +131,13 @@ class Replica:
                 self.context = f"{self.context} {context}" if self.context else context
             case "conversation.sensitivity":
                 self.sensitivity = props
+            case "conversation.set_emotion" if props.get("emotion") in EMOTIONS:
+                self.emotion = str(props["emotion"])
+            case "conversation.tool_result":
+                result = props.get("result")
+                content = result if isinstance(result, str) else json.dumps(result)
+                self.transcript.append({"role": "tool", "content": content})
+                self.say(f"The tool answered: {' '.join(content.split())[:80]}")
 
     def interrupt(self) -> None:
         was_speaking = self._speaking

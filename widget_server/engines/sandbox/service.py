@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from .core import SandboxCore
+from .core import APP_MESSAGE_MAX_BYTES, SandboxCore
 from .rooms import room_routes
 from .validation import SandboxError
 
@@ -73,7 +73,7 @@ def create_sandbox_app(core: SandboxCore, api_key: str | None = None) -> Starlet
         await core.aclose()
 
     return SandboxApp(
-        routes=[*api_routes(core, api_key), *room_routes(core)],
+        routes=[*api_routes(core, api_key), *room_routes(core, api_key)],
         exception_handlers={SandboxError: _sandbox_error},
         lifespan=lifespan,
     )
@@ -113,10 +113,22 @@ def api_routes(core: SandboxCore, api_key: str | None = None) -> list[BaseRoute]
         check_key(request)
         return JSONResponse(await core.end(request.path_params["id"]))
 
+    async def app_message(request: Request) -> Response:
+        check_key(request)
+        raw = await request.body()
+        if len(raw) > APP_MESSAGE_MAX_BYTES:
+            raise SandboxError(413, {"error": f"The body must be at most {APP_MESSAGE_MAX_BYTES} bytes"})
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise SandboxError(400, {"error": "Invalid JSON body"}) from None
+        return JSONResponse(core.send_app_message(request.path_params["id"], body))
+
     return [
         Route("/v2/conversations", conversations, methods=["GET", "POST"]),
         Route("/v2/conversations/{id}", conversation, methods=["GET", "DELETE"]),
         Route("/v2/conversations/{id}/end", end, methods=["POST"]),
+        Route("/v2/conversations/{id}/send-app-message", app_message, methods=["POST"]),
     ]
 
 
