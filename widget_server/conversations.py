@@ -15,7 +15,7 @@ the store row, the ``conversation.ended`` webhook and the metric, once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from widget_server.clock import Clock, iso
@@ -87,6 +87,7 @@ class Conversations:
     metrics: Metrics
     webhooks: Webhooks
     clock: Clock
+    _ending: set[str] = field(default_factory=set)  # conversation ids being ended by end_record
 
     async def _check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits
@@ -237,8 +238,16 @@ class Conversations:
 
     async def end_record(self, record: ConversationRecord, reason: str) -> bool:
         """End at the engine, then record it (freeing the slot); True if this call ended it."""
-        if record.conversation_id:
-            await self._end_at_engine(record.conversation_id)
+        cid = record.conversation_id
+        if cid:
+            # The engine's shutdown callback for this very end can arrive before the engine's answer
+            # (over HTTP it does): the end is recorded here, with the reason we know.
+            self._ending.add(cid)
+            try:
+                await self._end_at_engine(cid)
+                return await self.note_ended(record, reason)
+            finally:
+                self._ending.discard(cid)
         return await self.note_ended(record, reason)
 
     async def note_ended(self, record: ConversationRecord, reason: str, *, found: str | None = None) -> bool:
@@ -300,7 +309,7 @@ class Conversations:
             started = self.webhooks.event("conversation.started", record, started_at=iso(now))
             if await self.store.mark_started(local_id, now, started):
                 self.webhooks.wake()
-        elif kind == "system.shutdown":
+        elif kind == "system.shutdown" and record.conversation_id not in self._ending:
             reason = str(props.get("shutdown_reason") or "engine_shutdown")[:200]
             # a lost answer the engine tells us about is recorded against the id it names
             lost = record.conversation_id if record.status == "lost" else None

@@ -130,6 +130,10 @@ class LiveHub:
 
     async def aclose(self) -> None:
         early = list(self._early)
+        if early:
+            # A join in flight is let finish (its seat is then left below): one cut off mid-handshake
+            # could leave its connection behind.
+            await asyncio.wait(early, timeout=2)
         for task in early:
             task.cancel()
         await asyncio.gather(*early, return_exceptions=True)
