@@ -6,10 +6,9 @@ The tests marked ``on_both_setups`` also run with the ``tavus`` engine -> ``widg
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
-
-import time
 
 import httpx
 import pytest
