@@ -29,7 +29,8 @@ COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 LANGUAGE = re.compile(r"^[a-z]+(?:[ -][a-z]+)*$")
 OVERRIDABLE = ("conversational_context", "custom_greeting", "language", "user_name")
 PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.interrupt",
-                 "conversation.overwrite_llm_context", "conversation.append_llm_context")
+                 "conversation.overwrite_llm_context", "conversation.append_llm_context",
+                 "conversation.set_emotion", "conversation.tool_result")
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_STORE = "sqlite:///widget-server-state.db"
 MIN_KEY_LENGTH = 16

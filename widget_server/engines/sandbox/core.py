@@ -298,13 +298,19 @@ class SandboxCore:
     async def _after_shutdown(self, conv: Conversation, reason: str) -> None:
         replica_id = conv.spec.replica_id
         await self._callback(conv, "system.shutdown", {"replica_id": replica_id, "shutdown_reason": reason})
+        # the callback keeps the documented [{role, content}]; the verbose GET has the full entries
+        transcript = [{"role": e["role"], "content": e["content"]} for e in conv.transcript]
         await self._callback(conv, "application.transcription_ready",
-                             {"replica_id": replica_id, "transcript": list(conv.transcript)})
+                             {"replica_id": replica_id, "transcript": transcript})
         bucket = conv.spec.properties.get("recording_s3_bucket_name") or "sandbox-recordings"
+        storage = conv.spec.recording_storage
         for rec in conv.recordings:
-            await self._callback(conv, "application.recording_ready", {
-                "bucket_name": bucket, "s3_key": f"{conv.id}/{rec['recording_id']}.mp4",
-                "duration": rec["duration"]})
+            key = f"{conv.id}/{rec['recording_id']}.mp4"
+            props: dict[str, Any] = {"bucket_name": bucket, "s3_key": key, "duration": rec["duration"]}
+            if storage is not None:
+                props["storage_provider"] = storage["storage_provider"]
+                props["storage_uri"] = f"{storage['storage_uri'].rstrip('/')}/{key}"
+            await self._callback(conv, "application.recording_ready", props)
 
     async def _callback(self, conv: Conversation, event_type: str, properties: dict[str, Any]) -> None:
         url = conv.spec.callback_url

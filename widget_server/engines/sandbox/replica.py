@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from .callbacks import now_iso
@@ -41,9 +42,10 @@ class Replica:
         conversation_id: str,
         replica_id: str,
         *,
-        transcript: list[dict[str, str]],
+        transcript: list[dict[str, Any]],
         context: str | None = None,
         greeting: str | None = None,
+        dynamic_greeting: bool = False,
         captions: bool = False,
         speech_s: float = 0.0,
         audio_only: bool = False,
@@ -55,7 +57,9 @@ class Replica:
         )
         self.transcript = transcript
         self.context = context
-        self.greeting = greeting or DEFAULT_GREETING
+        # enable_dynamic_greeting: "the LLM writes the opening line" (here, a fixed stand-in for one)
+        self.greeting = DYNAMIC_GREETING if dynamic_greeting else greeting or DEFAULT_GREETING
+        self._started = time.monotonic()
         self.captions = captions
         self.speech_s = speech_s
         self.sensitivity: dict[str, Any] = {}
@@ -91,7 +95,7 @@ class Replica:
             self._emit("conversation.stopped_speaking", {"role": "user"})
             self._emit("conversation.utterance", {"role": "user", "speech": text})
             self._caption(from_id or "", text)
-        self.transcript.append({"role": "user", "content": text})
+        self.note("user", text)
         if not self.present:
             return
         if TOOL_TRIGGER in text.lower():
@@ -102,10 +106,16 @@ class Replica:
     def say(self, text: str) -> None:
         if not self.present:
             return
-        self.transcript.append({"role": "assistant", "content": text})
+        self.note("assistant", text, self.speech_s)
         task = asyncio.create_task(self._speak(text))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def note(self, role: str, content: str, duration: float = 0.0) -> None:
+        """One transcript entry, in the verbose GET's current shape."""
+        self.transcript.append({"role": role, "content": content, "timestamp": now_iso(),
+                                "seconds_from_start": round(time.monotonic() - self._started, 3),
+                                "duration": round(duration, 3)})
 
     def handle(self, message: Any, from_id: str) -> None:
         """An interactions-protocol message sent into the room."""
@@ -136,7 +146,7 @@ class Replica:
             case "conversation.tool_result":
                 result = props.get("result")
                 content = result if isinstance(result, str) else json.dumps(result)
-                self.transcript.append({"role": "tool", "content": content})
+                self.note("tool", content)
                 self.say(f"The tool answered: {' '.join(content.split())[:80]}")
 
     def interrupt(self) -> None:
