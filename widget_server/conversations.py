@@ -198,6 +198,7 @@ class Conversations:
             audio_only=widget.audio_only,
             require_auth=widget.private,
             max_participants=widget.max_participants,
+            enable_dynamic_greeting=widget.enable_dynamic_greeting,
             properties=props,
         )
 

@@ -158,6 +158,7 @@ class WidgetSettings:
     conversation_name: str = string("", "label at the engine; empty: widget <id>", max_len=200)
     conversational_context: str = string("", "appended to the persona's context")
     custom_greeting: str = string("", "spoken once when the visitor joins", max_len=2000)
+    enable_dynamic_greeting: bool = boolean(False, "the engine's LLM writes the opening line instead")
     language: str = string("english", "lower-case language name", max_len=40, parse=_language)
     audio_only: bool = boolean(False, "voice only, no replica video")
     max_call_duration: int = integer(600, 1, 3600, "seconds before the engine ends the call")

@@ -30,6 +30,7 @@ class CreateRequest:
     require_auth: bool = True
     max_participants: int | None = None
     test_mode: bool = False
+    enable_dynamic_greeting: bool = False
     # upstream ``properties``: max_call_duration, participant_left_timeout,
     # participant_absent_timeout, enable_recording, recording_s3_bucket_name,
     # recording_s3_bucket_region, aws_assume_role_arn, enable_closed_captions,
@@ -54,6 +55,8 @@ class CreateRequest:
             body["audio_only"] = True
         if self.test_mode:
             body["test_mode"] = True
+        if self.enable_dynamic_greeting:
+            body["enable_dynamic_greeting"] = True
         body["require_auth"] = self.require_auth
         props = {k: v for k, v in self.properties.items() if v is not None and v != ""}
         if props:
