@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import websockets
@@ -38,6 +39,17 @@ async def _create(http: httpx.AsyncClient, sb: Sandbox, body: dict[str, Any]) ->
     assert r.status_code == 200, r.text
     doc: dict[str, Any] = r.json()
     return doc
+
+
+async def _until(ws: Any, event_type: str, speech: str = "") -> None:
+    """Read the room until the replica sends ``event_type`` (with ``speech`` in it), at most 5 s."""
+    with anyio.fail_after(5):
+        while True:
+            m = json.loads(await ws.recv())
+            data = m.get("data") if m.get("action") == "app-message" else None
+            if isinstance(data, dict) and data.get("event_type") == event_type \
+                    and speech in str(data.get("properties", {}).get("speech", "")):
+                return
 
 
 async def test_the_key_is_checked_before_routing_and_unknown_routes_answer_json(
@@ -88,11 +100,9 @@ async def test_verbose_get_has_the_current_transcript_shape_and_no_secrets(
     doc = await _create(http, sb, body)
     cid = doc["conversation_id"]
     async with websockets.connect(f"{sb.ws_base}/rooms/{cid}/ws?name=Ada") as ws:
+        await _until(ws, "conversation.stopped_speaking")  # greeted: the replica is in the room
         await ws.send(json.dumps({"action": "say", "text": "hello"}))
-        while True:
-            m = json.loads(await ws.recv())
-            if m.get("action") == "app-message" and "You said" in m["data"]["properties"].get("speech", ""):
-                break
+        await _until(ws, "conversation.utterance", "You said")
     r = await http.get(f"{sb.url}/v2/conversations/{cid}", params={"verbose": "true"}, headers=H)
     verbose = r.json()
     assert set(verbose) >= up.VERBOSE_KEYS
@@ -134,8 +144,9 @@ async def test_recording_ready_names_the_storage(http: httpx.AsyncClient, sb: Sa
     async with websockets.connect(f"{sb.ws_base}/rooms/{cid}/ws") as ws:
         await ws.send(json.dumps({"action": "start-recording"}))
         await ws.send(json.dumps({"action": "stop-recording"}))
-        while json.loads(await ws.recv()).get("action") != "recording-stopped":
-            pass
+        with anyio.fail_after(5):
+            while json.loads(await ws.recv()).get("action") != "recording-stopped":
+                pass
     await http.post(f"{sb.url}/v2/conversations/{cid}/end", headers=H)
     ready = await receiver.wait_for(cid, "application.recording_ready")
     assert set(ready) == up.CALLBACK_KEYS
