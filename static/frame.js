@@ -2,8 +2,8 @@
 // The call itself (room adapter and UI) is imported only when the visitor starts.
 const boot = JSON.parse(document.getElementById('cvi-boot').textContent);
 const cfg = boot.config;
-// Sandbox rooms have no Daily Prebuilt: the page draws the call itself whatever the widget's ui.
-const ui = cfg.engine === 'sandbox' ? 'custom' : cfg.ui;
+// The widget's ui, unless the conversation's room has no Daily Prebuilt (then the page draws the call: loadCall).
+let ui = cfg.ui;
 document.body.classList.replace('ui-prebuilt', `ui-${ui}`);
 const NS = 'cvi';
 const $ = (id) => document.getElementById(id);
@@ -96,8 +96,11 @@ function getMedia() {
   return navigator.mediaDevices.getUserMedia({audio: {echoCancellation: true, noiseSuppression: true}, video});
 }
 
-function loadCall() {
-  const room = cfg.engine === 'sandbox' ? import('cvi/sandbox-room.js') : import('cvi/daily-room.js');
+// The server names the room adapter: the create answer's room = {client, prebuilt} (engines/rooms.py).
+function loadCall(spec = {client: 'daily', prebuilt: true}) {
+  ui = spec.prebuilt === false ? 'custom' : cfg.ui;
+  document.body.classList.replace(`ui-${cfg.ui}`, `ui-${ui}`);
+  const room = import(`cvi/${spec.client}-room.js`);
   const view = ui === 'prebuilt' ? import('cvi/prebuilt-ui.js') : import('cvi/custom-ui.js');
   return Promise.all([room, view]);
 }
@@ -113,7 +116,8 @@ export async function start() {
   setState('media');
   const media = getMedia();
   const conv = createConversation();
-  const lib = loadCall();
+  const lib = conv.then((c) => loadCall(c.room));
+  lib.catch(() => {});
   const current = call = {conv: null, room: null, ui: null, media: null, ended: false, started: false};
   conv.then((c) => {
     current.conv = c;

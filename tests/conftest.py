@@ -198,3 +198,46 @@ def postgres_url(postgres_service: str) -> str:
     worker.start()
     worker.join()
     return postgres_service.rsplit("/", 1)[0] + "/" + name
+# The two setups the live and browser tests run on: the embedded default (the sandbox in the
+# server's process), and the closest thing to production that runs here, the ``tavus`` engine
+# over real HTTP to ``widget-server sandbox`` in a process of its own.
+SETUPS = ("embedded", "tavus-sandbox")
+SANDBOX_KEY = "sandbox_key_0123456789abcdef"
+
+
+class StandaloneSandbox:
+    """``widget-server sandbox`` as a process; ``active()`` counts its live conversations over /v2."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def engine(self) -> dict[str, Any]:
+        return {"kind": "tavus", "base_url": self.url, "api_key": SANDBOX_KEY, "timeout_s": 10}
+
+    def active(self) -> set[str]:
+        r = httpx.get(f"{self.url}/v2/conversations", params={"status": "active", "limit": 1000},
+                      headers={"x-api-key": SANDBOX_KEY}, timeout=5)
+        r.raise_for_status()
+        return {c["conversation_id"] for c in r.json()["data"]}
+
+
+@pytest.fixture(scope="session")
+def standalone_sandbox() -> Iterator[StandaloneSandbox]:
+    import sys
+
+    from widget_server.testing.procs import answers_http, free_port, running
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "widget_server.cli", "sandbox", "--port", str(port),
+            "--api-key", SANDBOX_KEY, "--max-concurrent", "1000"]
+    with running(args, lambda: answers_http(f"{url}/v2/conversations"), timeout=20):
+        yield StandaloneSandbox(url)
+
+
+def engine_for(setup: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The ``engine`` settings of a setup (starting the standalone sandbox on first need)."""
+    if setup == "embedded":
+        return {"kind": "sandbox"}
+    sandbox: StandaloneSandbox = request.getfixturevalue("standalone_sandbox")
+    return sandbox.engine()

@@ -3,7 +3,8 @@
     service = Conversations(settings, store, engine, signer, metrics, webhooks, clock, recorder)
     created = await service.create(widget, overrides, origin="https://www.example.com",
                                    client_ip="203.0.113.9", browser=True)
-    await service.end(created["conversation_id"], reason="visitor_ended")
+    created.answer["room"]       # {"client": "daily", "prebuilt": True}: the page's room adapter
+    await service.end(created.answer["conversation_id"], reason="visitor_ended")
 
 Views call this; it calls the store and the engine. Every refusal is a :class:`Problem`;
 an engine failure is raised as the :class:`EngineError` it is (the app's handler answers
@@ -30,6 +31,7 @@ from typing import Any
 
 from widget_server.clock import Clock, iso
 from widget_server.engines.base import CreateRequest, Engine, parse_time
+from widget_server.engines.rooms import Room
 from widget_server.errors import EngineError, FieldError, Problem, invalid
 from widget_server.health import describe
 from widget_server.history.recorder import Recorder
@@ -93,6 +95,14 @@ def _language_ok(value: str) -> bool:
     return 0 < len(value) <= 40 and value.replace(" ", "").replace("-", "").isalpha() and value.islower()
 
 
+@dataclass(frozen=True)
+class Created:
+    """A conversation just created: the caller's answer, and what its room is (for the server's seat)."""
+
+    answer: dict[str, Any]
+    room: Room | None
+
+
 @dataclass(eq=False)
 class Conversations:
     settings: Settings
@@ -105,6 +115,7 @@ class Conversations:
     recorder: Recorder
     # (local id, engine id, reason) of creates ended at the engine that the store did not take yet
     unrecorded: list[tuple[str, str, str]] = field(default_factory=list)
+    _ending: set[str] = field(default_factory=set)  # conversation ids being ended by end_record
 
     async def _check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits
@@ -132,7 +143,7 @@ class Conversations:
         origin: str,
         client_ip: str,
         browser: bool,
-    ) -> dict[str, Any]:
+    ) -> Created:
         attempt = Attempt(widget.id)
         try:
             result = await self._create(widget, overrides, attempt, origin=origin, client_ip=client_ip,
@@ -150,7 +161,7 @@ class Conversations:
         return result
 
     async def _create(self, widget: WidgetSettings, overrides: dict[str, str], attempt: Attempt, *, origin: str,
-                      client_ip: str, browser: bool) -> dict[str, Any]:
+                      client_ip: str, browser: bool) -> Created:
         now = self.clock()
         await self._check_limits(widget, client_ip, browser, now)
         local_id = new_id("l_")
@@ -212,9 +223,11 @@ class Conversations:
             "expires_at": iso(expires_at),
             "end_token": self.signer.end_token(conv.conversation_id),
         })
+        if conv.room is not None:
+            result["room"] = conv.room.page()
         if "user_name" in overrides:
             result["user_name"] = overrides["user_name"]
-        return result
+        return Created(result, conv.room)
 
     def build_request(self, widget: WidgetSettings, overrides: dict[str, str], local_id: str) -> CreateRequest:
         props: dict[str, Any] = {
@@ -240,6 +253,7 @@ class Conversations:
             audio_only=widget.audio_only,
             require_auth=widget.private,
             max_participants=widget.max_participants,
+            enable_dynamic_greeting=widget.enable_dynamic_greeting,
             properties=props,
         )
 
@@ -320,8 +334,16 @@ class Conversations:
 
     async def end_record(self, record: ConversationRecord, reason: str) -> bool:
         """End at the engine, then record it (freeing the slot); True if this call ended it."""
-        if record.conversation_id:
-            await self._end_at_engine(record.conversation_id)
+        cid = record.conversation_id
+        if cid:
+            # The engine's shutdown callback for this very end can arrive before the engine's answer
+            # (over HTTP it does): the end is recorded here, with the reason we know.
+            self._ending.add(cid)
+            try:
+                await self._end_at_engine(cid)
+                return await self.note_ended(record, reason)
+            finally:
+                self._ending.discard(cid)
         return await self.note_ended(record, reason)
 
     async def note_ended(self, record: ConversationRecord, reason: str, *, found: str | None = None,
@@ -402,7 +424,7 @@ class Conversations:
             if await self.store.mark_started(local_id, now, started):
                 self.webhooks.wake()
                 await self.recorder.started(local_id, now)
-        elif kind == "system.shutdown":
+        elif kind == "system.shutdown" and record.conversation_id not in self._ending:
             reason = str(props.get("shutdown_reason") or "engine_shutdown")[:200]
             # a lost answer the engine tells us about is recorded against the id it names
             lost = record.conversation_id if record.status == "lost" else None

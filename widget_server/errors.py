@@ -107,7 +107,7 @@ class EngineError(Exception):
     ``auth`` (engine refused our key) -> 502, ``credits`` -> 502,
     ``concurrency`` -> 503, ``unavailable`` (5xx) -> 502, ``timeout`` -> 504,
     ``connection`` -> 502, ``protocol`` (answer we cannot read) -> 502,
-    ``not_found`` -> 404.
+    ``not_found`` -> 404, ``ended`` (the conversation is no longer live) -> 409.
     """
 
     kind: str
@@ -129,6 +129,7 @@ _ENGINE_MAP: dict[str, tuple[int, str, str]] = {
     "connection": (502, "engine-connection", "The connection to the engine failed"),
     "protocol": (502, "engine-protocol", "The engine gave an answer the server cannot read"),
     "not_found": (404, "not-found", "The engine does not know this conversation"),
+    "ended": (409, "conversation-ended", "Conversation ended"),
 }
 
 

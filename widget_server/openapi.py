@@ -61,6 +61,10 @@ SCHEMAS: dict[str, Any] = {
             "join_url": {"type": "string"}, "status": {"type": "string", "enum": ["active", "ended"]},
             "expires_at": {"type": "string", "format": "date-time"}, "end_token": {"type": "string"},
             "user_name": {"type": "string"},
+            "room": {"type": "object", "description": "what the room is, for the page: its room adapter "
+                     "(static/call/{client}-room.js) and whether Daily Prebuilt exists",
+                     "properties": {"client": {"type": "string", "examples": ["daily", "sandbox"]},
+                                    "prebuilt": {"type": "boolean"}}},
         },
     },
     "Conversation": {

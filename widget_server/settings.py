@@ -31,7 +31,8 @@ COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 LANGUAGE = re.compile(r"^[a-z]+(?:[ -][a-z]+)*$")
 OVERRIDABLE = ("conversational_context", "custom_greeting", "language", "user_name")
 PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.interrupt",
-                 "conversation.overwrite_llm_context", "conversation.append_llm_context")
+                 "conversation.overwrite_llm_context", "conversation.append_llm_context",
+                 "conversation.set_emotion", "conversation.tool_result")
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_STORE = "sqlite:///widget-server-state.db"
 DEFAULT_HISTORY = "sqlite:///widget-server-history.db"  # with a Redis store and no server.history
@@ -206,6 +207,7 @@ class WidgetSettings:
     conversation_name: str = string("", "label at the engine; empty: widget <id>", max_len=200)
     conversational_context: str = string("", "appended to the persona's context")
     custom_greeting: str = string("", "spoken once when the visitor joins", max_len=2000)
+    enable_dynamic_greeting: bool = boolean(False, "the engine's LLM writes the opening line instead")
     language: str = string("english", "lower-case language name", max_len=40, parse=_language)
     audio_only: bool = boolean(False, "voice only, no replica video")
     max_call_duration: int = integer(600, 1, 3600, "seconds before the engine ends the call")

@@ -3,6 +3,9 @@
     def test_x(browser_ctx, widget_server, host):
         page = browser_ctx.new_page()
         page.goto(host.page("x", host.snippet("support")))
+
+    @on_both_setups                      # also with the tavus engine -> `widget-server sandbox` over HTTP
+    def test_y(open_page, host, widget_server): ...
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
+from tests.conftest import SECRET_KEY, SETUPS, StandaloneSandbox, engine_for
 from tests.servers import free_port, serve_app
 from widget_server.app import create_app
 from widget_server.settings import Settings, parse_settings
@@ -75,7 +79,8 @@ def widget_config(host_origin: str) -> dict[str, Any]:
 
 def browser_settings(public_url: str, host_origin: str, store: str, **engine: Any) -> Settings:
     raw = {
-        "server": {"public_url": public_url, "store": store, "server_keys": [SERVER_KEY]},
+        "server": {"public_url": public_url, "store": store, "server_keys": [SERVER_KEY],
+                   "secret_key": SECRET_KEY},
         "engine": {"kind": "sandbox", **engine},
         # A short grace, so the frame's heartbeats (a third of it) are seen within a test.
         "lifecycle": {"heartbeat_grace_s": 3},
@@ -88,6 +93,14 @@ def browser_settings(public_url: str, host_origin: str, store: str, **engine: An
 class WidgetServer:
     url: str
     app: Any
+    setup: str = "embedded"
+    sandbox: StandaloneSandbox | None = None
+
+    def active_at_engine(self) -> set[str]:
+        """The conversations the engine holds live (and bills for), asked of the engine itself."""
+        if self.sandbox is not None:
+            return self.sandbox.active()
+        return {c.id for c in self.app.state.ctx.engine.core.conversations.values() if c.active}
 
     def conversation(self, conversation_id: str) -> dict[str, Any]:
         """The server's own record (GET /api/conversations/{id} with the server key)."""
@@ -163,15 +176,25 @@ def _ports() -> tuple[int, int]:
     return free_port(), free_port(HOST_IP)
 
 
+# The tests whose subject depends on the room (joining, the replica's greeting, captions, the chroma
+# key, ending on leave, the events a page sees) run on both setups; the rest (the loader, states
+# before a room exists, origins, proof of work, the examples' wiring) are the same code on either.
+on_both_setups = pytest.mark.parametrize("widget_server", SETUPS, indirect=True)
+
+
 @pytest.fixture(scope="package")
-def widget_server(tmp_path_factory: pytest.TempPathFactory, _ports: tuple[int, int]) -> Iterator[WidgetServer]:
+def widget_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                  _ports: tuple[int, int]) -> Iterator[WidgetServer]:
+    setup = getattr(request, "param", "embedded")
     port, host_port = _ports
     url = f"http://127.0.0.1:{port}"
     store = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'state.db'}"
-    settings = browser_settings(url, f"http://{HOST_IP}:{host_port}", store)
+    engine = engine_for(setup, request)
+    settings = browser_settings(url, f"http://{HOST_IP}:{host_port}", store, **engine)
+    sandbox = request.getfixturevalue("standalone_sandbox") if setup != "embedded" else None
     app = create_app(settings)
     with serve_app(app, port=port) as served:
-        yield WidgetServer(served, app)
+        yield WidgetServer(served, app, setup, sandbox)
 
 
 @pytest.fixture(scope="package")

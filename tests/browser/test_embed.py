@@ -1,10 +1,12 @@
 """The loader and the frame page in real headless Chromium, on the sandbox engine (no network needed).
 
 The host pages are on http://127.0.0.2 (another origin than the widget server) under a strict CSP.
+The tests marked ``on_both_setups`` also run with the ``tavus`` engine -> ``widget-server sandbox``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.browser.conftest import (
     _host_app,
     events,
     frame_of,
+    on_both_setups,
     shot,
     wait_event,
 )
@@ -43,6 +46,7 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
+@on_both_setups
 def test_launcher_call_events_pixels_and_end(open_page: Callable[..., Page], host: Host,
                                             widget_server: WidgetServer) -> None:
     page = open_page(host.page("launcher", host.snippet("support", context="On the pricing page")))
@@ -165,12 +169,21 @@ def decode_png(data: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
+@on_both_setups
 def test_closing_the_tab_mid_call_ends_the_conversation(open_page: Callable[..., Page], host: Host,
                                                         widget_server: WidgetServer) -> None:
     page = open_page(host.page("tab-close", host.snippet("support")))
     wait_event(page, "ready")
     cid = start_call(page)["conversation_id"]
+    assert cid in widget_server.active_at_engine()
+    closed = time.monotonic()
     page.close(run_before_unload=True)
+    # Money: the engine bills until the conversation ends there, so count it at the engine itself.
+    while cid in widget_server.active_at_engine():
+        assert time.monotonic() - closed < 5, "the engine still holds the conversation 5 s after the tab closed"
+        time.sleep(0.05)
+    print(f"\nend-on-leave ({widget_server.setup}): ended at the engine {time.monotonic() - closed:.2f} s "
+          "after the tab closed")
     record = widget_server.wait_ended(cid)
     assert record["status"] == "ended"
     assert record["end_reason"] == "visitor_page_hidden"
@@ -296,6 +309,7 @@ def test_busy_shows_retry_after(open_page: Callable[..., Page], host: Host, widg
                    headers={"Authorization": f"Bearer {SERVER_KEY}"})
 
 
+@on_both_setups
 def test_two_widgets_recording_and_time_warning(open_page: Callable[..., Page], host: Host,
                                                 widget_server: WidgetServer) -> None:
     page = open_page(host.page("two", '<div id="call"></div>' + host.snippet("support", mode="inline",

@@ -1,7 +1,8 @@
 """A stand-in for the hosted engine (tavusapi.com), which cannot be reached from here.
 
 It replays, at the HTTP edge, the answers documented in
-``shared/spec/upstream-tavus.md``: create, get, list, end and delete, the 401
+``shared/spec/upstream-tavus.md`` (their shapes kept in ``upstream_contract.py``): create,
+get, list, end, delete and send-app-message, the 401
 ``{"message": "Invalid access token"}`` for a wrong ``x-api-key``, the 400
 ``{"error": "Invalid conversation_id"}`` for an unknown id, and the 400
 ``{"message": "User has reached maximum concurrent conversations"}`` when
@@ -35,9 +36,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-INVALID_TOKEN = {"message": "Invalid access token"}
-INVALID_ID = {"error": "Invalid conversation_id"}
-CONCURRENCY = {"message": "User has reached maximum concurrent conversations"}
+from tests.engines.upstream_contract import CONCURRENCY, INVALID_ID, INVALID_TOKEN, NOT_ACTIVE
+
+__all__ = ["CONCURRENCY", "INVALID_ID", "INVALID_TOKEN", "TavusStandIn"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class TavusStandIn:
                 Route("/v2/conversations/{cid}", self._get, methods=["GET"]),
                 Route("/v2/conversations/{cid}", self._delete, methods=["DELETE"]),
                 Route("/v2/conversations/{cid}/end", self._end, methods=["POST"]),
+                Route("/v2/conversations/{cid}/send-app-message", self._app_message, methods=["POST"]),
             ]
         )
 
@@ -198,6 +200,19 @@ class TavusStandIn:
         conv["status"] = "ended"
         conv["shutdown_reason"] = "end_conversation_endpoint_hit"
         return Response(status_code=200)
+
+    async def _app_message(self, request: Request) -> Response:
+        early, body = await self._intercept(request)
+        if early is not None:
+            return early
+        conv = self.conversations.get(request.path_params["cid"])
+        if conv is None:
+            return JSONResponse(INVALID_ID, status_code=400)
+        if conv["status"] != "active":
+            return JSONResponse(NOT_ACTIVE, status_code=400)
+        if not isinstance(body, dict) or body.get("message_type") != "conversation":
+            return JSONResponse({"error": "Invalid app message"}, status_code=400)
+        return JSONResponse({})  # 200: accepted (the body is not documented)
 
     async def _delete(self, request: Request) -> Response:
         early, _ = await self._intercept(request)

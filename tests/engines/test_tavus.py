@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import SERVER_KEY
 from tests.engines.tavus_standin import CONCURRENCY, INVALID_TOKEN, TavusStandIn
+from tests.engines.upstream_contract import APP_MESSAGE, NOT_ACTIVE
 from tests.servers import free_port, serve_app
 from widget_server.engines.base import CreateRequest
 from widget_server.engines.tavus import TavusEngine
@@ -401,3 +403,49 @@ async def test_a_supplied_client_is_left_open(standin: TavusStandIn, base_url: s
 def test_bad_settings_fail_at_construction(url: str, timeout: float) -> None:
     with pytest.raises(ValueError):
         TavusEngine(url, API_KEY, timeout_s=timeout)
+
+
+@pytest.mark.anyio
+async def test_send_app_message_posts_the_envelope(engine: TavusEngine, standin: TavusStandIn) -> None:
+    cid = standin.add()
+    await engine.send_app_message(cid, APP_MESSAGE)
+    sent = standin.requests[-1]
+    assert (sent.method, sent.path) == ("POST", f"/v2/conversations/{cid}/send-app-message")
+    assert sent.json == APP_MESSAGE and sent.headers["x-api-key"] == API_KEY
+
+
+@pytest.mark.anyio
+async def test_send_app_message_to_an_ended_conversation(engine: TavusEngine, standin: TavusStandIn) -> None:
+    cid = standin.add(status="ended")
+    with pytest.raises(EngineError) as err:
+        await engine.send_app_message(cid, APP_MESSAGE)
+    assert err.value.kind == "ended" and err.value.message == NOT_ACTIVE["error"]
+
+
+@pytest.mark.anyio
+async def test_interactions_reach_the_engine_with_no_seat_taken(
+        standin: TavusStandIn, base_url: str, client_for: Any, make_settings: Any) -> None:
+    """At the HTTP edge: the server's interactions route uses send-app-message; it never joins the (Daily) room."""
+    settings = make_settings({"engine": {"kind": "tavus", "base_url": base_url, "api_key": API_KEY}})
+    client = await client_for(settings)
+    created = await client.post("/api/widgets/support/conversations",
+                                headers={"Authorization": f"Bearer {SERVER_KEY}"})
+    assert created.status_code == 201, created.text
+    cid = created.json()["conversation_id"]
+    assert created.json()["room"] == {"client": "daily", "prebuilt": True}
+    for body in ({"event_type": "conversation.respond", "properties": {"text": "Hi"}},
+                 {"event_type": "conversation.set_emotion", "properties": {"emotion": "happiness"}},
+                 {"event_type": "conversation.tool_result", "properties": {"result": {"ok": True}}}):
+        r = await client.post(f"/api/conversations/{cid}/interactions", json=body,
+                              headers={"Authorization": f"Bearer {SERVER_KEY}"})
+        assert r.status_code == 202, r.text
+    sent = [q for q in standin.requests if q.path.endswith("/send-app-message")]
+    assert [q.json["event_type"] for q in sent] == ["conversation.respond", "conversation.set_emotion",
+                                                    "conversation.tool_result"]
+    assert sent[0].json == {"message_type": "conversation", "event_type": "conversation.respond",
+                            "conversation_id": cid, "properties": {"text": "Hi"}}
+    assert client.app.state.ctx.live._seats == {}  # no seat: nothing joined the room to send
+    standin.conversations[cid]["status"] = "ended"
+    r = await client.post(f"/api/conversations/{cid}/interactions", headers={"Authorization": f"Bearer {SERVER_KEY}"},
+                          json={"event_type": "conversation.interrupt"})
+    assert r.status_code == 409 and r.json()["type"].endswith("/conversation-ended")

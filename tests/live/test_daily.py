@@ -15,9 +15,8 @@ import time
 
 import pytest
 
-from widget_server.live.daily_participant import DailyParticipant, ensure_daily
-from widget_server.live.events import RoomEvent
-from widget_server.live.participant import ParticipantError
+from widget_server.engines.daily import DailyParticipant, ensure_daily
+from widget_server.engines.rooms import RoomEvent, SeatError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 UNREACHABLE_ROOM = "http://127.0.0.1:9/room"
@@ -37,7 +36,7 @@ async def test_join_of_an_unreachable_room_fails_clearly_and_releases_everything
                             proxy_url=CLOSED_PROXY)
     started = time.monotonic()
     expected = r"could not join the Daily room http://127\.0\.0\.1:9/room within 1\.5 s"
-    with pytest.raises(ParticipantError, match=expected):
+    with pytest.raises(SeatError, match=expected):
         await seat.join()
     assert time.monotonic() - started < 3
     assert seat.client is None
@@ -45,5 +44,5 @@ async def test_join_of_an_unreachable_room_fails_clearly_and_releases_everything
     assert await seat.released(timeout=30)
     assert _native_threads() <= before
     assert [e.kind for e in seen if e.kind == "left"] == []  # a failed join is not the conversation's end
-    with pytest.raises(ParticipantError):
+    with pytest.raises(SeatError):
         await seat.send({"message_type": "conversation", "event_type": "conversation.echo"})

@@ -21,10 +21,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 
 @pytest.fixture
-async def instances(make_settings: Callable[..., Settings], redis_url: str) -> AsyncIterator[list[Any]]:
+async def instances(make_settings: Callable[..., Settings], redis_url: str, setup: str) -> AsyncIterator[list[Any]]:
     settings = make_settings({"server": {"store": redis_url}})
-    engine = SandboxEngine(SandboxCore(room_base_url="http://testserver/sandbox/rooms", replica_join_delay_s=0.05))
-    apps = [create_app(settings, engine=engine) for _ in range(2)]
+    if setup == "embedded":  # one sandbox both instances reach, as they would reach one engine
+        engine = SandboxEngine(SandboxCore(room_base_url="http://testserver/sandbox/rooms",
+                                           replica_join_delay_s=0.05))
+        apps = [create_app(settings, engine=engine) for _ in range(2)]
+    else:
+        apps = [create_app(settings) for _ in range(2)]
     spans = [app.router.lifespan_context(app) for app in apps]
     clients = []
     for app, span in zip(apps, spans, strict=True):

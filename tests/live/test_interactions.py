@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import AppClient
@@ -124,3 +125,17 @@ async def test_events_of_a_conversation_ended_before_anyone_followed(client: App
     events = await snapshot(client, cid)
     assert [e["type"] for e in events] == ["ended"]
     assert events[0]["seq"] == 1
+
+
+async def test_the_servers_seat_is_no_visitor(client: AppClient, setup: str) -> None:
+    """The seat the server takes to follow events is hidden: the room counts only the replica."""
+    cid = await _live(client)
+    engine = client.app.state.ctx.engine
+    if setup == "embedded":
+        conv = engine.core.conversations[cid]
+        assert len(conv.room.members) == 1 and conv.room.visitors == []  # the hidden seat, no visitor
+        assert list(conv.room.participants.values()) == [conv.replica.participant]
+    else:  # the standalone sandbox says so in its room descriptor, over HTTP
+        async with httpx.AsyncClient() as http:
+            doc = (await http.get((await engine.room(cid)).url, headers={"Accept": "application/json"})).json()
+        assert doc["participants"] == 1 and doc["seat"] == "socket"

@@ -10,9 +10,11 @@ failure. They know nothing of widgets, views or the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from .rooms import Room, Seat, Sink
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class CreateRequest:
     require_auth: bool = True
     max_participants: int | None = None
     test_mode: bool = False
+    enable_dynamic_greeting: bool = False
     # upstream ``properties``: max_call_duration, participant_left_timeout,
     # participant_absent_timeout, enable_recording, recording_s3_bucket_name,
     # recording_s3_bucket_region, aws_assume_role_arn, enable_closed_captions,
@@ -53,6 +56,8 @@ class CreateRequest:
             body["audio_only"] = True
         if self.test_mode:
             body["test_mode"] = True
+        if self.enable_dynamic_greeting:
+            body["enable_dynamic_greeting"] = True
         body["require_auth"] = self.require_auth
         props = {k: v for k, v in self.properties.items() if v is not None and v != ""}
         if props:
@@ -74,6 +79,11 @@ class EngineConversation:
     # and the transcript it kept.
     ended_at: float | None = None
     transcript: tuple[dict[str, Any], ...] | None = None
+
+    room: Room | None = None  # what the room is (set by create; None for a test_mode conversation)
+
+    def with_room(self, room: Room | None) -> EngineConversation:
+        return replace(self, room=room)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> EngineConversation:
@@ -141,9 +151,28 @@ class ConversationPage:
 
 
 class Engine(Protocol):
-    """What the server needs from an engine."""
+    """What the server needs from an engine, rooms included: views and live/ ask only this."""
 
     kind: str
+
+    def page_sources(self) -> dict[str, tuple[str, ...]]:
+        """The CSP sources (directive -> sources) a frame page needs for any room of this engine."""
+        ...
+
+    async def room(self, conversation_id: str) -> Room:
+        """What a live conversation's room is, asked again (its meeting token is not known then)."""
+        ...
+
+    def seat(self, conversation_id: str, room: Room, sink: Sink) -> Seat:
+        """The server's seat in ``room``, not yet joined; raises SeatError if it cannot sit there."""
+        ...
+
+    async def send_app_message(self, conversation_id: str, message: dict[str, Any]) -> None:
+        """An interactions-protocol message to the replica, from the server, with no seat in the room.
+
+        An ended conversation is ``EngineError("ended")``.
+        """
+        ...
 
     async def create(self, request: CreateRequest) -> EngineConversation: ...
 

@@ -13,6 +13,7 @@ Every failure, whatever the engine answered or did not answer, becomes an
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import re
 import time
@@ -24,6 +25,18 @@ import anyio
 import httpx
 
 from widget_server.engines.base import ConversationPage, CreateRequest, EngineConversation
+from widget_server.engines.rooms import (
+    DAILY_CSP,
+    Room,
+    Seat,
+    SeatError,
+    Sink,
+    daily_room,
+    described_room,
+    is_daily_room,
+    merge_csp,
+    origin_sources,
+)
 from widget_server.errors import EngineError, redact
 
 # Upstream ids look like "c123456"; anything else could walk the path
@@ -32,6 +45,8 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # The docs give "Invalid conversation_id" as the 400 of id routes: an unknown id.
 _UNKNOWN_ID = re.compile(r"invalid conversation_?id|not found|does not exist", re.IGNORECASE)
 _MESSAGE_CHARS = 300
+# send-app-message answers for a conversation that is over (documented texts).
+_ENDED = re.compile(r"only be sent to active conversations|no longer available", re.IGNORECASE)
 
 
 class TavusEngine:
@@ -72,7 +87,65 @@ class TavusEngine:
         if request.require_auth and not request.test_mode and conv.meeting_token is None:
             # A private room without its token cannot be joined by anyone.
             raise EngineError("protocol", "engine created a private room but sent no meeting_token")
-        return conv
+        if conv.status != "active":
+            return conv
+        try:
+            return conv.with_room(await self._describe(conv.conversation_url, conv.meeting_token))
+        except EngineError:
+            # Nobody can join a room we cannot name, and the engine bills from creation.
+            with contextlib.suppress(EngineError):
+                await self.end(conv.conversation_id)
+            raise
+
+    def page_sources(self) -> dict[str, tuple[str, ...]]:
+        # Daily rooms, or rooms the engine serves itself (the sandbox's, on its own origin).
+        return merge_csp(DAILY_CSP, origin_sources(self._base))
+
+    async def room(self, conversation_id: str) -> Room:
+        conv = await self.get(conversation_id)
+        return await self._describe(conv.conversation_url, None)
+
+    def seat(self, conversation_id: str, room: Room, sink: Sink) -> Seat:
+        if room.seat == "daily":
+            from widget_server.engines.daily import DailyParticipant
+
+            return DailyParticipant(room.url, room.token, sink)
+        if room.seat == "socket" and room.socket:
+            # The key goes only where the API lives: a room socket on another origin gets none.
+            if _origin(room.socket, secure_as="wss") != _origin(self._base, secure_as="https"):
+                raise SeatError(f"the room socket {room.socket} is not on the engine's origin")
+            from widget_server.engines.sandbox.seat import SocketSeat
+
+            return SocketSeat(room.socket, room.token, self._key, sink)
+        raise SeatError(f"no way to take a seat by {room.seat!r} in {room.url}")
+
+    async def send_app_message(self, conversation_id: str, message: dict[str, Any]) -> None:
+        path = _conversation_path(conversation_id, "/send-app-message")
+        try:
+            await self._send("POST", path, json_body=message)
+        except EngineError as err:
+            if err.kind == "rejected" and _ENDED.search(err.message):
+                raise EngineError("ended", err.message, upstream_status=err.upstream_status) from None
+            raise
+
+    async def _describe(self, url: str, token: str | None) -> Room:
+        """A Daily room by its URL; any other room by what it says of itself (``GET`` as JSON, no key)."""
+        if is_daily_room(url):
+            return daily_room(url, token)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise EngineError("protocol", "conversation_url is not an http(s) URL")
+        try:
+            with anyio.fail_after(self._timeout_s):
+                response = await self._client.get(url, headers={"accept": "application/json"})
+            descriptor = response.json() if response.status_code == 200 else None
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            descriptor = None
+        room = described_room(url, token, descriptor)
+        if room is None:
+            raise EngineError("protocol", self._clean(
+                f"the room {url} is neither a Daily room nor one that describes itself"))
+        return room
 
     async def get(self, conversation_id: str) -> EngineConversation:
         path = _conversation_path(conversation_id)
@@ -211,6 +284,11 @@ class TavusEngine:
         if len(cleaned) > _MESSAGE_CHARS:
             cleaned = cleaned[: _MESSAGE_CHARS - 3] + "..."
         return cleaned
+
+
+def _origin(url: str, *, secure_as: str) -> tuple[bool, str]:
+    parts = urlsplit(url)
+    return parts.scheme == secure_as, parts.netloc
 
 
 def _conversation_path(conversation_id: str, suffix: str = "") -> str:

@@ -5,7 +5,7 @@
     async for event in hub.follow(record, after=0):   # Event(seq, type, conversation_id, at, data); None: a tick
         ...
 
-``hub`` holds the seats (``participant``, ``daily_participant``); a bus (the interface in ``base``,
+``hub`` holds the seats (which the engine gives: ``engines/rooms.py``); a bus (the interface in ``base``,
 in process in ``bus``, across instances in ``redis_bus``) keeps the event logs, leases and commands;
 ``events`` is what a room event becomes and ``interactions`` the messages a back end may send in.
 """

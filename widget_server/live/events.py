@@ -3,6 +3,7 @@
     RoomEvent("app-message", {"data": {...}, "from": "p1"})  ->  translate(...)
     [("utterance", {"role": "replica", "text": "Hello"})]
 
+``RoomEvent`` (what a seat saw) is defined with the seats, in ``engines/rooms.py``.
 Event types: ``utterance``, ``tool_call``, ``speaking``, ``replica_joined``,
 ``ended``, and ``protocol`` for any other interactions-protocol message (raw).
 """
@@ -10,8 +11,10 @@ Event types: ``utterance``, ``tool_call``, ``speaking``, ``replica_joined``,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from widget_server.engines.rooms import RoomEvent
 
 REPLICA_MARK = "tavus-replica"
 _SPEAKING = {
@@ -22,15 +25,6 @@ _SPEAKING = {
     "conversation.user.started_speaking": ("user", "started"),
     "conversation.user.stopped_speaking": ("user", "stopped"),
 }
-
-
-@dataclass(frozen=True)
-class RoomEvent:
-    """One thing a participant saw: ``app-message`` {data, from}, ``participant-joined``
-    {participant: {user_id, user_name, session_id}}, or ``left`` {reason}."""
-
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
-"""The server's seats in live rooms: joined on first need, one instance per conversation (a lease).
+"""The server's seats in live rooms: taken to follow events, one instance per conversation (a lease).
 
     hub = LiveHub(bus, engine, store)
-    await hub.send(record, message)              # into the room, from whichever instance
-    await hub.open(record)                       # join (or find the holder) before streaming
+    await hub.send(record, message)              # to the replica through the engine: no seat needed
+    await hub.open(record)                       # a seat (or find the holder) before streaming
     async for event in hub.follow(record, after=3):
         ...                                      # ends after the "ended" event
+
+The engine says what each room is and gives the seat (``engine.seat``): this module never
+asks which engine it is.
 """
 
 from __future__ import annotations
@@ -13,32 +16,30 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 from widget_server.engines.base import Engine
+from widget_server.engines.rooms import Room, RoomEvent, RoomGone, Seat, SeatError, Sink
 from widget_server.errors import EngineError, Problem
 from widget_server.store import ConversationRecord, Store
 
 from .base import LIVE_TTL_S, Bus
-from .events import Event, RoomEvent, translate
-from .participant import Participant, ParticipantError, RoomGone, SandboxParticipant, Sink
+from .events import Event, translate
 
 log = logging.getLogger("widget_server.live")
 
 LEASE_TTL_S = 15.0
 GRACE_S = 600.0  # events are kept this long after the conversation ended
-SeatFactory = Callable[[ConversationRecord, dict[str, Any] | None, Sink], Participant]
+SeatFactory = Callable[[str, Room, Sink], Seat]
 
 
 @dataclass
 class _Seat:
-    participant: Participant
+    participant: Seat
     queue: asyncio.Queue[RoomEvent] = field(default_factory=asyncio.Queue)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    stop_listening: Callable[[], Awaitable[None]] | None = None
     replica_seen: bool = False
 
 
@@ -46,7 +47,7 @@ def ended_problem(record: ConversationRecord) -> Problem:
     return Problem(409, "Conversation ended", f"ended: {record.end_reason or 'ended'}", kind="conversation-ended")
 
 
-def room_problem(exc: ParticipantError) -> Problem:
+def room_problem(exc: SeatError | EngineError) -> Problem:
     return Problem(502, "Room unreachable", f"the server could not be in the room: {exc}"[:500],
                    kind="room-unreachable")
 
@@ -60,22 +61,21 @@ class LiveHub:
         self.lease_ttl_s = lease_ttl_s
         self.grace_s = grace_s
         self.instance = "i-" + secrets.token_hex(6)
-        self.seat_factory = seat_factory or self._default_seat
+        self.seat_factory = seat_factory or engine.seat
         self._seats: dict[str, _Seat] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._early: set[asyncio.Task[None]] = set()
 
     # --- what views call ---------------------------------------------------------------------
-    async def remember(self, created: dict[str, Any]) -> None:
-        """Keep the room URL and meeting token of a conversation just created (for the Daily seat)."""
-        room = {"url": created.get("conversation_url"), "token": created.get("meeting_token")}
-        await self.bus.remember_room(str(created["conversation_id"]), room, LIVE_TTL_S)
+    async def remember(self, conversation_id: str, room: Room) -> None:
+        """Keep what the room of a conversation just created is (its meeting token too), for the seat."""
+        await self.bus.remember_room(conversation_id, room.to_json(), LIVE_TTL_S)
 
     def join_early(self, conversation_id: str) -> None:
         """Be in the room from the start, so the event log is complete for late followers.
 
-        Done for sandbox rooms (a seat there costs nothing) and for widgets with
-        ``record_events``; otherwise the server joins on first need.
+        Done where the room says a seat costs nothing (``join_at_creation``) and for widgets
+        with ``record_events``; otherwise the server sits in on the first follower.
         """
         task = asyncio.create_task(self._join_early(conversation_id))
         self._early.add(task)
@@ -91,19 +91,15 @@ class LiveHub:
             log.warning("room %s: could not join early: %s", conversation_id, exc.detail)
 
     async def send(self, record: ConversationRecord, message: dict[str, Any]) -> None:
+        """To the replica through the engine (``send-app-message``): no seat is taken for this."""
         if not record.live:
             raise ended_problem(record)
-        cid = self._cid(record)
-        if await self._ensure(record):
-            try:
-                await self._seats[cid].participant.send(message)
-            except RoomGone:
+        try:
+            await self.engine.send_app_message(self._cid(record), message)
+        except EngineError as err:
+            if err.kind == "ended":
                 raise ended_problem(record) from None
-            except ParticipantError as exc:
-                raise room_problem(exc) from None
-        elif not await self.bus.publish(cid, message):
-            raise Problem(503, "Room seat moving", "the instance in the room did not answer; retry",
-                          kind="room-seat-moving", retry_after=int(self.lease_ttl_s))
+            raise
 
     async def open(self, record: ConversationRecord) -> None:
         """Before streaming: be in the room (or know another instance is), or record the end."""
@@ -134,6 +130,10 @@ class LiveHub:
 
     async def aclose(self) -> None:
         early = list(self._early)
+        if early:
+            # A join in flight is let finish (its seat is then left below): one cut off mid-handshake
+            # could leave its connection behind.
+            await asyncio.wait(early, timeout=2)
         for task in early:
             task.cancel()
         await asyncio.gather(*early, return_exceptions=True)
@@ -148,20 +148,13 @@ class LiveHub:
                           kind="conversation-not-started")
         return record.conversation_id
 
-    def _default_seat(self, record: ConversationRecord, room: dict[str, Any] | None, sink: Sink) -> Participant:
-        cid = self._cid(record)
-        core = getattr(self.engine, "core", None)
-        if self.engine.kind == "sandbox" and core is not None:
-            return SandboxParticipant(core, cid, sink)
-        url = str((room or {}).get("url") or record.conversation_url)
-        host = urlparse(url).hostname or ""
-        if not (host == "daily.co" or host.endswith(".daily.co")):
-            raise ParticipantError(f"{url} is not a Daily room; the server joins Daily rooms and "
-                                   "in-process sandbox rooms only")
-        from .daily_participant import DailyParticipant
-
-        token = (room or {}).get("token")
-        return DailyParticipant(url, token if isinstance(token, str) else None, sink)
+    async def _room(self, cid: str) -> Room:
+        """The room as remembered at creation (with its token), else as the engine describes it now."""
+        remembered = await self.bus.room(cid)
+        if remembered is not None:
+            with contextlib.suppress(ValueError):
+                return Room.from_json(remembered)
+        return await self.engine.room(cid)
 
     async def _ensure(self, record: ConversationRecord) -> bool:
         """True when this instance is in the room; False when another instance holds it."""
@@ -177,27 +170,26 @@ class LiveHub:
             seat: _Seat | None = None
             try:
                 queue: asyncio.Queue[RoomEvent] = asyncio.Queue()
-                participant = self.seat_factory(record, await self.bus.room(cid), queue.put_nowait)
+                participant = self.seat_factory(cid, await self._room(cid), queue.put_nowait)
                 seat = _Seat(participant, queue)
                 await participant.join()
             except RoomGone:
                 await self.bus.drop_lease(cid, self.instance)
-                await self._append_end(cid, await self._reason(cid, seat))
+                await self._append_end(cid, await self._reason(cid))
                 raise ended_problem(record) from None
-            except ParticipantError as exc:
+            except (SeatError, EngineError) as exc:
                 await self.bus.drop_lease(cid, self.instance)
                 raise room_problem(exc) from None
             self._seats[cid] = seat
             seat.tasks.append(asyncio.create_task(self._pump(cid, seat)))
             seat.tasks.append(asyncio.create_task(self._renew(cid)))
-            seat.stop_listening = await self.bus.listen(cid, lambda m: self._command(cid, m))
             return True
 
     async def _pump(self, cid: str, seat: _Seat) -> None:
         while True:
             event = await seat.queue.get()
             if event.kind == "left":
-                await self._append_end(cid, await self._reason(cid, seat))
+                await self._append_end(cid, await self._reason(cid))
                 await self._release(cid)
                 return
             if event.kind == "error":
@@ -217,15 +209,6 @@ class LiveHub:
                 await self._release(cid)
                 return
 
-    async def _command(self, cid: str, message: dict[str, Any]) -> None:
-        seat = self._seats.get(cid)
-        if seat is None:
-            return
-        try:
-            await seat.participant.send(message)
-        except ParticipantError as exc:
-            log.warning("room %s: relayed message not delivered: %s", cid, exc)
-
     async def _release(self, cid: str) -> None:
         seat = self._seats.pop(cid, None)
         self._locks.pop(cid, None)
@@ -237,8 +220,6 @@ class LiveHub:
             task.cancel()
         # Wait for them: a task cut off mid-command must not outlive the connections it uses.
         await asyncio.gather(*others, return_exceptions=True)
-        if seat.stop_listening is not None:
-            await seat.stop_listening()
         with contextlib.suppress(Exception):
             await seat.participant.close()
         await self.bus.drop_lease(cid, self.instance)
@@ -247,11 +228,7 @@ class LiveHub:
         await self.bus.append(cid, "ended", {"reason": reason})
         await self.bus.expire(cid, self.grace_s)
 
-    async def _reason(self, cid: str, seat: _Seat | None) -> str:
-        if seat is not None and isinstance(seat.participant, SandboxParticipant):
-            found = seat.participant.shutdown_reason()
-            if found:
-                return found
+    async def _reason(self, cid: str) -> str:
         with contextlib.suppress(EngineError, TimeoutError):
             conv = await asyncio.wait_for(self.engine.get(cid), 3)
             if conv.shutdown_reason:

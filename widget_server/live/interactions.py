@@ -20,7 +20,12 @@ EVENT_TYPES = (
     "conversation.overwrite_llm_context",
     "conversation.append_llm_context",
     "conversation.sensitivity",
+    "conversation.set_emotion",
+    "conversation.tool_result",
 )
+# The faces' emotions as the reference lists them (and LiveKit's Tavus plugin sends them).
+EMOTIONS = ("neutral", "happiness", "sadness", "anger", "fear", "surprise", "disgust", "contempt")
+MAX_RESULT = 16000
 
 
 def _text(props: dict[str, Any], key: str, limit: int, errors: list[FieldError]) -> None:
@@ -76,6 +81,24 @@ def _properties(event_type: str, props: dict[str, Any], errors: list[FieldError]
         for key in keys:
             if key in props and props[key] not in SENSITIVITY:
                 errors.append(FieldError(f"properties.{key}", "must be one of " + ", ".join(SENSITIVITY)))
+    elif event_type == "conversation.set_emotion":
+        _unknown(props, ("emotion",), errors)
+        if props.get("emotion") not in EMOTIONS:
+            errors.append(FieldError("properties.emotion", "must be one of " + ", ".join(EMOTIONS)))
+    elif event_type == "conversation.tool_result":
+        _tool_result(props, errors)
+
+
+def _tool_result(props: dict[str, Any], errors: list[FieldError]) -> None:
+    """The answer to a ``conversation.tool_call``: ``result`` (text or JSON), and what it answers."""
+    _unknown(props, ("result", "name", "tool_call_id", "inference_id"), errors)
+    if "result" not in props or props["result"] is None:
+        errors.append(FieldError("properties.result", "must be the tool's answer (a string or JSON value)"))
+    elif len(props["result"] if isinstance(props["result"], str) else repr(props["result"])) > MAX_RESULT:
+        errors.append(FieldError("properties.result", f"must be at most {MAX_RESULT} characters"))
+    for key in ("name", "tool_call_id", "inference_id"):
+        if key in props and not isinstance(props[key], str):
+            errors.append(FieldError(f"properties.{key}", "must be a string"))
 
 
 def validate(body: Any, conversation_id: str) -> dict[str, Any]:

@@ -103,14 +103,15 @@ async def create_conversation(request: Request) -> Response:
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
     )
+    cid = created.answer["conversation_id"]
     try:
-        live = c.live
-        await live.remember(created)  # the room and its token, for the server's own seat
-        if c.settings.engine.kind == "sandbox" or widget.record_events:
-            live.join_early(created["conversation_id"])
-        return JSONAnswer(created, status_code=201, no_store=True)
+        if created.room is not None:
+            await c.live.remember(cid, created.room)  # the room and its token, for the server's own seat
+            if created.room.join_at_creation or widget.record_events:
+                c.live.join_early(cid)
+        return JSONAnswer(created.answer, status_code=201, no_store=True)
     except BaseException:  # no visitor gets this conversation, and the engine bills it until it ends
-        await c.conversations.abandon(created["conversation_id"], "create_answer_failed")
+        await c.conversations.abandon(cid, "create_answer_failed")
         raise
 
 

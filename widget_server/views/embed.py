@@ -69,15 +69,20 @@ def _page(c: Context, name: str, status: int = 200, headers: dict[str, str] | No
 
 
 def _frame_csp(c: Context, widget: WidgetSettings, nonce: str) -> str:
+    # The engine names what its rooms need (Daily's CDN and hosts, or the origin of its own rooms).
+    rooms = c.engine.page_sources()
+
+    def extra(directive: str) -> str:
+        return "".join(f" {source}" for source in rooms.get(directive, ()))
+
     return "; ".join([
         "default-src 'self'",
-        # A daily-js call object (ui = "custom") loads its call machine from Daily's CDN at join time.
-        f"script-src 'self' 'nonce-{nonce}'" + ("" if c.settings.engine.kind == "sandbox" else " https://c.daily.co"),
+        f"script-src 'self' 'nonce-{nonce}'" + extra("script-src"),
         "style-src 'self'",
-        "img-src 'self' data: blob: https:",
-        "media-src 'self' blob: mediastream:",
-        "connect-src 'self' ws: wss: https://*.daily.co wss://*.daily.co",
-        "frame-src 'self' https://*.daily.co",
+        "img-src 'self' data: blob: https:" + extra("img-src"),
+        "media-src 'self' blob: mediastream:" + extra("media-src"),
+        "connect-src 'self'" + extra("connect-src"),
+        "frame-src 'self'" + extra("frame-src"),
         "worker-src 'self' blob:",
         f"frame-ancestors {frame_ancestors(c, widget)}",
         "base-uri 'none'",

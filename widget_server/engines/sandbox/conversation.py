@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,18 @@ REASON_ABSENT = "participant_absent_timeout reached"
 REASON_LEFT = "participant_left_timeout reached"
 REASON_ENDPOINT = "end_conversation_endpoint_hit"
 REASON_DELETED = "daily_room_has_been_deleted"
+# What a verbose GET never echoes back from the create body: credentials and identities.
+_SECRET_PARTS = ("token", "arn", "secret", "key", "credential", "password", "identity")
+
+
+def public(value: Any) -> Any:
+    """``value`` without the fields that name credentials (at any depth)."""
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items()
+                if not any(part in k.lower() for part in _SECRET_PARTS) or k.endswith("_id")}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    return value
 
 
 class Conversation:
@@ -45,9 +58,7 @@ class Conversation:
         self.meeting_token: str | None = None
         self.deleted = False
         self.events: list[dict[str, Any]] = []
-        self.transcript: list[dict[str, str]] = []
-        if spec.conversational_context:
-            self.transcript.append({"role": "system", "content": spec.conversational_context})
+        self.transcript: list[dict[str, Any]] = []
         self.room = Room(conversation_id, spec.max_participants)
         self.room.reserved = 1  # the replica counts against max_participants
         if spec.test_mode:
@@ -59,10 +70,14 @@ class Conversation:
             transcript=self.transcript,
             context=spec.conversational_context,
             greeting=spec.custom_greeting,
+            dynamic_greeting=spec.enable_dynamic_greeting,
             captions=spec.enable_closed_captions,
             speech_s=speech_s,
             audio_only=spec.audio_only,
         )
+        if spec.conversational_context:
+            self.replica.note("system", spec.conversational_context)
+        self.app_messages: collections.deque[float] = collections.deque()  # send-app-message times
         self.recordings: list[dict[str, Any]] = []
         self._recording: tuple[str, float] | None = None
         self._on_timeout = on_timeout
@@ -77,10 +92,14 @@ class Conversation:
             "conversation_id": self.id,
             "conversation_name": self.spec.conversation_name or f"Conversation {self.id}",
             "conversation_url": self.url,
+            # the page for trying and sharing (not for embedding): the same room, opened by a browser
+            "room_url": self.url,
             "status": self.status,
             "callback_url": self.spec.callback_url or "",
             "replica_id": self.spec.replica_id,
+            "face_id": self.spec.replica_id,
             "persona_id": self.spec.persona_id,
+            "pal_id": self.spec.persona_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -88,8 +107,9 @@ class Conversation:
             doc["shutdown_reason"] = self.shutdown_reason
             doc["transcript"] = list(self.transcript)
             doc["events"] = list(self.events)
-            doc["properties"] = dict(self.spec.properties)
-            doc.update({k: v for k, v in self.spec.fields.items() if k not in doc})
+            doc["properties"] = public(dict(self.spec.properties))
+            doc.update({k: public(v) for k, v in self.spec.fields.items()
+                        if k not in doc and k not in ("meeting_token",)})
         return doc
 
     # --- timers -----------------------------------------------------------------------------

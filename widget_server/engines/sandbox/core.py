@@ -30,11 +30,15 @@ from .conversation import (
     REASON_MAX_DURATION,
     Conversation,
 )
+from .replica import ACTED_ON
 from .room import Member, RoomError
 from .subscription import Subscription
 from .validation import SandboxError, bad, validate_create
 
 CONCURRENCY_MESSAGE = "User has reached maximum concurrent conversations"
+APP_MESSAGE_LIMIT = 120  # send-app-message: requests per window, per conversation
+APP_MESSAGE_WINDOW_S = 60.0
+APP_MESSAGE_MAX_BYTES = 65_536
 _ID = re.compile(r"^c[0-9a-f]{4,64}$")
 
 
@@ -149,8 +153,9 @@ class SandboxCore:
         return len(self._live)
 
     # --- rooms ----------------------------------------------------------------------------------
-    def join_room(self, conversation_id: str, *, token: str | None = None, user_name: str = "") -> Member:
-        """Join as a visitor; raises RoomError with daily-js's fatal error kinds."""
+    def join_room(self, conversation_id: str, *, token: str | None = None, user_name: str = "",
+                  hidden: bool = False) -> Member:
+        """Join as a visitor (or as a hidden seat); raises RoomError with daily-js's fatal error kinds."""
         conv = self.conversations.get(conversation_id)
         if conv is None or conv.deleted or not conv.active:
             raise RoomError("no-room", "This meeting does not exist or has ended")
@@ -166,7 +171,7 @@ class SandboxCore:
             if claims["exp"] <= time.time():
                 raise RoomError("exp-token", "The meeting token has expired")
         name = user_name or str(claims.get("u") or "")
-        member = conv.room.join(user_name=name, user_id=_opt_str(claims.get("ud")))
+        member = conv.room.join(user_name=name, user_id=_opt_str(claims.get("ud")), hidden=hidden)
         conv.joined(member)
         if claims.get("ejt"):
             delay = max(0.0, float(claims["exp"]) - time.time())
@@ -186,17 +191,70 @@ class SandboxCore:
     def subscribe(self, conversation_id: str) -> Subscription:
         """Watch a live room from the server side, as a hidden participant."""
         conv = self._find(conversation_id)
-        if not conv.active:
-            raise RoomError("no-room", "This meeting has ended")
-        return Subscription(conv.room.join(hidden=True), lambda m: conv.room.leave(m))
+        return Subscription(self.hidden_seat(conversation_id), lambda m: conv.room.leave(m))
 
-    def send_app_message(self, conversation_id: str, message: dict[str, Any]) -> None:
-        """One interactions-protocol message into the room, from the server."""
+    def hidden_seat(self, conversation_id: str) -> Member:
+        """A member that hears the room and counts for nothing (the owner's seat: no token asked)."""
+        conv = self.conversations.get(conversation_id)
+        if conv is None or conv.deleted or not conv.active:
+            raise RoomError("no-room", "This meeting does not exist or has ended")
+        return conv.room.join(hidden=True)
+
+    def room_descriptor(self, conversation_id: str) -> dict[str, Any] | None:
+        """What a room says of itself to a JSON client (``GET <conversation_url>``); None if unknown."""
+        conv = self.conversations.get(conversation_id)
+        if conv is None or conv.deleted:
+            return None
+        socket = conv.url.replace("http", "ws", 1) + "/ws"
+        origin = conv.url.split("/", 3)[:3]
+        return {
+            "room": conv.id,
+            "status": conv.status,
+            "private": conv.spec.require_auth,
+            "participants": len(conv.room.participants),
+            # how a client joins: the page's adapter (static/call/sandbox-room.js) and the server's seat
+            "client": "sandbox",
+            "prebuilt": False,
+            "seat": "socket",
+            "seat_is_free": True,
+            "socket": socket,
+            "ws": socket,
+            "csp": {"connect-src": ["/".join(origin), "/".join(origin).replace("http", "ws", 1)]},
+        }
+
+    def send_app_message(self, conversation_id: str, message: Any) -> dict[str, Any]:
+        """``POST /v2/conversations/{id}/send-app-message``: to the replica, or relayed into the room.
+
+        What the replica acts on goes to it alone, in order (waiting for it to join); any other
+        event is relayed to the room's participants. Raises SandboxError as upstream answers.
+        """
         conv = self._find(conversation_id)
+        if not isinstance(message, dict):
+            raise bad("The body must be a JSON object")
+        if message.get("message_type") != "conversation":
+            raise bad("message_type must be 'conversation'")
+        event_type = message.get("event_type")
+        if not isinstance(event_type, str) or not event_type.startswith("conversation."):
+            raise bad("event_type must be a conversation.* event")
+        if "properties" in message and not isinstance(message["properties"], dict):
+            raise bad("properties must be an object")
+        if conv.room.closed and conv.active:
+            raise SandboxError(400, {"error": "The conversation's room is no longer available."})
         if not conv.active:
-            raise RoomError("no-room", "This meeting has ended")
-        conv.room.broadcast({"action": "app-message", "data": message, "fromId": "server"})
-        conv.replica.handle(message, "server")
+            raise SandboxError(400, {"error": "App messages can only be sent to active conversations."})
+        now = time.monotonic()
+        window = conv.app_messages
+        while window and window[0] <= now - APP_MESSAGE_WINDOW_S:
+            window.popleft()
+        if len(window) >= APP_MESSAGE_LIMIT:
+            raise SandboxError(429, {"error": "Too many requests"})
+        window.append(now)
+        message = {**message, "conversation_id": conv.id}
+        if event_type in ACTED_ON:
+            conv.replica.handle(message, "server")
+        else:
+            conv.room.broadcast({"action": "app-message", "data": message, "fromId": "server"})
+        return {"status": "accepted"}
 
     async def aclose(self) -> None:
         for conv in self.conversations.values():
@@ -240,13 +298,19 @@ class SandboxCore:
     async def _after_shutdown(self, conv: Conversation, reason: str) -> None:
         replica_id = conv.spec.replica_id
         await self._callback(conv, "system.shutdown", {"replica_id": replica_id, "shutdown_reason": reason})
+        # the callback keeps the documented [{role, content}]; the verbose GET has the full entries
+        transcript = [{"role": e["role"], "content": e["content"]} for e in conv.transcript]
         await self._callback(conv, "application.transcription_ready",
-                             {"replica_id": replica_id, "transcript": list(conv.transcript)})
+                             {"replica_id": replica_id, "transcript": transcript})
         bucket = conv.spec.properties.get("recording_s3_bucket_name") or "sandbox-recordings"
+        storage = conv.spec.recording_storage
         for rec in conv.recordings:
-            await self._callback(conv, "application.recording_ready", {
-                "bucket_name": bucket, "s3_key": f"{conv.id}/{rec['recording_id']}.mp4",
-                "duration": rec["duration"]})
+            key = f"{conv.id}/{rec['recording_id']}.mp4"
+            props: dict[str, Any] = {"bucket_name": bucket, "s3_key": key, "duration": rec["duration"]}
+            if storage is not None:
+                props["storage_provider"] = storage["storage_provider"]
+                props["storage_uri"] = f"{storage['storage_uri'].rstrip('/')}/{key}"
+            await self._callback(conv, "application.recording_ready", props)
 
     async def _callback(self, conv: Conversation, event_type: str, properties: dict[str, Any]) -> None:
         url = conv.spec.callback_url

@@ -7,12 +7,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ...errors import EngineError
 from ..base import ConversationPage, CreateRequest, EngineConversation
+from ..rooms import Room, Seat, SeatError, Sink, described_room, merge_csp, origin_sources
 from .core import CONCURRENCY_MESSAGE, SandboxCore
+from .seat import InProcessSeat
 from .validation import SandboxError
+
+_ENDED = ("App messages can only be sent to active conversations.",
+          "The conversation's room is no longer available.")
 
 
 class SandboxEngine:
@@ -28,7 +34,39 @@ class SandboxEngine:
             raise engine_error(exc) from None
         if created.lost:
             raise EngineError("connection", "The engine closed the connection without answering")
-        return EngineConversation.from_json(created.doc)
+        conv = EngineConversation.from_json(created.doc)
+        if conv.status != "active":
+            return conv
+        return conv.with_room(self._room(conv.conversation_id, conv.meeting_token))
+
+    def _room(self, conversation_id: str, token: str | None) -> Room:
+        conv = self.core.conversations.get(conversation_id)
+        described = described_room(conv.url if conv else "", token, self.core.room_descriptor(conversation_id))
+        if described is None:
+            raise EngineError("not_found", "no room for this conversation")
+        # In this process the seat needs no socket.
+        return replace(described, seat="in-process")
+
+    def page_sources(self) -> dict[str, tuple[str, ...]]:
+        return merge_csp(origin_sources(self.core.room_base_url))
+
+    async def room(self, conversation_id: str) -> Room:
+        conv = self.core.conversations.get(conversation_id)
+        return self._room(conversation_id, conv.meeting_token if conv else None)
+
+    def seat(self, conversation_id: str, room: Room, sink: Sink) -> Seat:
+        if room.seat != "in-process":
+            raise SeatError(f"the embedded sandbox seats in process, not by {room.seat}")
+        return InProcessSeat(self.core, conversation_id, sink)
+
+    async def send_app_message(self, conversation_id: str, message: dict[str, Any]) -> None:
+        try:
+            self.core.send_app_message(conversation_id, message)
+        except SandboxError as exc:
+            err = engine_error(exc)
+            if err.message in _ENDED:
+                raise EngineError("ended", err.message, upstream_status=exc.status) from None
+            raise err from None
 
     async def get(self, conversation_id: str) -> EngineConversation:
         try:
@@ -68,6 +106,8 @@ def engine_error(exc: SandboxError) -> EngineError:
         kind = "credits"
     elif status == 404:
         kind = "not_found"
+    elif status == 429:
+        kind = "concurrency"
     elif status >= 500:
         kind = "unavailable"
     else:

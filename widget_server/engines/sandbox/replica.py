@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from .callbacks import now_iso
 from .room import Participant, Room
 
 DEFAULT_GREETING = "Hi! I'm the sandbox replica. How can I help you today?"
+DYNAMIC_GREETING = "Hello there! Welcome, it's good to see you. What brings you here today?"
 TOOL_TRIGGER = "pricing"
+# What the replica acts on; any other conversation event is relayed into the room (send-app-message).
+ACTED_ON = ("conversation.respond", "conversation.echo", "conversation.interrupt",
+            "conversation.overwrite_llm_context", "conversation.append_llm_context",
+            "conversation.sensitivity", "conversation.set_emotion", "conversation.tool_result")
+EMOTIONS = ("neutral", "happiness", "sadness", "anger", "fear", "surprise", "disgust", "contempt")
 
 
 def answer_for(text: str, context: str | None) -> str:
@@ -35,9 +42,10 @@ class Replica:
         conversation_id: str,
         replica_id: str,
         *,
-        transcript: list[dict[str, str]],
+        transcript: list[dict[str, Any]],
         context: str | None = None,
         greeting: str | None = None,
+        dynamic_greeting: bool = False,
         captions: bool = False,
         speech_s: float = 0.0,
         audio_only: bool = False,
@@ -49,10 +57,14 @@ class Replica:
         )
         self.transcript = transcript
         self.context = context
-        self.greeting = greeting or DEFAULT_GREETING
+        # enable_dynamic_greeting: "the LLM writes the opening line" (here, a fixed stand-in for one)
+        self.greeting = DYNAMIC_GREETING if dynamic_greeting else greeting or DEFAULT_GREETING
+        self._started = time.monotonic()
         self.captions = captions
         self.speech_s = speech_s
         self.sensitivity: dict[str, Any] = {}
+        self.emotion = "neutral"
+        self.pending: list[Any] = []  # sent before the replica joined: acted on when it does
         self.present = False
         self.greeted = False
         self._speaking = False
@@ -64,6 +76,9 @@ class Replica:
         self.room.add_participant(self.participant)
         if self.room.visitors:
             self.greet()
+        pending, self.pending = self.pending, []
+        for message in pending:
+            self.handle(message, "server")
 
     def greet(self) -> None:
         if self.present and not self.greeted:
@@ -80,7 +95,7 @@ class Replica:
             self._emit("conversation.stopped_speaking", {"role": "user"})
             self._emit("conversation.utterance", {"role": "user", "speech": text})
             self._caption(from_id or "", text)
-        self.transcript.append({"role": "user", "content": text})
+        self.note("user", text)
         if not self.present:
             return
         if TOOL_TRIGGER in text.lower():
@@ -91,14 +106,23 @@ class Replica:
     def say(self, text: str) -> None:
         if not self.present:
             return
-        self.transcript.append({"role": "assistant", "content": text})
+        self.note("assistant", text, self.speech_s)
         task = asyncio.create_task(self._speak(text))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def note(self, role: str, content: str, duration: float = 0.0) -> None:
+        """One transcript entry, in the verbose GET's current shape."""
+        self.transcript.append({"role": role, "content": content, "timestamp": now_iso(),
+                                "seconds_from_start": round(time.monotonic() - self._started, 3),
+                                "duration": round(duration, 3)})
+
     def handle(self, message: Any, from_id: str) -> None:
         """An interactions-protocol message sent into the room."""
         if not isinstance(message, dict) or message.get("message_type") != "conversation":
+            return
+        if not self.present:
+            self.pending.append(message)
             return
         props = message.get("properties")
         props = props if isinstance(props, dict) else {}
@@ -117,6 +141,13 @@ class Replica:
                 self.context = f"{self.context} {context}" if self.context else context
             case "conversation.sensitivity":
                 self.sensitivity = props
+            case "conversation.set_emotion" if props.get("emotion") in EMOTIONS:
+                self.emotion = str(props["emotion"])
+            case "conversation.tool_result":
+                result = props.get("result")
+                content = result if isinstance(result, str) else json.dumps(result)
+                self.note("tool", content)
+                self.say(f"The tool answered: {' '.join(content.split())[:80]}")
 
     def interrupt(self) -> None:
         was_speaking = self._speaking

@@ -1,12 +1,15 @@
-"""The sandbox rooms over HTTP: a small info page and the room WebSocket (see docs/sandbox.md).
+"""The sandbox rooms over HTTP: the room descriptor and the room WebSocket (see docs/sandbox.md).
 
+    GET http://127.0.0.1:8790/rooms/c123                    # JSON: what the room is, how to join it
     ws://127.0.0.1:8790/rooms/c123/ws?t=<meeting token>&name=Ada
+    ws://127.0.0.1:8790/rooms/c123/ws?presence=false        # + x-api-key: the server's hidden seat
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 
 from starlette.requests import Request
@@ -20,24 +23,31 @@ from .room import Member, RoomError
 ERROR_CLOSE_CODE = 4000
 
 
-def room_routes(core: SandboxCore) -> list[BaseRoute]:
+def room_routes(core: SandboxCore, api_key: str | None = None) -> list[BaseRoute]:
+    """``api_key``: a hidden seat (``presence=false``) needs it in ``x-api-key``; without one, the token rules."""
+
     async def info(request: Request) -> Response:
-        conv = core.conversations.get(request.path_params["id"])
-        if conv is None or conv.deleted:
+        doc = core.room_descriptor(request.path_params["id"])
+        if doc is None:
             return JSONResponse({"error": "no-room"}, status_code=404)
-        return JSONResponse({
-            "room": conv.id,
-            "status": conv.status,
-            "private": conv.spec.require_auth,
-            "participants": len(conv.room.participants),
-            "ws": conv.url.replace("http", "ws", 1) + "/ws",
-        })
+        return JSONResponse(doc)
+
+    def join(ws: WebSocket, cid: str) -> Member:
+        token, name = ws.query_params.get("t"), ws.query_params.get("name", "")
+        if ws.query_params.get("presence") != "false":
+            return core.join_room(cid, token=token, user_name=name)
+        if api_key is None:
+            return core.join_room(cid, token=token, user_name=name, hidden=True)
+        given = ws.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise RoomError("not-allowed", "a hidden seat needs the API key in x-api-key")
+        return core.hidden_seat(cid)
 
     async def socket(ws: WebSocket) -> None:
         await ws.accept()
         cid = ws.path_params["id"]
         try:
-            member = core.join_room(cid, token=ws.query_params.get("t"), user_name=ws.query_params.get("name", ""))
+            member = join(ws, cid)
         except RoomError as exc:
             await ws.send_json({"action": "error", "errorMsg": exc.error_msg, "detail": exc.detail})
             await ws.close(ERROR_CLOSE_CODE)

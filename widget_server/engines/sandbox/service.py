@@ -19,13 +19,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from .core import SandboxCore
+from .core import APP_MESSAGE_MAX_BYTES, SandboxCore
 from .rooms import room_routes
+from .stock import COLLECTIONS
 from .validation import SandboxError
 
 _LOSE_KEY = "sandbox.lose_answer"
@@ -53,10 +55,18 @@ class _NoAnswer(Response):
 
 
 class SandboxApp(Starlette):
+    api_key: str | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return None
+        if self.api_key is not None and scope["path"].startswith("/v2"):
+            # The key is checked before routing, as upstream does: a wrong key never learns which routes exist.
+            given = dict(scope["headers"]).get(b"x-api-key", b"")
+            if not hmac.compare_digest(given, self.api_key.encode()):
+                await JSONResponse({"message": "Invalid access token"}, status_code=401)(scope, receive, send)
+                return None
         lose: list[bool] = []
         await super().__call__({**scope, _LOSE_KEY: lose}, receive, send)
         return _LostAnswer() if lose else None
@@ -72,11 +82,13 @@ def create_sandbox_app(core: SandboxCore, api_key: str | None = None) -> Starlet
         yield
         await core.aclose()
 
-    return SandboxApp(
-        routes=[*api_routes(core, api_key), *room_routes(core)],
-        exception_handlers={SandboxError: _sandbox_error},
+    app = SandboxApp(
+        routes=[*api_routes(core, api_key), *room_routes(core, api_key)],
+        exception_handlers={SandboxError: _sandbox_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.api_key = api_key
+    return app
 
 
 def api_routes(core: SandboxCore, api_key: str | None = None) -> list[BaseRoute]:
@@ -113,10 +125,41 @@ def api_routes(core: SandboxCore, api_key: str | None = None) -> list[BaseRoute]
         check_key(request)
         return JSONResponse(await core.end(request.path_params["id"]))
 
+    async def app_message(request: Request) -> Response:
+        check_key(request)
+        raw = await request.body()
+        if len(raw) > APP_MESSAGE_MAX_BYTES:
+            raise SandboxError(413, {"error": f"The body must be at most {APP_MESSAGE_MAX_BYTES} bytes"})
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise SandboxError(400, {"error": "Invalid JSON body"}) from None
+        return JSONResponse(core.send_app_message(request.path_params["id"], body))
+
+    def reads(kind: str) -> list[BaseRoute]:
+        entries, key = COLLECTIONS[kind]
+
+        async def collection(request: Request) -> Response:
+            check_key(request)
+            return JSONResponse({"data": entries, "total_count": len(entries)})
+
+        async def entry(request: Request) -> Response:
+            check_key(request)
+            wanted = request.path_params["id"]
+            for found in entries:
+                if found[key] == wanted:
+                    return JSONResponse(found)
+            raise SandboxError(404, {"error": f"No {kind[:-1]} with this id"})
+
+        return [Route(f"/v2/{kind}", collection, methods=["GET"]),
+                Route(f"/v2/{kind}/{{id}}", entry, methods=["GET"])]
+
     return [
+        *(route for kind in COLLECTIONS for route in reads(kind)),
         Route("/v2/conversations", conversations, methods=["GET", "POST"]),
         Route("/v2/conversations/{id}", conversation, methods=["GET", "DELETE"]),
         Route("/v2/conversations/{id}/end", end, methods=["POST"]),
+        Route("/v2/conversations/{id}/send-app-message", app_message, methods=["POST"]),
     ]
 
 
@@ -127,6 +170,13 @@ def _flag(value: str | None) -> bool:
 async def _sandbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SandboxError)
     return JSONResponse(exc.body, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer JSON too, in the upstream's ``{"error": ...}`` form."""
+    assert isinstance(exc, HTTPException)
+    message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 def run_sandbox(

@@ -15,11 +15,18 @@ LANGUAGES = frozenset({
     "finnish", "french", "german", "greek", "hindi", "hungarian", "indonesian", "italian", "japanese",
     "korean", "malay", "norwegian", "polish", "portuguese", "romanian", "russian", "slovak", "spanish",
     "swedish", "tamil", "turkish", "ukrainian", "vietnamese", "multilingual",
+    # the rest of the 42 of the language-support page (read 2026-12)
+    "tagalog", "bengali", "thai", "hebrew", "georgian", "telugu", "gujarati", "kannada", "malayalam",
+    "marathi", "punjabi",
 })
 RETRIEVAL_STRATEGIES = ("speed", "quality", "balanced")
+STORAGE_PROVIDERS = ("s3", "gcs", "azure")
+# Fields that would send the replica somewhere else than the sandbox's own rooms.
+ELSEWHERE = ("meeting_url",)
+ELSEWHERE_PROPS = ("daily_room", "livekit_ws_url", "livekit_room_token", "livekit_url")
 
 _STR_FIELDS = ("conversation_name", "conversational_context", "custom_greeting", "callback_url")
-_BOOL_FIELDS = ("audio_only", "test_mode", "require_auth")
+_BOOL_FIELDS = ("audio_only", "test_mode", "require_auth", "enable_dynamic_greeting")
 _LIST_FIELDS = ("memory_stores", "document_ids", "document_tags")
 _PROP_BOOLS = ("enable_recording", "enable_closed_captions", "apply_greenscreen")
 _PROP_STRS = ("recording_s3_bucket_name", "recording_s3_bucket_region", "aws_assume_role_arn")
@@ -62,6 +69,8 @@ class CreateSpec:
     enable_recording: bool = False
     enable_closed_captions: bool = False
     language: str = "english"
+    enable_dynamic_greeting: bool = False
+    recording_storage: dict[str, str] | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
 
@@ -70,10 +79,17 @@ def validate_create(body: Any) -> CreateSpec:
     if not isinstance(body, dict):
         raise bad("Request body must be a JSON object")
     body = dict(body)
+    for key in ELSEWHERE:
+        if body.get(key) is not None:
+            raise bad(f"{key} is not supported by the sandbox: its replica joins only the sandbox's own rooms")
     # newer names for the same things
     for new, old in (("face_id", "replica_id"), ("pal_id", "persona_id")):
         if new in body and body.get(old) is None:
             body[old] = body.pop(new)
+        elif new in body and body[new] != body[old]:
+            raise bad(f"{new} and {old} name the same thing; send one of them")
+        else:
+            body.pop(new, None)
     for key in ("replica_id", "persona_id", *_STR_FIELDS):
         if body.get(key) is not None and not isinstance(body[key], str):
             raise bad(f"{key} must be a string")
@@ -101,6 +117,7 @@ def validate_create(body: Any) -> CreateSpec:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise bad("callback_url must be a valid http(s) URL")
     props = _properties(body.get("properties"))
+    storage = _storage(body.get("recording_storage"))
     return CreateSpec(
         replica_id=replica_id or f"r{(persona_id or '')[:12]}default",
         persona_id=persona_id,
@@ -118,6 +135,8 @@ def validate_create(body: Any) -> CreateSpec:
         enable_recording=bool(props.get("enable_recording")),
         enable_closed_captions=bool(props.get("enable_closed_captions")),
         language=props.get("language") or "english",
+        enable_dynamic_greeting=bool(body.get("enable_dynamic_greeting")),
+        recording_storage=storage,
         fields={k: v for k, v in body.items() if k != "properties"},
         properties=props,
     )
@@ -129,6 +148,10 @@ def _properties(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise bad("properties must be an object")
     props = dict(raw)
+    for key in ELSEWHERE_PROPS:
+        if props.get(key) is not None:
+            raise bad(f"properties.{key} is not supported by the sandbox: "
+                      "its replica joins only the sandbox's own rooms")
     for key, (low, high, default) in _PROP_INTS.items():
         value = props.get(key)
         if value is None:
@@ -142,11 +165,30 @@ def _properties(raw: Any) -> dict[str, Any]:
         if props.get(key) is not None and not isinstance(props[key], str):
             raise bad(f"properties.{key} must be a string")
     language = props.get("language")
-    if language is not None and (not isinstance(language, str) or language not in LANGUAGES):
-        raise bad(
-            "properties.language must be a full lower-case language name (e.g. 'english') or 'multilingual'"
-        )
+    # Full names, in any case ("english", "English"); kept lower-case. Codes ("en") are refused.
+    if language is not None and (not isinstance(language, str) or language.lower() not in LANGUAGES):
+        raise bad("properties.language must be a full language name (e.g. 'english') or 'multilingual'")
+    if isinstance(language, str):
+        props["language"] = language.lower()
     return props
+
+
+def _storage(raw: Any) -> dict[str, str] | None:
+    """``recording_storage``: where recordings go (S3, GCS or Azure through federated identity)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad("recording_storage must be an object")
+    provider = raw.get("storage_provider")
+    if provider not in STORAGE_PROVIDERS:
+        raise bad("recording_storage.storage_provider must be one of: " + ", ".join(STORAGE_PROVIDERS))
+    uri = raw.get("storage_uri")
+    if not isinstance(uri, str) or "://" not in uri:
+        raise bad("recording_storage.storage_uri must be a URI like s3://bucket/prefix")
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            raise bad(f"recording_storage.{key} must be a string")
+    return {k: str(v) for k, v in raw.items()}
 
 
 def _is_int(value: Any) -> bool:

@@ -1,7 +1,7 @@
-"""The server in a Daily room through daily-python: a CallClient with no camera or microphone.
+"""The server's seat in a Daily room through daily-python: a CallClient with no camera or microphone.
 
     seat = DailyParticipant("https://tavus.daily.co/c123", meeting_token, sink)
-    await seat.join()              # ParticipantError with the SDK's message, or on join_timeout_s
+    await seat.join()              # SeatError with the SDK's message, or on join_timeout_s
     await seat.send(message)       # send_app_message(message) to everyone
     await seat.close()             # leave and release, on a thread of its own
     await seat.released()          # the SDK's threads for this client are gone
@@ -19,8 +19,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .events import RoomEvent
-from .participant import ParticipantError, RoomGone, Sink
+from .rooms import RoomEvent, RoomGone, SeatError, Sink
 
 USER_NAME = "widget-server"
 JOIN_TIMEOUT_S = 20.0
@@ -31,12 +30,12 @@ _initialised = False
 
 
 def ensure_daily() -> Any:
-    """``import daily`` and ``Daily.init()`` once for the process; raises ParticipantError if absent."""
+    """``import daily`` and ``Daily.init()`` once for the process; raises SeatError if absent."""
     global _initialised
     try:
         import daily
     except ImportError:
-        raise ParticipantError("daily-python is not installed (pip install daily-python)") from None
+        raise SeatError("daily-python is not installed (pip install daily-python)") from None
     with _init_lock:
         if not _initialised:
             daily.Daily.init()
@@ -75,7 +74,7 @@ class DailyParticipant:
             if future.done():
                 return
             if error:
-                future.set_exception(ParticipantError(str(error)))
+                future.set_exception(SeatError(str(error)))
             else:
                 future.set_result(value)
 
@@ -99,11 +98,11 @@ class DailyParticipant:
         except TimeoutError:
             joined.cancel()  # the SDK's late answer is dropped
             await self.close()
-            raise ParticipantError(
+            raise SeatError(
                 f"could not join the Daily room {self.url} within {self.join_timeout_s:g} s") from None
-        except ParticipantError as exc:
+        except SeatError as exc:
             await self.close()
-            raise ParticipantError(f"Daily refused the join of {self.url}: {exc}") from None
+            raise SeatError(f"Daily refused the join of {self.url}: {exc}") from None
         self._joined = True
         for participant in _mapping(self.client.participants()).values():
             if isinstance(participant, Mapping):
@@ -117,7 +116,7 @@ class DailyParticipant:
         try:
             await asyncio.wait_for(sent, 10)
         except TimeoutError:
-            raise ParticipantError("Daily did not confirm the app message within 10 s") from None
+            raise SeatError("Daily did not confirm the app message within 10 s") from None
 
     async def close(self) -> None:
         """Leave and release on a thread: release waits for anything pending in the SDK."""
