@@ -53,7 +53,7 @@ def test_installed_wheel_serves_loader_frame_and_daily_js(installed: Path, tmp_p
                            capture_output=True, text=True, check=True, cwd=tmp_path, env=_env()).stdout
     assert where.startswith(str(installed.parent)), where
     version = subprocess.run([installed / "widget-server", "--version"], capture_output=True, text=True, check=True)
-    assert re.fullmatch(r"widget-server \d+\.\d+\.\d+\S*\n", version.stdout)
+    assert re.fullmatch(r"widget-server \d+\.\d+\.\d+\S*\nhistory schema \d+\n", version.stdout)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

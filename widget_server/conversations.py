@@ -310,18 +310,26 @@ class Conversations:
                         conversation_id, describe(exc), extra={"conversation_id": conversation_id})
 
     async def record_abandoned(self) -> int:
-        """Record the abandoned creates the store could not take when they were ended; how many were."""
+        """Record the abandoned creates the store could not take when they were ended; how many were.
+
+        Each item is taken off the list before its store calls, so concurrent callers never share one;
+        an item the store fails on goes back for the next caller (the sweep).
+        """
         done = 0
         while self.unrecorded:
-            local_id, conversation_id, reason = self.unrecorded[0]
-            record = await self.store.by_local(local_id)
-            if record is not None and record.live:
-                if record.status == "active":
-                    await self.note_ended(record, reason)
-                else:
-                    await self.note_ended(record, reason, found=conversation_id)
-                done += 1
-            self.unrecorded.pop(0)
+            item = self.unrecorded.pop(0)
+            local_id, conversation_id, reason = item
+            try:
+                record = await self.store.by_local(local_id)
+                if record is not None and record.live:
+                    if record.status == "active":
+                        await self.note_ended(record, reason)
+                    else:
+                        await self.note_ended(record, reason, found=conversation_id)
+                    done += 1
+            except BaseException:
+                self.unrecorded.append(item)
+                raise
         return done
 
     async def _end_at_engine(self, conversation_id: str) -> None:
