@@ -32,9 +32,9 @@ $(STAMP): pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-# The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source.
+# The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source and styles.
 # npm ci rewrites node_modules/.package-lock.json, so a change to the build script in package.json rebuilds it too.
-static/embed.js: static/loader/embed.js node_modules/.package-lock.json
+static/embed.js: static/loader/embed.js static/loader/embed.css static/loader/build.mjs node_modules/.package-lock.json
 	npm run --silent build
 
 # Chromium (browser tests) and redis-server (Redis store tests) from Debian's packages.
