@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install system-deps clean
+.PHONY: run test lint bench screenshots install system-deps clean
 
 run: install
 	$(BIN)/widget-server serve
@@ -15,6 +15,10 @@ test: install system-deps
 lint: install
 	$(BIN)/ruff check widget_server tests bench
 	$(BIN)/mypy
+
+# docs/screenshots/*.png (docs/gallery.md): every state of the visitor's call, desktop and phone, each checked by axe-core.
+screenshots: install system-deps
+	$(BIN)/pytest -q tests/browser -k "gallery or launcher_call_events or mobile_viewport or prebuilt_frame"
 
 bench: install system-deps
 	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

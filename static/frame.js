@@ -3,6 +3,7 @@
 // (room adapter and UI) is imported when the lobby opens, and used only after Join.
 import {Lobby, permission, policyAllows} from 'cvi/lobby.js';
 import * as oneCall from 'cvi/one-call.js';
+import {fillEnded} from 'cvi/ended.js';
 import {mediaProblem, refusal} from 'cvi/refusals.js';
 import {Transcript} from 'cvi/transcript.js';
 
@@ -163,7 +164,7 @@ async function join(mode) {
     if (m.mic !== 'ok' || (mode === 'video' && m.camera !== 'ok')) return showLobby();
   }
   if (call) return;
-  const release = await oneCall.claim();
+  const release = oneCall.claim();
   if (!release) return offerSwitch(mode);
   if (call) return release();
   const stream = mode === 'text' ? (lobby.release(), null) : lobby.take({video: mode === 'video'});
@@ -417,57 +418,10 @@ function finish(current, reason, sendEnd = true, next = 'ended') {
   setState(next, {text: ''});
 }
 
-const WHY = {
-  end_button: 'You ended the conversation.', visitor_ended: 'You ended the conversation.',
-  panel_closed: 'You ended the conversation.', ended_by_engine: `${name} ended the conversation.`,
-  ejected: `${name} ended the conversation.`, connection_lost: 'The connection was lost.',
-  switched: 'You switched to a conversation in another window or widget.',
-};
-
 function showEnded(reason, current, timeUp) {
-  const why = timeUp && reason === 'ended_by_engine' ? 'The time for this conversation is up.'
-    : WHY[reason] || 'The conversation has ended.';
-  $('ended-why').textContent = why;
-  const box = $('ended-transcript');
-  box.hidden = !transcript.lines.length;
-  if (transcript.lines.length) {
-    transcript.attach($('ended-lines'));
-    const link = $('download');
-    if (link.href.startsWith('blob:')) URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(new Blob([transcript.text()], {type: 'text/plain'}));
-  }
-  ratingFor(current.conv);
+  const why = fillEnded({reason, conv: current.conv, timeUp, transcript, name});
   setState('ended');
   announce(`The conversation has ended. ${why}`);
-}
-
-function ratingFor(conv) {
-  const form = $('rating');
-  if (!form) return;
-  form.hidden = !conv;
-  form.querySelector('fieldset').hidden = false;
-  $('rating-done').hidden = true;
-  let thumbs = '';
-  const choose = (value) => {
-    thumbs = value;
-    $('thumbs-up').setAttribute('aria-pressed', String(value === 'up'));
-    $('thumbs-down').setAttribute('aria-pressed', String(value === 'down'));
-  };
-  choose('');
-  $('rating-comment').value = '';
-  $('thumbs-up').onclick = () => choose('up');
-  $('thumbs-down').onclick = () => choose('down');
-  form.onsubmit = (e) => {
-    e.preventDefault();
-    if (!thumbs) return $('thumbs-up').focus();
-    fetch(`/api/conversations/${encodeURIComponent(conv.conversation_id)}/rating`, {
-      method: 'POST', headers: {'Content-Type': 'application/json', Authorization: `Bearer ${conv.end_token}`},
-      body: JSON.stringify({thumbs, comment: $('rating-comment').value}),
-    }).catch(() => {});
-    form.querySelector('fieldset').hidden = true;
-    $('rating-done').hidden = false;
-    $('rating-done').focus();
-  };
 }
 
 export function end(reason = 'visitor_ended') {

@@ -117,7 +117,7 @@ export class Lobby {
   ask(ids = {}) {
     if (this.asking) return this.asking;
     $('preview').dataset.media = 'asking';
-    $('preview-off-text').textContent = 'Asking your browser for the camera and microphone…';
+    $('preview-off-text').textContent = `Asking your browser for the ${this.video ? 'camera and microphone' : 'microphone'}…`;
     this.asking = acquire({video: this.video, ...ids}).then((media) => {
       this.asking = null;
       this.release();
