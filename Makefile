@@ -7,7 +7,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 WHEELHOUSE := .cache/wheels
 
-.PHONY: run test lint bench install runtime dist image image-deps localbase system-deps clean
+.PHONY: run test lint bench screenshots install runtime dist image image-deps localbase system-deps clean
 
 run: runtime
 	$(BIN)/widget-server serve
@@ -18,6 +18,10 @@ test: install system-deps image-deps
 lint: install
 	$(BIN)/ruff check widget_server tests bench
 	$(BIN)/mypy
+
+# docs/screenshots/*.png (docs/gallery.md): every state of the visitor's call, desktop and phone, each checked by axe-core.
+screenshots: install system-deps
+	$(BIN)/pytest -q tests/browser -k "gallery or launcher_call_events or mobile_viewport or prebuilt_frame"
 
 bench: install system-deps
 	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -91,9 +95,9 @@ $(BASE_TAR):
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-# The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source.
+# The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source and styles.
 # npm ci rewrites node_modules/.package-lock.json, so a change to the build script in package.json rebuilds it too.
-static/embed.js: static/loader/embed.js node_modules/.package-lock.json
+static/embed.js: static/loader/embed.js static/loader/embed.css static/loader/build.mjs node_modules/.package-lock.json
 	npm run --silent build
 
 # Chromium (browser tests), redis-server (Redis store tests), PostgreSQL (history tests: the tests start a

@@ -194,17 +194,18 @@ def section_browser(t: Table, tmp: Path, runs: int) -> None:
     weight, ttc = measure(ENGINE_LATENCY_MS, JOIN_DELAY_S, runs, tmp)
     raw, gz = Weight.total(weight.files)
     names = ", ".join(f[0].rsplit("/", 1)[-1] for f in weight.files)
-    t.text("frame page before Start, raw / gzip", f"{raw} / {gz}", "bytes", "<= 30 KB gzip" +
+    t.text("frame page before the call library, raw / gzip", f"{raw} / {gz}", "bytes", "<= 30 KB gzip" +
            (" met" if gz <= 30 * 1024 else " **not met**"))
     t.text("  (files)", names)
     araw, agz = Weight.total(weight.after)
-    t.text("call modules loaded on Start (sandbox), raw / gzip", f"{araw} / {agz}", "bytes")
-    t.verdicts.append(f"frame page before Start: {gz} bytes gzip, budget <= 30 KB")
-    t.add(f"start -> conversation.created, raw (engine latency {ENGINE_LATENCY_MS} ms)", ttc.created_ms, "ms")
-    t.add(f"start -> conversation.started, raw (+ replica join {JOIN_DELAY_S * 1000:g} ms)", ttc.started_ms, "ms")
-    t.add("start -> created, minus engine latency", [v - ENGINE_LATENCY_MS for v in ttc.created_ms], "ms",
+    t.text("call modules loaded on Join (sandbox), raw / gzip", f"{araw} / {agz}", "bytes")
+    t.verdicts.append(f"frame page before the call library: {gz} bytes gzip, budget <= 30 KB")
+    t.add("launcher click -> lobby interactive (cold cache)", ttc.lobby_ms, "ms", "<= 300 ms", lambda v: v <= 300)
+    t.add(f"Join -> conversation.created, raw (engine latency {ENGINE_LATENCY_MS} ms)", ttc.created_ms, "ms")
+    t.add(f"Join -> conversation.started, raw (+ replica join {JOIN_DELAY_S * 1000:g} ms)", ttc.started_ms, "ms")
+    t.add("Join -> created, minus engine latency", [v - ENGINE_LATENCY_MS for v in ttc.created_ms], "ms",
           "<= 150 ms", lambda v: v <= 150)
-    t.add("start -> started, minus engine latency and join delay",
+    t.add("Join -> started, minus engine latency and join delay",
           [v - ENGINE_LATENCY_MS - JOIN_DELAY_S * 1000 for v in ttc.started_ms], "ms", "<= 150 ms",
           lambda v: v <= 150)
 

@@ -25,13 +25,15 @@ HOST_IP = "127.0.0.2"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-EVENTS = ("ready", "conversation.created", "conversation.started", "error")
+EVENTS = ("ready", "state", "conversation.created", "conversation.started", "error")
+BUBBLE = "document.querySelector('[data-cvi-widget]').shadowRoot.querySelector('.bubble')"
 HOST_PAGE = """<!doctype html><html lang=en><head><meta charset=utf-8><title>bench host</title>
 <script>
 window.__t = {};
 window.cvi = window.cvi || function () { (cvi.q = cvi.q || []).push(arguments) };
 %s.forEach(function (n) { cvi('on', n, function (e) {
-  if (!(n in window.__t)) window.__t[n] = performance.now();
+  if (!(n in window.__t)) window.__t[n] = Date.now();
+  if (n === 'state' && !('lobby' in window.__t) && e.state === 'lobby') window.__t.lobby = Date.now();
   if (n === 'error') window.__t.error_detail = JSON.stringify(e);
 }); });
 </script>
@@ -99,8 +101,9 @@ class Weight:
 
 @dataclass
 class TimeToConversation:
-    created_ms: list[float]
-    started_ms: list[float]
+    lobby_ms: list[float]     # launcher click -> the lobby interactive (its Join buttons work)
+    created_ms: list[float]   # Join (in the lobby, camera on) -> conversation.created
+    started_ms: list[float]   # Join -> conversation.started
 
 
 def _collector(page: Any, into: list[tuple[str, int, int]]) -> None:
@@ -126,12 +129,13 @@ def measure(latency_ms: int, join_delay_s: float, runs: int, tmp: Path) -> tuple
            str(host_port), "--latency-ms", str(latency_ms), "--join-delay-s", str(join_delay_s),
            "--store", f"sqlite:///{tmp}/browser.db"]
     server = f"http://127.0.0.1:{port}"
+    lobby: list[float] = []
     created: list[float] = []
     started: list[float] = []
     with process(cmd, f"{server}/healthz", tmp / "browser-serve.log", what="bench.browser serve"), \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        # Page weight: the frame page alone, then what Start adds.
+        # Page weight: the frame page alone, then what Join adds.
         ctx = browser.new_context()
         page = ctx.new_page()
         before: list[tuple[str, int, int]] = []
@@ -142,32 +146,38 @@ def measure(latency_ms: int, join_delay_s: float, runs: int, tmp: Path) -> tuple
         loaded = list(before)
         before.clear()
         _collector(page, after)
-        page.click("#start")
+        page.click("#join-video")
         page.wait_for_selector("#app[data-state='in-call']", state="attached", timeout=15_000)
         page.wait_for_timeout(300)
         weight = Weight(loaded, [f for f in after if "/sandbox/" not in f[0] and "/api/" not in f[0]])
         ctx.close()
-        # Time to conversation: a fresh context (cold cache) per run, start once the loader is ready.
+        # A fresh context (cold cache) per run: the launcher's click to the lobby, then Join to the conversation.
         for _ in range(runs):
             ctx = browser.new_context(permissions=["camera", "microphone"])
             page = ctx.new_page()
             page.goto(f"http://{HOST_IP}:{host_port}/")
             page.wait_for_function("'ready' in window.__t", timeout=15_000)
             page.wait_for_timeout(200)
-            page.evaluate("window.__t0 = performance.now(); cvi('start')")
+            t0 = page.evaluate(f"(() => {{ const t = Date.now(); {BUBBLE}.click(); return t; }})()")
+            page.wait_for_function("'lobby' in window.__t", timeout=15_000)
+            lobby.append(page.evaluate("window.__t.lobby") - t0)
+            frame = next(f for f in page.frames if "/w/bench" in f.url)
+            frame.wait_for_selector("#preview[data-media='video']", state="attached", timeout=15_000)
+            page.wait_for_timeout(200)
+            joined = frame.evaluate("(() => { const t = Date.now(); "
+                                    "document.getElementById('join-video').click(); return t; })()")
             page.wait_for_function("'conversation.started' in window.__t || 'error' in window.__t",
                                    timeout=latency_ms + 15_000)
             t = page.evaluate("window.__t")
             if "error" in t:
                 raise SystemExit(f"time to conversation: error event {t.get('error_detail')}")
-            t0 = page.evaluate("window.__t0")
-            created.append(t["conversation.created"] - t0)
-            started.append(t["conversation.started"] - t0)
+            created.append(t["conversation.created"] - joined)
+            started.append(t["conversation.started"] - joined)
             page.evaluate("cvi('end')")
             page.wait_for_timeout(200)
             ctx.close()
         browser.close()
-    return weight, TimeToConversation(created, started)
+    return weight, TimeToConversation(lobby, created, started)
 
 
 def main() -> None:
@@ -195,6 +205,7 @@ def main() -> None:
         print("before", *f)
     for f in weight.after:
         print("after", *f)
+    print("lobby", [round(x) for x in ttc.lobby_ms], statistics.median(ttc.lobby_ms))
     print("created", [round(x) for x in ttc.created_ms], statistics.median(ttc.created_ms))
     print("started", [round(x) for x in ttc.started_ms], statistics.median(ttc.started_ms))
     print(f"{time.monotonic() - t:.1f} s", file=sys.stderr)

@@ -1,5 +1,12 @@
-// The frame page /w/{widget}: start screen, states, conversation lifecycle, messages to the loader.
-// The call itself (room adapter and UI) is imported only when the visitor starts.
+// The frame page /w/{widget}: the lobby, the states of a call, its lifecycle, and the messages to and from the
+// loader. Nothing is created at the engine (nothing billed) until the visitor presses Join. The call itself
+// (room adapter and UI) is imported when the lobby opens, and used only after Join.
+import {Lobby, permission, policyAllows} from 'cvi/lobby.js';
+import * as oneCall from 'cvi/one-call.js';
+import {fillEnded} from 'cvi/ended.js';
+import {mediaProblem, refusal} from 'cvi/refusals.js';
+import {Transcript} from 'cvi/transcript.js';
+
 const boot = JSON.parse(document.getElementById('cvi-boot').textContent);
 const cfg = boot.config;
 // The widget's ui, unless the conversation's room has no Daily Prebuilt (then the page draws the call: loadCall).
@@ -8,58 +15,195 @@ document.body.classList.replace('ui-prebuilt', `ui-${ui}`);
 const NS = 'cvi';
 const $ = (id) => document.getElementById(id);
 const embedded = window.parent !== window;
-const text = {
-  idle: ['Start a face-to-face conversation. We will ask for your camera and microphone.', 'Start conversation'],
-  media: [cfg.audio_only ? 'Asking for your microphone. Please allow it in the browser prompt.'
-    : 'Asking for your camera and microphone. Please allow them in the browser prompt.'],
-  denied: ['Camera or microphone access is blocked. To talk, allow them for this site: click the camera or lock icon ' +
-    'in the address bar, choose "Allow" for camera and microphone, then try again.', 'Try again'],
-  nodevice: ['No camera or microphone was found. Connect one, then try again.', 'Try again'],
-  connecting: ['Connecting…'],
-  waiting: ['Waiting for the assistant to join…'],
-  busy: ['All assistants are busy right now.', 'Try again'],
-  ended: ['The conversation has ended. Thank you!', 'Start again'],
-  error: ['Something went wrong.', 'Try again'],
-};
-const hostState = {idle: 'idle', media: 'starting', connecting: 'starting', waiting: 'waiting', 'in-call': 'in-call',
-  busy: 'busy', ended: 'ended', error: 'error', denied: 'error', nodevice: 'error'};
+const video = !cfg.audio_only;   // the replica is seen, and the visitor may be
+const name = cfg.display_name;
+// Frame states and the host's `state` names (docs/embedding.md).
+const VIEW = {idle: 'lobby', lobby: 'lobby', switch: 'screen', connecting: 'screen', waiting: 'screen', busy: 'screen',
+  refused: 'screen', 'in-call': 'call', reconnecting: 'call', ended: 'ended'};
+const HOST = {idle: 'idle', lobby: 'lobby', switch: 'lobby', connecting: 'starting', waiting: 'waiting',
+  'in-call': 'in-call', reconnecting: 'reconnecting', busy: 'busy', refused: 'error', ended: 'ended'};
+const JOINABLE = ['idle', 'lobby', 'switch', 'busy', 'refused', 'ended'];
 
-for (const [name, value] of Object.entries(cfg.theme)) {
-  if (/^#[0-9a-f]{3,6}$/i.test(value)) document.documentElement.style.setProperty(`--${name.replace('_', '-')}`, value);
+for (const [key, value] of Object.entries(cfg.theme)) {
+  if (/^#[0-9a-f]{3,6}$/i.test(value)) document.documentElement.style.setProperty(`--${key.replace('_', '-')}`, value);
 }
 
 let overrides = {};
-let call = null;      // {conv, room, ui, media, ended}
+let call = null;        // {conv, room, ui, media, mode, ended, started, release}
 let state = 'idle';
 let hostLast = 'idle';
-let busyTimer = 0;
+let open = !embedded;   // the loader says when its panel opens; a page of its own is open
+let minimized = false;
+let lastMode = video ? 'video' : 'voice';
+let retryTimer = 0;
+let countTimer = 0;
 let hiddenTimer = 0;
-let gen = 0;          // bumps on every start/end so late answers of an old attempt are ignored
+let gen = 0;            // bumps on every start/end so late answers of an old attempt are ignored
+const transcript = new Transcript(name);
+const lobby = new Lobby({video, onMedia: lobbyMedia});
 
 export function post(event, data = {}) {
   if (embedded && boot.origin) window.parent.postMessage({ns: NS, widget: cfg.id, event, data}, boot.origin);
 }
 
-function setState(name, detail = '') {
+// One polite live region, given a sentence only when something the visitor must know happened.
+function announce(text) {
+  const region = $('announce');
+  region.textContent = '';
+  requestAnimationFrame(() => { region.textContent = text; });
+}
+
+function reportState() {
+  const host = minimized && (state === 'in-call' || state === 'reconnecting') ? 'minimized' : HOST[state];
+  if (host !== hostLast) post('state', {state: (hostLast = host)});
+}
+
+function focusFirst(view, asked = false) {
+  if (!asked && (!document.hasFocus() || (embedded && !open))) return;
+  if (!$('confirm').hidden) return $('confirm-no').focus();
+  const target = {
+    lobby: () => [...document.querySelectorAll('.join button')].find((b) => !b.hidden) || $('lobby-title'),
+    screen: () => [$('screen-primary'), $('screen-secondary')].find((b) => !b.hidden) || $('screen-title'),
+    call: () => (ui === 'custom' ? $('say-text') : $('end')),
+    ended: () => $('ended-title'),
+  }[view]();
+  target?.focus();
+}
+
+function setState(next, screen = null) {
   const previous = state;
-  state = name;
-  $('app').dataset.state = name;
-  const inCall = name === 'in-call';
-  $('screen').hidden = inCall;
-  $('call').hidden = !(inCall || name === 'waiting');
-  if (!inCall) {
-    const [message, action] = text[name] || text.error;
-    $('screen-text').textContent = detail ? `${message} ${detail}` : message;
-    const start = $('start');
-    start.hidden = !action;
-    start.disabled = false;
-    if (action) start.textContent = action;
-    $('app').setAttribute('aria-busy', String(!action));
-    if (action && document.hasFocus() && previous !== name) start.focus();
-  } else {
-    $('app').setAttribute('aria-busy', 'false');
+  state = next;
+  $('app').dataset.state = next;
+  // Daily Prebuilt draws its own waiting room: it is shown from the join on.
+  const view = next === 'waiting' && ui === 'prebuilt' ? 'call' : VIEW[next];
+  for (const id of ['lobby', 'screen', 'call', 'ended']) $(id).hidden = id !== view;
+  if (screen) drawScreen(screen);
+  $('app').setAttribute('aria-busy', String(next === 'connecting' || next === 'waiting'));
+  reportState();
+  if (previous !== next && VIEW[previous] !== view) focusFirst(view);
+}
+
+function drawScreen({text, count = '', primary = null, secondary = null}) {
+  $('screen-text').textContent = text;
+  $('screen-count').textContent = count;
+  for (const [id, action] of [['screen-primary', primary], ['screen-secondary', secondary]]) {
+    const button = $(id);
+    button.hidden = !action;
+    button.textContent = action?.label || '';
+    button.onclick = action ? () => action.run() : null;
   }
-  if (hostState[name] !== hostLast) post('state', {state: (hostLast = hostState[name])});
+}
+
+// --- the lobby -------------------------------------------------------------------------------------------
+
+const canVoice = () => video && cfg.allow_voice_only;
+
+function showLobby({ask = false} = {}) {
+  if (call) return;
+  clearTimers();
+  setState('lobby');
+  renderLobby();
+  if (ask && !lobby.media) lobby.ask();
+  loadCall().catch(() => {});   // warm: Join then waits only for the server
+}
+
+function lobbyMedia(media) {
+  renderLobby();
+  const problem = mediaProblem(media, {voice: canVoice(), typing: cfg.allow_text_only});
+  if (problem) {
+    announce(problem.text);
+    post('error', {code: problem.code, device: problem.device, message: problem.text});
+  }
+}
+
+function renderLobby() {
+  const m = lobby.media;
+  const micOk = !m || m.mic === 'ok';
+  const camOk = !m || m.camera === 'ok';
+  const problem = m && mediaProblem(m, {voice: canVoice(), typing: cfg.allow_text_only});
+  const show = {
+    'join-video': micOk && (!video || camOk),
+    'join-voice': micOk && canVoice(),
+    'join-text': cfg.allow_text_only,
+  };
+  let primary = null;
+  for (const [id, visible] of Object.entries(show)) {
+    const button = $(id);
+    if (!button) continue;
+    button.hidden = !visible;
+    button.classList.toggle('primary', visible && !primary);
+    if (visible && !primary) primary = button;
+  }
+  // The recommended way in leads; the others follow it.
+  $('app').classList.toggle('fallback', !!primary && primary.id !== 'join-video');
+  $('lobby-status').hidden = !problem;
+  $('lobby-status').textContent = problem?.text || '';
+  const ask = $('ask-media');
+  ask.hidden = !!lobby.asking || (!!m && !problem);
+  ask.textContent = problem ? 'Try again' : 'Check camera and microphone';
+}
+
+function consentGiven() {
+  if (!cfg.consent) return true;
+  const box = $('consent');
+  if (box.checked) return true;
+  $('consent-hint').hidden = false;
+  box.focus();
+  return false;
+}
+
+async function join(mode) {
+  if (call || !JOINABLE.includes(state)) return;
+  if (mode === 'video' && !video) mode = 'voice';
+  if (!consentGiven()) return showLobby();
+  lastMode = mode;
+  if (mode !== 'text') {
+    if (state !== 'lobby') showLobby();
+    const m = lobby.media || await lobby.ask();
+    // Refused or missing: the lobby says so and offers the fallbacks; nothing is created.
+    if (m.mic !== 'ok' || (mode === 'video' && m.camera !== 'ok')) return showLobby();
+  }
+  if (call) return;
+  const release = oneCall.claim();
+  if (!release) return offerSwitch(mode);
+  if (call) return release();
+  const stream = mode === 'text' ? (lobby.release(), null) : lobby.take({video: mode === 'video'});
+  startCall(mode, stream, release);
+}
+
+function offerSwitch(mode) {
+  setState('switch', {
+    text: 'You already have a conversation open in another window or widget. Switch to this one? ' +
+      'The other conversation will end.',
+    primary: {label: 'Switch here', run: async () => {
+      const release = await oneCall.takeOver();
+      if (!release) return showLobby();
+      if (call || state !== 'switch') return release();
+      const stream = mode === 'text' ? (lobby.release(), null) : lobby.take({video: mode === 'video'});
+      startCall(mode, stream, release);
+    }},
+    secondary: {label: 'Cancel', run: () => showLobby()},
+  });
+  announce($('screen-text').textContent);
+}
+
+// --- the call --------------------------------------------------------------------------------------------
+
+// The server names the room adapter: the create answer's room = {client, prebuilt} (engines/rooms.py).
+// Without a room (warming the lobby) only the view is loaded, so Join then waits only for the server.
+const loaded = {};
+function loadOnce(name) {
+  loaded[name] ||= import(name).catch((err) => { delete loaded[name]; throw err; });
+  return loaded[name];
+}
+function loadCall(spec) {
+  if (spec) {
+    ui = spec.prebuilt === false ? 'custom' : cfg.ui;
+    document.body.classList.replace(`ui-${cfg.ui}`, `ui-${ui}`);
+  }
+  const view = loadOnce(ui === 'prebuilt' ? 'cvi/prebuilt-ui.js' : 'cvi/custom-ui.js');
+  if (!spec) return view;
+  return Promise.all([loadOnce(`cvi/${spec.client || 'daily'}-room.js`), view]);
 }
 
 async function createConversation() {
@@ -67,6 +211,7 @@ async function createConversation() {
   for (const [key, value] of Object.entries(overrides)) {
     if (cfg.overrides.includes(key) && typeof value === 'string' && value.trim()) body[key] = value;
   }
+  if (cfg.consent) body.consent = {text_sha256: cfg.consent.text_sha256};
   const base = `/api/widgets/${encodeURIComponent(cfg.id)}`;
   const headers = {'Content-Type': 'application/json', 'X-Widget-Session': boot.session};
   const create = () => fetch(`${base}/conversations`, {method: 'POST', headers, body: JSON.stringify(body)});
@@ -81,84 +226,59 @@ async function createConversation() {
     data = await res.json().catch(() => ({}));
   }
   if (!res.ok) {
-    const err = new Error(data.detail || data.title || `HTTP ${res.status}`);
-    err.status = res.status;
-    err.code = data.type ? String(data.type).split('/').pop() : `http-${res.status}`;
-    err.retryAfter = Number(res.headers.get('Retry-After')) || 0;
-    throw err;
+    throw Object.assign(new Error(`HTTP ${res.status}`), {
+      status: res.status, kind: data.type ? String(data.type).split('/').pop() : '',
+      retryAfter: Number(res.headers.get('Retry-After')) || 0,
+    });
   }
   return data;
 }
 
-function getMedia() {
-  if (!navigator.mediaDevices?.getUserMedia) return Promise.reject(Object.assign(new Error('no media'), {name: 'NotFoundError'}));
-  const video = !cfg.audio_only && {width: {ideal: 640}, height: {ideal: 480}, facingMode: 'user'};
-  return navigator.mediaDevices.getUserMedia({audio: {echoCancellation: true, noiseSuppression: true}, video});
-}
+const cancel = {label: 'Cancel', run: () => call && finish(call, 'cancelled', true, 'lobby')};
 
-// The server names the room adapter: the create answer's room = {client, prebuilt} (engines/rooms.py).
-function loadCall(spec = {client: 'daily', prebuilt: true}) {
-  ui = spec.prebuilt === false ? 'custom' : cfg.ui;
-  document.body.classList.replace(`ui-${cfg.ui}`, `ui-${ui}`);
-  const room = import(`cvi/${spec.client}-room.js`);
-  const view = ui === 'prebuilt' ? import('cvi/prebuilt-ui.js') : import('cvi/custom-ui.js');
-  return Promise.all([room, view]);
-}
-
-function stopMedia(media) {
-  media?.getTracks().forEach((t) => t.stop());
-}
-
-export async function start() {
-  if (call || !['idle', 'ended', 'error', 'busy', 'denied', 'nodevice'].includes(state)) return;
-  clearInterval(busyTimer);
+async function startCall(mode, stream, release) {
+  clearTimers();
   const my = ++gen;
-  setState('media');
-  const media = getMedia();
+  transcript.clear();
+  document.body.dataset.mode = mode;
+  const current = call = {conv: null, room: null, ui: null, media: stream, mode, ended: false, started: false,
+    release};
+  setState('connecting', {text: 'Connecting…', secondary: cancel});
   const conv = createConversation();
-  const lib = conv.then((c) => loadCall(c.room));
-  lib.catch(() => {});
-  const current = call = {conv: null, room: null, ui: null, media: null, ended: false, started: false};
   conv.then((c) => {
     current.conv = c;
-    // Created after this attempt was over (denied, no device, ended): end it without announcing it to the host.
-    if (gen !== my || current.ended) return endConversation(current, 'visitor_ended');
+    // Created after this attempt was over (cancelled, switched): end it without announcing it to the host.
+    if (gen !== my || current.ended) return endConversation(current, 'cancelled');
     current.beat = setInterval(() => heartbeat(current), HEARTBEAT_MS);
     post('conversation.created', {conversation_id: c.conversation_id, expires_at: c.expires_at});
   }, () => {});
-  let tracks = null;
-  try {
-    tracks = await media;
-    current.media = tracks;
-    if (gen !== my) return stopMedia(tracks);
-    setState('connecting');
-  } catch (err) {
-    if (gen !== my) return;
-    const missing = err.name === 'NotFoundError' || err.name === 'OverconstrainedError';
-    return fail(current, missing ? 'nodevice' : 'denied',
-      {code: missing ? 'no-device' : 'permission-denied', message: err.message || err.name});
-  }
   let c;
-  let modules;
+  let mods;
   try {
-    [c, modules] = await Promise.all([conv, lib]);
+    c = await conv;
+    mods = await loadCall(c.room || {client: 'daily', prebuilt: true});
   } catch (err) {
     if (gen !== my) return;
     return failCreate(current, err);
   }
   if (gen !== my) return;
-  const [{createRoom}, {mountUI}] = modules;
-  setState('waiting');
+  const [{createRoom}, {mountUI}] = mods;
+  setState('waiting', {text: `Waiting for ${name} to join…`, secondary: cancel});
   try {
-    const room = current.room = createRoom({config: {...cfg, ui}, conversation: c, container: $('prebuilt'), media: tracks});
-    current.ui = mountUI({room, config: {...cfg, ui}, conversation: c, media: tracks, onEnd: () => end('end_button')});
+    const config = {...cfg, ui, reconnect_ms: Math.max(3000, HEARTBEAT_MS * 2.5)};
+    const room = current.room = createRoom({config, conversation: c, container: $('prebuilt'), media: stream});
+    current.ui = mountUI({room, config, conversation: c, media: stream, mode, transcript, announce,
+      speaker: lobby.speaker, onEnd: () => end('end_button')});
     wireRoom(current, room);
     await room.join({url: c.conversation_url, token: c.meeting_token, userName: overrides.user_name || 'Guest'});
     if (gen !== my) return;
     if (room.replicaPresent()) started(current);
   } catch (err) {
     if (gen !== my) return;
-    fail(current, 'error', {code: err.code || 'join-failed', message: err.message || String(err)});
+    finish(current, 'error', true, 'refused');
+    drawScreen({text: 'The conversation could not start. Please try again.', primary: retry, secondary: back});
+    announce($('screen-text').textContent);
+    post('error', {code: err.code || 'join-failed', message: 'the room could not be joined'});
   }
 }
 
@@ -167,6 +287,8 @@ function started(current) {
   current.started = true;
   setState('in-call');
   current.ui.started?.(current.conv);
+  announce(current.mode === 'text' ? `Connected with ${name}. Type your message below.`
+    : `Connected. You are talking with ${name}.`);
   post('conversation.started', {conversation_id: current.conv.conversation_id});
 }
 
@@ -174,9 +296,30 @@ function wireRoom(current, room) {
   room.on('participant-joined', (e) => { if (!e.participant.local && room.isReplica(e.participant)) started(current); });
   room.on('app-message', (e) => protocol(current, e.data));
   room.on('left-meeting', (e) => {
-    if (!current.ended) finish(current, e?.reason === 'ejected' ? 'ejected' : 'ended_by_engine', false);
+    if (current.ended) return;
+    const lost = e?.reason === 'connection-lost';
+    finish(current, lost ? 'connection_lost' : e?.reason === 'ejected' ? 'ejected' : 'ended_by_engine', lost);
   });
-  room.on('error', (e) => fail(current, 'error', {code: e?.errorMsg || 'room-error', message: e?.detail || e?.errorMsg || 'call failed'}));
+  room.on('reconnecting', () => {
+    if (current.ended || !current.started) return;
+    setState('reconnecting');
+    $('net').hidden = false;
+    $('net').textContent = 'Reconnecting…';
+    announce('The connection dropped. Reconnecting…');
+  });
+  room.on('reconnected', () => {
+    if (current.ended || state !== 'reconnecting') return;
+    $('net').hidden = true;
+    setState('in-call');
+    announce('Reconnected.');
+  });
+  room.on('error', (e) => {
+    if (current.ended) return;
+    finish(current, 'error', true, 'refused');
+    drawScreen({text: 'The conversation stopped because of an error. Please try again.', primary: retry, secondary: back});
+    announce($('screen-text').textContent);
+    post('error', {code: e?.errorMsg || 'room-error', message: 'the call failed'});
+  });
 }
 
 const SPEAKING = /^conversation\.(?:(user|replica)\.)?(started|stopped)_speaking$/;
@@ -188,7 +331,7 @@ function protocol(current, data) {
   const speaking = SPEAKING.exec(data.event_type || '');
   if (data.event_type === 'conversation.utterance') {
     post('utterance', {role: p.role, text: p.speech});
-    if (cfg.captions) current.ui?.caption?.(p.role, p.speech);
+    current.ui?.caption?.(p.role, p.speech);
   } else if (data.event_type === 'conversation.tool_call') {
     let args = p.arguments;
     try { if (typeof args === 'string') args = JSON.parse(args); } catch { /* keep the raw string */ }
@@ -202,35 +345,38 @@ function protocol(current, data) {
   }
 }
 
+const retry = {label: 'Try again', run: () => join(lastMode)};
+const back = {label: 'Back', run: () => showLobby({ask: open})};
+
 function failCreate(current, err) {
-  if (err.status === 503 || err.status === 429) {
-    teardown(current);
-    const until = Date.now() + Math.max(1, err.retryAfter || 10) * 1000;
-    setState('busy');
-    post('error', {code: err.code, message: err.message, retry_after: err.retryAfter});
-    const start = $('start');
+  finish(current, 'error', false, 'refused');
+  const r = refusal(err);
+  post('error', {code: r.code, message: r.text, ...(err.retryAfter ? {retry_after: err.retryAfter} : {})});
+  announce(r.text);
+  if (r.action === 'reload') {
+    drawScreen({text: r.text});
+    setTimeout(() => location.reload(), 1500);
+  } else if (r.action === 'auto') {
+    // Busy: try again by itself when the server's Retry-After has passed; the count is for the eye only.
+    setState('busy', {text: r.text, secondary: {label: 'Cancel', run: () => showLobby({ask: open})}});
     const tick = () => {
-      const left = Math.ceil((until - Date.now()) / 1000);
-      start.disabled = left > 0;
-      $('screen-text').textContent = `${text.busy[0]} ${left > 0 ? `You can try again in ${left} s.` : 'You can try again now.'}`;
-      if (left <= 0) clearInterval(busyTimer);
+      const left = Math.max(0, Math.ceil((r.retryAt - Date.now()) / 1000));
+      $('screen-count').textContent = `Trying again in ${left} s`;
     };
     tick();
-    busyTimer = setInterval(tick, 1000);
-    return;
+    countTimer = setInterval(tick, 1000);
+    retryTimer = setTimeout(() => {
+      clearTimers();
+      if (state === 'busy' && open !== false) join(lastMode);
+    }, r.retryAt - Date.now());
+  } else {
+    drawScreen({text: r.text, primary: r.action === 'retry' ? retry : null, secondary: r.code === 'origin-not-allowed' ? null : back});
   }
-  if (err.status === 401) {
-    // The page's session expired (it lives 15 minutes): a reload gets a fresh one.
-    return fail(current, 'error', {code: err.code, message: 'This page has expired. Reloading…'}, () => location.reload());
-  }
-  fail(current, 'error', {code: err.code || 'network', message: err.message});
 }
 
-function fail(current, name, error, then) {
-  if (current.ended) return;
-  finish(current, 'error', true, name, error.message);
-  post('error', error);
-  then?.();
+function clearTimers() {
+  clearTimeout(retryTimer);
+  clearInterval(countTimer);
 }
 
 // While the call is up the server hears from us; silence past its grace ends the conversation.
@@ -250,9 +396,10 @@ function teardown(current) {
   current.ended = true;
   clearInterval(current.beat);
   if (call === current) call = null;
-  stopMedia(current.media);
+  current.media?.getTracks().forEach((t) => t.stop());
   try { current.ui?.destroy?.(); } catch { /* the UI is gone with the call */ }
   current.room?.leave().catch(() => {});
+  current.release?.();
 }
 
 // Ends the engine's conversation (billing stops there) and leaves the room.
@@ -266,19 +413,96 @@ function endConversation(current, reason, beacon = false) {
   fetch(url, {method: 'POST', keepalive: true, headers: {'Content-Type': 'application/json'}, body}).catch(() => {});
 }
 
-function finish(current, reason, sendEnd = true, next = 'ended', detail = '') {
+function finish(current, reason, sendEnd = true, next = 'ended') {
   if (current.ended) return;
-  const beacon = reason === 'page_hidden';
+  const timeUp = current.conv && Date.parse(current.conv.expires_at) - Date.now() < 3000;
   teardown(current);
-  if (sendEnd) endConversation(current, reason, beacon);
+  // Ended while minimized (not by the host page, which closes the panel itself): show why, full size.
+  if (minimized && reason !== 'visitor_ended') post('request-open');
+  if (sendEnd) endConversation(current, reason, reason === 'page_hidden');
   gen++;
   if (current.conv) post('conversation.ended', {conversation_id: current.conv.conversation_id, reason});
-  setState(next, detail);
+  if (next === 'lobby') return showLobby({ask: open});
+  if (next === 'ended') return showEnded(reason, current, timeUp);
+  setState(next, {text: ''});
+}
+
+function showEnded(reason, current, timeUp) {
+  const why = fillEnded({reason, conv: current.conv, timeUp, transcript, name});
+  setState('ended');
+  announce(`The conversation has ended. ${why}`);
 }
 
 export function end(reason = 'visitor_ended') {
   if (call) finish(call, reason);
-  else if (state === 'busy' || state === 'denied' || state === 'nodevice') setState('idle');
+  else if (state === 'busy' || state === 'switch' || state === 'refused') showLobby();
+}
+
+// --- the loader's commands -------------------------------------------------------------------------------
+
+async function granted() {
+  const [mic, cam] = await Promise.all([permission('microphone'), video ? permission('camera') : 'granted']);
+  return mic === 'granted' && cam === 'granted';
+}
+
+// The host page's cvi('start'): join at once with camera and microphone when they are granted; otherwise the
+// lobby asks, offers its fallbacks, and nothing is created until the visitor presses Join.
+async function hostStart() {
+  open = true;
+  if (call) return;
+  if (cfg.consent && !$('consent').checked) return showLobby({ask: true});
+  if (await granted()) return join('video');
+  showLobby({ask: true});
+}
+
+async function opened() {
+  open = true;
+  if (call || !['idle', 'lobby'].includes(state)) return;
+  if (cfg.skip_lobby && !cfg.consent && await granted()) return join('video');
+  showLobby({ask: true});
+}
+
+function closed() {
+  open = false;
+  if (call) return;
+  // Nobody is looking: stop the camera, drop a pending retry.
+  lobby.release();
+  if (state !== 'ended') setState('lobby');
+  clearTimers();
+  renderLobby();
+}
+
+function confirmClose() {
+  if (!call) return post('request-close');
+  showConfirm({
+    title: 'End the conversation?', text: `Closing this panel ends your conversation with ${name}.`,
+    yes: 'End conversation', no: 'Keep talking',
+    onYes: () => { end('panel_closed'); post('request-close'); },
+  });
+}
+
+function showConfirm({title, text, yes, no, onYes}) {
+  const box = $('confirm');
+  const back = document.activeElement;
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-yes').textContent = yes;
+  $('confirm-no').textContent = no;
+  const hide = () => {
+    box.hidden = true;
+    (back && back !== document.body ? back : $('end')).focus?.();
+  };
+  $('confirm-yes').onclick = () => { box.hidden = true; onYes(); };
+  $('confirm-no').onclick = hide;
+  box.hidden = false;
+  $('confirm-no').focus();
+}
+
+function focusEdge(last) {
+  const visible = [...document.querySelectorAll('button, input, select, textarea, a[href], summary, [tabindex="0"]')]
+    .filter((el) => !el.disabled && el.offsetParent !== null && !el.closest('[hidden]'));
+  const scope = $('confirm').hidden ? visible : visible.filter((el) => $('confirm').contains(el));
+  (last ? scope[scope.length - 1] : scope[0])?.focus();
 }
 
 function onMessage(e) {
@@ -287,9 +511,19 @@ function onMessage(e) {
   if (!m || m.ns !== NS || typeof m.cmd !== 'string') return;
   const data = m.data || {};
   if (m.cmd === 'config') overrides = data;
-  else if (m.cmd === 'start') start();
+  else if (m.cmd === 'open') opened();
+  else if (m.cmd === 'start') hostStart();
   else if (m.cmd === 'end') end('visitor_ended');
-  else if (m.cmd === 'close') end('panel_closed');
+  else if (m.cmd === 'close') closed();
+  else if (m.cmd === 'confirm-close') confirmClose();
+  else if (m.cmd === 'minimize') {
+    minimized = !!data.on;
+    document.body.classList.toggle('minimized', minimized);
+    reportState();
+  } else if (m.cmd === 'focus') {
+    if (data.last) focusEdge(true);
+    else focusFirst(VIEW[state], true);
+  }
   else if (m.cmd === 'send') send(data);
 }
 
@@ -308,17 +542,32 @@ function send(message) {
 }
 
 window.addEventListener('message', onMessage);
-$('start').addEventListener('click', () => (state === 'idle' || state === 'ended' || state === 'error' ||
-  state === 'busy' || state === 'denied' || state === 'nodevice') && start());
+for (const [id, mode] of [['join-video', 'video'], ['join-voice', 'voice'], ['join-text', 'text']]) {
+  $(id)?.addEventListener('click', () => join(mode));
+}
+$('ask-media').addEventListener('click', () => { lobby.release(); lobby.ask(); renderLobby(); });
+$('consent')?.addEventListener('change', () => { $('consent-hint').hidden = true; });
+$('again').addEventListener('click', () => showLobby({ask: true}));
+$('expand').addEventListener('click', () => post('request-open'));
+oneCall.onSwitch(() => { if (call) finish(call, 'switched'); });
 window.addEventListener('pagehide', () => { if (call) finish(call, 'page_hidden'); });
 document.addEventListener('visibilitychange', () => {
   clearTimeout(hiddenTimer);
   // A tab in the background for a minute is a visitor who left; a quick switch is not.
   if (document.visibilityState === 'hidden' && call) hiddenTimer = setTimeout(() => call && finish(call, 'page_hidden'), 60000);
 });
-document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && embedded) post('request-close'); });
-window.addEventListener('focus', () => {
-  if (document.activeElement === document.body) ($('start').hidden ? $('screen-title') : $('start')).focus();
+document.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape') return;
+  // Escape never ends a call: it closes the confirmation, or asks the loader to minimize (or close) the panel.
+  if (!$('confirm').hidden) return $('confirm-no').click();
+  if (embedded) post('request-close');
 });
+if (!policyAllows('camera') || !policyAllows('microphone')) {
+  const missing = ['camera', 'microphone'].filter((f) => !policyAllows(f)).join(' and ');
+  console.warn(`cvi: this frame may not use the ${missing}: give its <iframe> allow="camera; microphone; autoplay"` +
+    ' and check the Permissions-Policy of the page that embeds it.');
+  post('error', {code: 'frame-not-allowed', message: `the page does not let the widget use the ${missing}`});
+}
 setState('idle');
+renderLobby();
 post('ready', {theme: cfg.theme, ui: cfg.ui, audio_only: cfg.audio_only, recording: cfg.recording});

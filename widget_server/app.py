@@ -99,6 +99,7 @@ def _routes(extra: list[BaseRoute], metrics_route: bool = True) -> list[BaseRout
         Route("/static/{path:path}", embed.static_file, methods=["GET"]),
         Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
+        Route("/api/conversations/{conversation_id}/rating", api.rate_conversation, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/interactions", live.post_interaction, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/transcript", history_views.transcript, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/events", live.events, methods=["GET"]),

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +93,47 @@ def parse_overrides(widget: WidgetSettings, body: Any) -> dict[str, str]:
     return out
 
 
+def consent_hash(text: str) -> str:
+    """What the frame shows is what it hashes: the widget's consent_text, UTF-8, SHA-256 in hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parse_consent(widget: WidgetSettings, value: Any, *, required: bool) -> str | None:
+    """The hash of the consent text the visitor ticked; 422 naming ``consent`` when it is missing or stale."""
+    if value is None:
+        if required and widget.consent_text:
+            raise invalid([FieldError("consent", "required: the visitor must accept the widget's consent_text "
+                                                 'first; send {"text_sha256": "<hex SHA-256 of the text shown>"}')])
+        return None
+    if not widget.consent_text:
+        raise invalid([FieldError("consent", f"widget {widget.id} asks for no consent")])
+    digest = value.get("text_sha256") if isinstance(value, dict) else None
+    if not isinstance(digest, str):
+        raise invalid([FieldError("consent.text_sha256", "must be the hex SHA-256 of the consent text shown")])
+    if digest != consent_hash(widget.consent_text):
+        raise invalid([FieldError("consent.text_sha256", "does not match the widget's consent text "
+                                                         "(it changed since the page loaded: reload it)")])
+    return digest
+
+
+def parse_rating(value: Any) -> dict[str, Any]:
+    """``{"thumbs": "up" | "down", "comment": "..."}``; 422 naming each bad field."""
+    if not isinstance(value, dict):
+        raise invalid([FieldError("body", 'must be a JSON object like {"thumbs": "up", "comment": "..."}')])
+    errors: list[FieldError] = []
+    thumbs = value.get("thumbs")
+    comment = value.get("comment", "")
+    if thumbs not in ("up", "down"):
+        errors.append(FieldError("thumbs", 'must be "up" or "down"'))
+    if not isinstance(comment, str) or len(comment) > 2000:
+        errors.append(FieldError("comment", "must be a string of at most 2000 characters"))
+    unknown = [k for k in value if k not in ("thumbs", "comment", "end_token")]
+    errors.extend(FieldError(k, "unknown field; allowed: thumbs, comment") for k in unknown)
+    if errors:
+        raise invalid(errors)
+    return {"thumbs": thumbs, "comment": comment.strip()}
+
+
 def _language_ok(value: str) -> bool:
     return 0 < len(value) <= 40 and value.replace(" ", "").replace("-", "").isalpha() and value.islower()
 
@@ -143,11 +186,13 @@ class Conversations:
         origin: str,
         client_ip: str,
         browser: bool,
+        consent: str | None = None,
     ) -> Created:
+        """``consent``: the hash of the consent text the visitor accepted (see :func:`parse_consent`)."""
         attempt = Attempt(widget.id)
         try:
             result = await self._create(widget, overrides, attempt, origin=origin, client_ip=client_ip,
-                                        browser=browser)
+                                        browser=browser, consent=consent)
         except Problem as problem:
             log_create(attempt, "refused", reason=problem.kind)
             raise
@@ -161,7 +206,7 @@ class Conversations:
         return result
 
     async def _create(self, widget: WidgetSettings, overrides: dict[str, str], attempt: Attempt, *, origin: str,
-                      client_ip: str, browser: bool) -> Created:
+                      client_ip: str, browser: bool, consent: str | None = None) -> Created:
         now = self.clock()
         await self._check_limits(widget, client_ip, browser, now)
         local_id = new_id("l_")
@@ -177,6 +222,9 @@ class Conversations:
             local_id=local_id, widget=widget.id, status="creating", created_at=now, expires_at=expires_at,
             origin=origin, client_ip=client_ip, last_seen=now if browser else None,
         )
+        accepted = {"at": iso(now), "text_sha256": consent} if consent else None
+        if accepted:
+            record.consent = json.dumps(accepted, separators=(",", ":"))
         await self.store.insert(record)
         request = self.build_request(widget, overrides, local_id)
         started = time.perf_counter()
@@ -195,7 +243,7 @@ class Conversations:
             self.metrics.engine_seconds.labels("create").observe(seconds)
         attempt.conversation_id = record.conversation_id = conv.conversation_id
         event = self.webhooks.event("conversation.created", record, created_at=iso(now),
-                                    expires_at=iso(expires_at), origin=origin)
+                                    expires_at=iso(expires_at), origin=origin, consent=accepted)
         try:
             activated = await self.store.activate(local_id, conv.conversation_id, conv.conversation_url, event)
         except BaseException:  # the store failed, or this request was cancelled: the engine bills until ended
@@ -277,6 +325,8 @@ class Conversations:
             "ended_at": iso(record.ended_at),
             "end_reason": record.end_reason,
             "seconds_live": round(record.seconds_live(now), 3),
+            "consent": _json_or_none(record.consent),
+            "rating": _json_or_none(record.rating),
         }
 
     async def end(self, conversation_id: str, reason: str) -> dict[str, Any]:
@@ -331,6 +381,22 @@ class Conversations:
                 self.unrecorded.append(item)
                 raise
         return done
+
+    async def rate(self, widget: WidgetSettings, conversation_id: str, rating: dict[str, Any]) -> dict[str, Any]:
+        """The visitor's rating of an ended conversation, once: stored, then the ``conversation.rated`` webhook."""
+        record = await self.get(conversation_id)
+        if record.widget != widget.id or not widget.collect_rating:
+            raise Problem(409, "Rating not collected", f"widget {record.widget} does not collect ratings",
+                          kind="rating-not-collected")
+        if record.live:
+            raise Problem(409, "Conversation still live", "rate a conversation once it has ended",
+                          kind="conversation-live")
+        stored = {**rating, "at": iso(self.clock())}
+        event = self.webhooks.event("conversation.rated", record, rating=stored)
+        if not await self.store.rate(record.local_id, json.dumps(stored, separators=(",", ":")), event):
+            raise Problem(409, "Already rated", "this conversation has a rating", kind="already-rated")
+        self.webhooks.wake()
+        return {"conversation_id": conversation_id, "rating": stored}
 
     async def _end_at_engine(self, conversation_id: str) -> None:
         try:
@@ -448,6 +514,13 @@ class Conversations:
             await self.webhooks.emit("recording.ready", record, **ref)
             await self.recorder.recording(local_id, ref)
         return True
+
+
+def _json_or_none(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _reason_label(reason: str) -> str:

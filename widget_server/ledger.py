@@ -12,6 +12,7 @@ heartbeats).
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,6 +30,7 @@ class LedgerRow:
     reason: str
     seconds_live: float
     seconds_without_visitor: float | None
+    rating: str = ""   # the visitor's thumbs ("up" / "down") when the widget collects ratings
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,6 +50,14 @@ def without_visitor(record: ConversationRecord, now: float) -> float | None:
     return max(0.0, end - record.last_seen)
 
 
+def _thumbs(record: ConversationRecord) -> str:
+    try:
+        value = json.loads(record.rating or "{}").get("thumbs", "")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
 def ledger(records: list[ConversationRecord], now: float) -> list[LedgerRow]:
     return [
         LedgerRow(
@@ -55,6 +65,7 @@ def ledger(records: list[ConversationRecord], now: float) -> list[LedgerRow]:
             status="active" if r.live else r.status, reason=r.end_reason or "",
             seconds_live=0.0 if r.status == "failed" else round(r.seconds_live(now), 3),
             seconds_without_visitor=None if (w := without_visitor(r, now)) is None else round(w, 3),
+            rating=_thumbs(r),
         )
         for r in records
     ]
@@ -76,12 +87,13 @@ def summary(rows: list[LedgerRow]) -> dict[str, dict[str, float]]:
 
 
 def render(rows: list[LedgerRow]) -> str:
-    head = f"{'created':20} {'conversation':16} {'widget':12} {'status':7} {'live s':>9} {'no-visitor s':>12}  reason"
+    head = (f"{'created':20} {'conversation':16} {'widget':12} {'status':7} {'live s':>9} {'no-visitor s':>12} "
+            f"{'rating':6}  reason")
     lines = [head]
     for r in rows:
         idle = "-" if r.seconds_without_visitor is None else f"{r.seconds_without_visitor:.1f}"
         lines.append(f"{r.created_at or '':20} {r.conversation_id or '-':16} {r.widget[:12]:12} {r.status:7} "
-                     f"{r.seconds_live:9.1f} {idle:>12}  {r.reason}")
+                     f"{r.seconds_live:9.1f} {idle:>12} {r.rating or '-':6}  {r.reason}")
     total = sum(r.seconds_live for r in rows)
     idle_total = sum(r.seconds_without_visitor or 0.0 for r in rows)
     lines.append(f"{len(rows)} conversation(s), {total:.1f} s live, {idle_total:.1f} s of them without a visitor")

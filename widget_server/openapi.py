@@ -46,10 +46,14 @@ SCHEMAS: dict[str, Any] = {
     },
     "CreateBody": {
         "type": "object", "additionalProperties": False,
-        "description": "Per-visitor overrides; each only if the widget's overrides.allow lists it.",
+        "description": "Per-visitor overrides, each only if the widget's overrides.allow lists it; and the "
+                       "visitor's consent, required from a browser when the widget has consent_text.",
         "properties": {
             "conversational_context": {"type": "string"}, "custom_greeting": {"type": "string"},
             "language": {"type": "string"}, "user_name": {"type": "string", "maxLength": 64},
+            "consent": {"type": "object", "required": ["text_sha256"],
+                        "properties": {"text_sha256": {"type": "string",
+                                                       "description": "hex SHA-256 of the consent_text shown"}}},
         },
     },
     "Created": {
@@ -75,6 +79,8 @@ SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string"}, "started_at": {"type": ["string", "null"]},
             "expires_at": {"type": "string"}, "ended_at": {"type": ["string", "null"]},
             "end_reason": {"type": ["string", "null"]}, "seconds_live": {"type": "number"},
+            "consent": {"type": ["object", "null"], "description": "{at, text_sha256}: accepted before Join"},
+            "rating": {"type": ["object", "null"], "description": "{thumbs, comment, at}: given after the end"},
         },
     },
     "Session": {
@@ -187,10 +193,22 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "requestBody": {"required": False, "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
                     "end_token": {"type": "string"},
-                    "reason": {"type": "string", "enum": ["page_hidden", "panel_closed", "end_button"]}}}},
+                    "reason": {"type": "string", "enum": ["page_hidden", "panel_closed", "end_button",
+                                                          "cancelled", "switched"]}}}},
                 "text/plain": {"schema": {"type": "string"}}}},
             "responses": {"200": _json("Status", {"$ref": "#/components/schemas/Conversation"}),
                           **BAD_BODY, **UNAUTHORISED, **NOT_FOUND, **ENGINE_ERRORS}}},
+        "/api/conversations/{conversation_id}/rating": {"post": {
+            "summary": "The visitor's rating of an ended conversation (widgets with collect_rating)",
+            "description": "The end token as bearer (or {\"end_token\"} in the body). Stored with the "
+                           "conversation once, shown in the ledger, sent as the conversation.rated webhook.",
+            "parameters": [ID_PARAM], "security": [{"endToken": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["thumbs"], "properties": {
+                    "thumbs": {"type": "string", "enum": ["up", "down"]},
+                    "comment": {"type": "string", "maxLength": 2000}, "end_token": {"type": "string"}}}}}},
+            "responses": {"201": _json("Stored", {"type": "object"}), **BAD_BODY, **UNAUTHORISED, **NOT_FOUND,
+                          "409": _problem("Not collected, still live, or already rated")}}},
         "/api/conversations/{conversation_id}/heartbeat": {"post": {
             "summary": "The visitor is still here (every 10 s while the call is up)",
             "description": "The end token as bearer (or {\"end_token\"} in a JSON or text/plain body), or a "

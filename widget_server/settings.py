@@ -198,6 +198,12 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class EndedCta:
+    label: str = string("", "the next step's button text", max_len=60)
+    url: str = string("", "where the next step goes", max_len=2000, parse=_url_or_empty)
+
+
+@dataclass(frozen=True)
 class WidgetSettings:
     id: str
     allowed_origins: tuple[OriginPattern, ...] = strings((), "sites that may embed the widget",
@@ -222,6 +228,15 @@ class WidgetSettings:
     private: bool = boolean(True, "a meeting token is required to join")
     max_participants: int = integer(2, 2, 100, "participants in the room, the replica included")
     ui: str = choice("prebuilt", ("prebuilt", "custom"), "Daily Prebuilt or the kit's own call UI")
+    display_name: str = string("", "the replica's name in the lobby and call; empty: the launcher label", max_len=80)
+    avatar_url: str = string("", "the replica's picture in the lobby", max_len=2000, parse=_url_or_empty)
+    allow_voice_only: bool = boolean(True, "the lobby offers joining with the camera off")
+    allow_text_only: bool = boolean(True, "the lobby offers typing instead of talking")
+    consent_text: str = string("", "a statement the visitor must tick before Join", max_len=2000)
+    consent_url: str = string("", "a link shown with consent_text", max_len=2000, parse=_url_or_empty)
+    skip_lobby: bool = boolean(False, "a visitor whose camera and microphone are granted joins at once")
+    collect_rating: bool = boolean(False, "the ended screen asks for a rating")
+    ended_cta: EndedCta = table(EndedCta, "a next step offered on the ended screen")
     proof_of_work: int = integer(0, 0, 24, "bits of the puzzle before a browser create; 0: off")
     page_messages: tuple[str, ...] = strings((), "messages a host page may send into the room", options=PAGE_MESSAGES)
     record_events: bool = boolean(False, "the server joins the room to record its events")
@@ -368,6 +383,11 @@ def _widget(r: Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
     widget = WidgetSettings(id=wid, **r.read(WidgetSettings, raw, f"widgets.{wid}"))
     if not widget.persona_id and not widget.replica_id:
         r.problems.append(f"widgets.{wid}: needs persona_id or replica_id (or both), got neither")
+    if bool(widget.ended_cta.label) != bool(widget.ended_cta.url):
+        r.problems.append(f"widgets.{wid}.ended_cta: needs both label and url, got "
+                          f"{'label' if widget.ended_cta.label else 'url'} only")
+    if widget.consent_url and not widget.consent_text:
+        r.problems.append(f"widgets.{wid}.consent_url: needs consent_text, got no consent_text")
     return widget
 
 

@@ -35,8 +35,8 @@ from widget_server.tokens import new_id
 
 log = logging.getLogger("widget_server.webhooks")
 
-EVENT_TYPES = ("conversation.created", "conversation.started", "conversation.ended", "transcript.ready",
-               "recording.ready")
+EVENT_TYPES = ("conversation.created", "conversation.started", "conversation.ended", "conversation.rated",
+               "transcript.ready", "recording.ready")
 BATCH = 20
 SIGNATURE_TOLERANCE_S = 300
 

@@ -1,14 +1,21 @@
-// What both call UIs share: remaining time and its warning, the record control and indicator,
-// the end button, captions.
+// What both call UIs share: remaining time and its warning, the record control and indicator, the end button,
+// captions (on/off) and the transcript panel. Buttons keep their names; aria-pressed says their state.
 const $ = (id) => document.getElementById(id);
 const WARN_S = 60;
 
-export function mountCommon({room, config, conversation, onEnd}) {
+export function pressed(button, on) {
+  button.setAttribute('aria-pressed', String(on));
+}
+
+export function mountCommon({room, config, conversation, transcript, announce, onEnd, mode}) {
   const timer = $('timer');
   const warning = $('time-warning');
   const indicator = $('rec-indicator');
   const record = $('record');
   const captions = $('captions');
+  const cc = $('cc');
+  const showTranscript = $('show-transcript');
+  const panel = $('transcript');
   const expires = Date.parse(conversation.expires_at || '') || Date.now() + config.max_call_duration * 1000;
   let ticking = 0;
   let recording = false;
@@ -23,6 +30,7 @@ export function mountCommon({room, config, conversation, onEnd}) {
       warned = true;
       warning.hidden = false;
       warning.textContent = left > 1 ? `The call will end in ${left} seconds.` : 'The call is ending.';
+      announce(warning.textContent);
       setTimeout(() => { warning.hidden = true; }, 8000);
     }
   };
@@ -30,10 +38,7 @@ export function mountCommon({room, config, conversation, onEnd}) {
   const setRecording = (on) => {
     recording = on;
     indicator.hidden = !on;
-    if (record) {
-      record.setAttribute('aria-pressed', String(on));
-      record.textContent = on ? 'Stop recording' : 'Record';
-    }
+    if (record) pressed(record, on);
   };
   room.on('recording-started', () => setRecording(true));
   room.on('recording-stopped', () => setRecording(false));
@@ -41,17 +46,37 @@ export function mountCommon({room, config, conversation, onEnd}) {
   if (record) record.onclick = () => (recording ? room.stopRecording() : room.startRecording());
   $('end').onclick = () => onEnd();
 
+  let captionsOn = config.captions && mode !== 'text';
+  cc.hidden = !config.captions || mode === 'text';
+  pressed(cc, captionsOn);
+  captions.hidden = !captionsOn;
+  cc.onclick = () => {
+    captionsOn = !captionsOn;
+    pressed(cc, captionsOn);
+    captions.hidden = !captionsOn;
+  };
+  const setPanel = (on) => {
+    pressed(showTranscript, on);
+    panel.hidden = !on;
+    document.body.classList.toggle('with-transcript', on);
+  };
+  // Typing instead of talking: the transcript is the conversation, so it is open from the start.
+  setPanel(mode === 'text');
+  showTranscript.onclick = () => setPanel(panel.hidden);
+  transcript.attach($('lines'));
+
   return {
     started() {
       tick();
       ticking = setInterval(tick, 1000);
     },
     caption(role, text) {
+      transcript.add(role, text);
       if (!text) return;
       const line = document.createElement('p');
       line.className = role === 'user' ? 'you' : 'them';
       const who = document.createElement('b');
-      who.textContent = role === 'user' ? 'You: ' : 'Assistant: ';
+      who.textContent = `${transcript.who(role)}: `;
       line.append(who, text);
       captions.append(line);
       while (captions.children.length > 2) captions.firstChild.remove();
@@ -62,8 +87,9 @@ export function mountCommon({room, config, conversation, onEnd}) {
       timer.textContent = '';
       warning.hidden = true;
       captions.replaceChildren();
+      setPanel(false);
       if (record) record.onclick = null;
-      $('end').onclick = null;
+      $('end').onclick = cc.onclick = showTranscript.onclick = null;
     },
   };
 }

@@ -1,17 +1,21 @@
-// Our own call UI on a room (sandbox or daily-js call object): replica large, self view small, captions,
-// mute / camera / record / end, typed messages, remaining time, and the chroma key for green-screened replicas.
+// Our own call UI on a room (sandbox or daily-js call object): the replica large, the visitor's camera small,
+// captions and transcript, mute / camera / record / end, typed messages, remaining time, speaking indicators,
+// the "you are muted" nudge, a network hint, and the chroma key for green-screened replicas.
 import {runChromaKey} from 'cvi/chroma.js';
-import {mountCommon} from 'cvi/common-ui.js';
+import {mountCommon, pressed} from 'cvi/common-ui.js';
+import {levelMeter} from 'cvi/lobby.js';
 
 const $ = (id) => document.getElementById(id);
+const SPEAKING = 0.12;   // microphone level that counts as speaking
+const NUDGE_MS = 600;    // that long while muted shows the nudge
 
-export function mountUI({room, config, conversation, media, onEnd}) {
-  const common = mountCommon({room, config, conversation, onEnd});
+export function mountUI({room, config, conversation, media, mode, transcript, announce, speaker, onEnd}) {
+  const common = mountCommon({room, config, conversation, transcript, announce, onEnd, mode});
   const video = $('replica-video');
   const canvas = $('replica-canvas');
   const stage = $('stage');
+  const audio = $('replica-audio');
   let chroma = null;
-  const cleanups = [common.destroy];
 
   if (config.greenscreen) {
     stage.classList.add('keyed');
@@ -20,7 +24,10 @@ export function mountUI({room, config, conversation, media, onEnd}) {
     else stage.style.backgroundColor = bg;
   }
   const self = $('self-view');
-  if (media && media.getVideoTracks().length) self.srcObject = new MediaStream(media.getVideoTracks());
+  const hasVideo = !!media?.getVideoTracks().length;
+  if (hasVideo) self.srcObject = new MediaStream(media.getVideoTracks());
+  self.hidden = !hasVideo;
+  if (speaker && audio.setSinkId) audio.setSinkId(speaker).catch(() => {});
 
   function attach(p) {
     if (p.local || !room.isReplica(p)) return;
@@ -34,7 +41,6 @@ export function mountUI({room, config, conversation, media, onEnd}) {
         stage.dataset.chroma = chroma.kind;
       }
     }
-    const audio = $('replica-audio');
     if (a?.state === 'playable' && a.persistentTrack && audio.srcObject?.getAudioTracks()[0] !== a.persistentTrack) {
       audio.srcObject = new MediaStream([a.persistentTrack]);
       audio.play().catch(() => {});
@@ -46,22 +52,49 @@ export function mountUI({room, config, conversation, media, onEnd}) {
   room.on('joined-meeting', () => Object.values(room.participants()).forEach(attach));
   room.on('track-started', (e) => e.participant && attach(e.participant));
 
-  let micOn = true;
-  let camOn = !config.audio_only;
+  const net = $('net');
+  room.on('network-quality-change', (e) => {
+    const poor = e?.threshold === 'low' || e?.threshold === 'very-low';
+    net.hidden = !poor;
+    net.textContent = poor ? 'Weak connection' : '';
+  });
+
+  let muted = false;
+  let camOff = !hasVideo;
   const mic = $('mic');
   const cam = $('cam');
-  const toggle = (button, on, label) => {
-    button.setAttribute('aria-pressed', String(on));
-    button.textContent = `${label} ${on ? 'on' : 'off'}`;
+  const nudge = $('nudge');
+  mic.hidden = mode === 'text' || !media?.getAudioTracks().length;
+  cam.hidden = !hasVideo;
+  pressed(mic, false);
+  pressed(cam, false);
+  let loud = 0;
+  let nudged = false;
+  const stopMeter = levelMeter(media, (level, raw) => {
+    stage.classList.toggle('user-speaking', level > SPEAKING);
+    // Speaking while muted: tell the visitor (once per mute, announced once).
+    loud = muted && raw > SPEAKING ? loud + 50 : 0;
+    if (loud >= NUDGE_MS && nudge.hidden) {
+      nudge.hidden = false;
+      if (!nudged) announce(nudge.textContent);
+      nudged = true;
+    }
+  });
+  mic.onclick = () => {
+    muted = !muted;
+    room.setLocalAudio(!muted);
+    pressed(mic, muted);
+    if (!muted) {
+      nudge.hidden = true;
+      nudged = false;
+    }
   };
-  mic.onclick = () => { micOn = !micOn; room.setLocalAudio(micOn); toggle(mic, micOn, 'Mic'); };
   cam.onclick = () => {
-    camOn = !camOn;
-    room.setLocalVideo(camOn);
-    toggle(cam, camOn, 'Camera');
-    self.hidden = !camOn;
+    camOff = !camOff;
+    room.setLocalVideo(!camOff);
+    pressed(cam, camOff);
+    self.hidden = camOff;
   };
-  cam.hidden = config.audio_only;
 
   const form = $('say');
   const input = $('say-text');
@@ -82,14 +115,17 @@ export function mountUI({room, config, conversation, media, onEnd}) {
     speaking(role, on) { stage.classList.toggle(`${role}-speaking`, on); },
     destroy() {
       chroma?.stop();
-      cleanups.forEach((f) => f());
+      stopMeter();
+      common.destroy();
       video.srcObject = null;
       self.srcObject = null;
-      $('replica-audio').srcObject = null;
+      audio.srcObject = null;
       stage.classList.remove('keyed', 'replica-speaking', 'user-speaking');
       mic.onclick = cam.onclick = form.onsubmit = null;
-      toggle(mic, true, 'Mic');
-      toggle(cam, true, 'Camera');
+      pressed(mic, false);
+      pressed(cam, false);
+      nudge.hidden = true;
+      net.hidden = true;
       self.hidden = false;
     },
   };

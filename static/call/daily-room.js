@@ -52,17 +52,33 @@ export class DailyRoom {
     if (this.prebuilt) {
       this.call = Daily.createFrame(container, frameOptions(config));
     } else {
+      // The lobby's tracks: none for a visitor who types, no camera for voice only.
       this.call = Daily.createCallObject({
-        audioSource: media?.getAudioTracks()[0] || true,
+        audioSource: media?.getAudioTracks()[0] || false,
         videoSource: media?.getVideoTracks()[0] || false,
         subscribeToTracksAutomatically: true,
       });
     }
+    // daily-js reconnects by itself; its network-connection event becomes the room interface's
+    // reconnecting / reconnected.
+    this.own = {};
+    this.call.on('network-connection', (e) => {
+      const name = e?.event === 'interrupted' ? 'reconnecting' : e?.event === 'connected' ? 'reconnected' : '';
+      if (name) (this.own[name] || []).forEach((fn) => fn(e));
+    });
   }
 
-  on(name, fn) { this.call.on(name, fn); return this; }
+  on(name, fn) {
+    if (name === 'reconnecting' || name === 'reconnected') (this.own[name] ||= []).push(fn);
+    else this.call.on(name, fn);
+    return this;
+  }
 
-  off(name, fn) { this.call.off(name, fn); return this; }
+  off(name, fn) {
+    if (this.own[name]) this.own[name] = this.own[name].filter((f) => f !== fn);
+    else this.call.off(name, fn);
+    return this;
+  }
 
   isReplica(p) { return REPLICA.test(p?.user_id || '') || (!p?.local && !!p?.user_name?.match(/replica/i)); }
 

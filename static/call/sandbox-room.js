@@ -67,31 +67,65 @@ export class SandboxRoom extends Emitter {
     ws.protocol = ws.protocol === 'https:' ? 'wss:' : 'ws:';
     if (token) ws.searchParams.set('t', token);
     if (userName) ws.searchParams.set('name', userName);
+    this.wsUrl = ws;
     this.state = 'joining';
     this.emit('joining-meeting');
+    return this._connect().then((participants) => {
+      this.emit('joined-meeting', {participants});
+      return participants;
+    });
+  }
+
+  _connect() {
     return new Promise((resolve, reject) => {
-      const socket = this.ws = new WebSocket(ws);
+      const socket = this.ws = new WebSocket(this.wsUrl);
       socket.onmessage = (e) => {
         let m;
         try { m = JSON.parse(e.data); } catch { return; }
         if (m.action === 'joined') {
           this.localId = m.participant_id;
+          this.people.clear();
           for (const raw of m.participants || []) this._participant(raw);
           this.state = 'joined';
-          this.emit('joined-meeting', {participants: this.participants()});
+          // What the visitor joined with: no camera (voice only) or neither (typing).
+          const audio = !!this.media?.getAudioTracks().some((t) => t.enabled);
+          const video = !!this.media?.getVideoTracks().length;
+          if (!audio || !video) this._send({action: 'update-participant', audio, video});
           resolve(this.participants());
-        } else if (m.action === 'error' && this.state === 'joining') {
-          this.state = 'error';
+        } else if (m.action === 'error' && this.state !== 'joined') {
           reject(Object.assign(new Error(m.detail || m.errorMsg), {code: m.errorMsg}));
         } else {
           this._handle(m);
         }
       };
       socket.onclose = () => {
-        if (this.state === 'joining') reject(Object.assign(new Error('could not reach the room'), {code: 'connection-error'}));
-        else if (this.state === 'joined') this._left('connection-closed');
+        if (socket !== this.ws) return;
+        if (this.state === 'joined') this._reconnect();
+        else reject(Object.assign(new Error('could not reach the room'), {code: 'connection-error'}));
       };
     });
+  }
+
+  // The socket dropped (a network change, a sleeping laptop): the same room, the same token, within the grace.
+  async _reconnect() {
+    this.state = 'reconnecting';
+    this.emit('reconnecting');
+    const until = Date.now() + (this.config.reconnect_ms || 20000);
+    while (this.state === 'reconnecting' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.state !== 'reconnecting') return;
+      try {
+        await this._connect();
+        this.emit('reconnected');
+        return;
+      } catch (err) {
+        if (err.code === 'no-room' || err.code === 'exp-token' || err.code === 'not-allowed') break;
+      }
+    }
+    if (this.state === 'reconnecting' || this.state === 'joining') {
+      this.state = 'joined';
+      this._left('connection-lost');
+    }
   }
 
   _handle(m) {
@@ -162,6 +196,7 @@ export class SandboxRoom extends Emitter {
   async leave() {
     if (this.state === 'joined') this._send({action: 'leave'});
     this.state = 'left';
+    this.ws && (this.ws.onclose = null);
     this.face?.stop();
     this.ws?.close();
   }

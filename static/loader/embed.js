@@ -26,49 +26,8 @@
     return guarded(initFromOwnTag)(previous);
   }
 
-  // Whitespace next to punctuation goes, so never write a descendant combinator before a pseudo-class
-  // (`.panel :focus`): it would become `.panel:focus`.
-  const compactCss = (css) => css.replace(/\s*([{}:;,])\s*/g, '$1').replace(/;}/g, '}');
-
-  const STYLES = compactCss(`
-    :host { all: initial; }
-    .bubble {
-      position: fixed; z-index: 2147483000; bottom: 20px; right: 20px;
-      height: 52px; padding: 0 20px; border: 0; border-radius: 26px;
-      background: var(--cvi-accent); color: var(--cvi-accent-text);
-      font: 600 15px/1 system-ui, sans-serif; cursor: pointer; box-shadow: 0 4px 18px #0005;
-    }
-    .bubble:focus-visible, .close:focus-visible { outline: 3px solid var(--cvi-accent-text); outline-offset: -6px; }
-    .panel {
-      position: fixed; z-index: 2147483001; bottom: 84px; right: 20px;
-      width: min(400px, calc(100vw - 40px)); height: min(640px, calc(100vh - 104px));
-      display: flex; flex-direction: column; border-radius: 14px; overflow: hidden;
-      background: var(--cvi-background); box-shadow: 0 8px 40px #0006;
-    }
-    :host(.at-left) .bubble, :host(.at-left) .panel { left: 20px; right: auto; }
-    :host(.at-top) .bubble { top: 20px; bottom: auto; }
-    :host(.at-top) .panel { top: 84px; bottom: auto; }
-    .header {
-      display: flex; align-items: center; height: 40px; padding: 0 4px 0 14px;
-      background: var(--cvi-accent); color: var(--cvi-accent-text); font: 600 14px system-ui, sans-serif;
-    }
-    .header span { flex: 1; }
-    .close {
-      width: 36px; height: 36px; border: 0; background: none; color: inherit; font-size: 22px; cursor: pointer;
-    }
-    iframe { flex: 1; width: 100%; border: 0; background: var(--cvi-background); }
-    [hidden] { display: none !important; }
-    :host(.mode-inline) .panel {
-      position: static; width: 100%; height: 100%; min-height: 420px; border-radius: inherit; box-shadow: none;
-    }
-    @media (max-width: 480px) {
-      :host(.mode-launcher) .panel { inset: 0; width: auto; height: auto; border-radius: 0; }
-    }
-    @media (prefers-reduced-motion: no-preference) {
-      .bubble { transition: transform .15s; }
-      .bubble:hover { transform: scale(1.05); }
-    }
-  `);
+  // The loader's own styles (static/loader/embed.css), minified into this string by the build (build.mjs).
+  const STYLES = __STYLES__;
 
   // Every entry point from the host page or the browser goes through this: nothing escapes into the page.
   function guarded(f) {
@@ -76,7 +35,7 @@
       try {
         return f.apply(this, arguments);
       } catch (error) {
-        if (window.console) console.warn('cvi:', error);
+        console.warn('cvi:', error);
       }
     };
   }
@@ -95,13 +54,44 @@
     else widget.queue.push([command, data]);
   }
 
+  // Once per widget: one console warning with the fix, and the `error` event at once.
+  function refused(widget, code, message) {
+    if (widget.ready || widget.refused) return;
+    widget.refused = 1;
+    console.warn('cvi: ' + message);
+    emit(widget, 'error', {code, message});
+  }
+
+  function focusFrame(widget, last) {
+    widget.frame.focus();
+    tellFrame(widget, 'focus', {last});
+  }
+
+  // Closing a live call only minimizes it: a small live bubble, the page usable; ending takes End.
+  function setMini(widget, mini) {
+    widget.mini = mini;
+    widget.panel.classList.toggle('mini', mini);
+    widget.panel.hidden = false;
+    widget.bubble.hidden = mini || widget.destroyed;
+    widget.panel.setAttribute('aria-modal', !mini);
+    tellFrame(widget, 'minimize', {on: mini});
+  }
+
   function setOpen(widget, open) {
-    if (widget.inline || !widget.ready || widget.open === open) return;
+    if (widget.inline || !widget.ready) return;
+    if (!open && widget.live) {
+      if (!widget.mini) setMini(widget, true);
+      return emit(widget, 'close');
+    }
+    if (widget.open === open && !widget.mini) return;
+    const wasMini = widget.mini;
+    if (wasMini) setMini(widget, false);
     widget.open = open;
     widget.panel.hidden = !open;
     widget.bubble.setAttribute('aria-expanded', open);
-    (open ? widget.frame : widget.bubble).focus();
-    if (!open) tellFrame(widget, 'close'); // the widget page ends a live conversation when its panel closes
+    if (!wasMini) tellFrame(widget, open ? 'open' : 'close');
+    if (open) focusFrame(widget);
+    else widget.bubble.focus();
     emit(widget, open ? 'open' : 'close');
   }
 
@@ -120,26 +110,41 @@
     sheet.replaceSync(STYLES);
     root.adoptedStyleSheets = [sheet];
     // Hidden until the widget page says it is ready: a widget not allowed on this page shows nothing.
+    // The open panel is a modal dialog: two sentinels keep Tab inside it (the frame's own elements between).
     root.innerHTML =
       '<button class="bubble" type="button" aria-expanded="false" hidden></button>' +
-      '<div class="panel" role="dialog"' + (widget.inline ? '' : ' hidden') + '>' +
-      '<div class="header"><span></span>' +
+      '<div class="panel"' + (widget.inline ? '>' : ' role="dialog" aria-modal="true" aria-labelledby="t" hidden>') +
+      '<i tabindex="0"></i><div class="header"><span id="t"></span>' +
       '<button class="close" type="button" aria-label="Close">\u00d7</button></div>' +
       '<iframe title="Video conversation" allow="camera; microphone; autoplay; display-capture; fullscreen">' +
-      '</iframe></div>';
+      '</iframe><i tabindex="0"></i></div>';
     widget.bubble = root.querySelector('.bubble');
     widget.panel = root.querySelector('.panel');
     widget.frame = root.querySelector('iframe');
+    widget.close = root.querySelector('.close');
+    const edges = root.querySelectorAll('i');
     root.querySelector('.header').hidden = widget.inline;
+    if (widget.inline) edges.forEach((edge) => edge.remove());
+    edges[0].onfocus = guarded(() => focusFrame(widget, true));
+    edges[1].onfocus = guarded(() => widget.close.focus());
     widget.bubble.onclick = guarded(() => {
       setOpen(widget, !widget.open);
     });
-    root.querySelector('.close').onclick = guarded(() => {
+    widget.close.onclick = guarded(() => {
       setOpen(widget, false);
     });
     root.addEventListener('keydown', guarded((event) => {
       if (event.key == 'Escape') setOpen(widget, false);
     }));
+    // The frame refused by this page's CSP, or by the widget's allowed_origins (frame-ancestors): say so now.
+    document.addEventListener('securitypolicyviolation', guarded((event) => {
+      // (the loader talks to nothing else of the server's than the frame, so any block of its origin is that)
+      if (!event.blockedURI.indexOf(serverOrigin)) {
+        refused(widget, 'frame-refused', 'add ' + serverOrigin + ' to frame-src in this page\'s CSP');
+      }
+    }));
+    widget.frame.onload = guarded(() => setTimeout(guarded(() => refused(widget, 'origin-not-allowed',
+      'add ' + location.origin + ' to allowed_origins of widget ' + id)), 1500));
     widget.frame.src =
       serverOrigin + '/w/' + encodeURIComponent(id) + '?origin=' + encodeURIComponent(location.origin);
 
@@ -151,9 +156,7 @@
     if (document.readyState == 'loading') document.addEventListener('DOMContentLoaded', attach);
     else attach();
 
-    widget.timer = setTimeout(guarded(() => {
-      emit(widget, 'error', {code: 'unavailable', message: 'the widget did not load on this page'});
-    }), 15000);
+    widget.timer = setTimeout(guarded(() => refused(widget, 'unavailable', 'the widget did not load')), 15000);
 
     widget.onMessage = guarded((event) => {
       const message = event.data || {};
@@ -163,7 +166,12 @@
           event.source !== widget.frame.contentWindow) return;
       if (message.event == 'ready') return onReady(widget, data);
       if (message.event == 'request-close') return setOpen(widget, false);
-      if (message.event == 'state') widget.live = /^(starting|waiting|in-call)$/.test(data.state);
+      if (message.event == 'request-open') return setOpen(widget, true);
+      if (message.event == 'state') {
+        widget.live = /^(starting|waiting|in-call|reconnecting|minimized)$/.test(data.state);
+        widget.close.setAttribute('aria-label', widget.live ? 'Minimize' : 'Close');
+        widget.close.textContent = widget.live ? '\u2013' : '\u00d7';
+      }
       emit(widget, message.event, data);
       if (widget.destroyed && !widget.live) removeWidget(widget);
     });
@@ -192,7 +200,6 @@
     widget.host.className = (widget.inline ? 'mode-inline' : 'mode-launcher') +
       (/left/.test(position) ? ' at-left' : '') + (/top/.test(position) ? ' at-top' : '');
     widget.bubble.textContent = widget.panel.querySelector('span').textContent = label;
-    widget.panel.setAttribute('aria-label', label);
     widget.bubble.hidden = widget.inline;
     tellFrame(widget, 'config', {
       conversational_context: options.context,
@@ -228,7 +235,15 @@
     }
     if (command == 'end' || command == 'destroy') {
       tellFrame(widget, 'end');
+      // Being ended: closed, not minimized.
+      widget.live = 0;
+      if (widget.mini) setMini(widget, false);
       setOpen(widget, false);
+    }
+    if (command == 'close' && widget.live) {
+      // A live call is not ended by the host page's close: the visitor confirms (or keeps talking).
+      setOpen(widget, true);
+      return tellFrame(widget, 'confirm-close');
     }
     if (/^(open|close|start)$/.test(command)) {
       // Remembered, so an 'open' before the widget page is ready opens it when it is.

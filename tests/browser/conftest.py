@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Frame, Page, sync_playwright
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -74,17 +74,29 @@ def widget_config(host_origin: str) -> dict[str, Any]:
         "busy": {**common, "ui": "custom", "limits": {"max_concurrent": 1, "per_ip_per_hour": 1000}},
         "audio": {**common, "ui": "custom", "audio_only": True, "custom_greeting": "Audio only here.",
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
+        # The visitor's call (issue 13): a name and picture, consent, a rating, a next step.
+        "lobby": {**common, "ui": "custom", "display_name": "Ada from Support",
+                  "avatar_url": "{server}/static/avatar.svg", "custom_greeting": "Hi, I am Ada. How can I help?",
+                  "consent_text": "I agree that this conversation is processed to answer my questions.",
+                  "consent_url": "https://www.example.com/privacy", "collect_rating": True,
+                  "ended_cta": {"label": "Book a demo", "url": "https://www.example.com/demo"},
+                  "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
+                  "theme": {"accent": "#0f766e", "launcher_label": "Talk to Ada"}},
+        "limited": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1}},
+        "budget": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000,
+                                                        "minutes_per_day": 1}},
     }
 
 
 def browser_settings(public_url: str, host_origin: str, store: str, **engine: Any) -> Settings:
+    widgets = json.loads(json.dumps(widget_config(host_origin)).replace("{server}", public_url))
     raw = {
         "server": {"public_url": public_url, "store": store, "server_keys": [SERVER_KEY],
                    "secret_key": SECRET_KEY},
         "engine": {"kind": "sandbox", **engine},
         # A short grace, so the frame's heartbeats (a third of it) are seen within a test.
         "lifecycle": {"heartbeat_grace_s": 3},
-        "widgets": widget_config(host_origin),
+        "widgets": widgets,
     }
     return parse_settings(copy.deepcopy(raw), {})
 
@@ -241,7 +253,8 @@ def errors() -> Iterator[Errors]:
 
 @pytest.fixture
 def ctx(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    # A returning visitor: camera and microphone granted (what cvi('start') joins at once with).
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, permissions=["camera", "microphone"])
     context.set_default_timeout(10_000)
     yield context
     with contextlib.suppress(Error):
@@ -312,3 +325,44 @@ def shot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(target: Page | Frame, include: str | None = None) -> list[dict[str, Any]]:
+    """axe-core's violations in a page or frame (its file evaluated through the debugger, so no CSP change)."""
+    if not target.evaluate("typeof window.axe === 'object'"):
+        target.evaluate(AXE.read_text() + "\n;0")
+    found: list[dict[str, Any]] = target.evaluate(
+        """async (include) => {
+          const result = await axe.run(include ? {include: [include]} : document,
+                                       {resultTypes: ['violations']});
+          return result.violations.map((v) => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary)}));
+        }""", include)
+    return found
+
+
+def assert_accessible(target: Page | Frame, include: str | None = None) -> None:
+    found = axe_violations(target, include)
+    assert found == [], json.dumps(found, indent=1)[:4000]
+
+
+def refuse_media_script(camera: str = "", mic: str = "") -> str:
+    """A frame init script: getUserMedia rejects a camera (and/or microphone) request with DOMException ``camera``
+    (``mic``), e.g. "NotAllowedError" (the visitor refused) or "NotFoundError" (no such device), as a browser does;
+    other requests go to the real (fake-device) getUserMedia."""
+    return f"""
+if (location.pathname.startsWith('/w/')) {{
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  window.__gum = [];
+  navigator.mediaDevices.getUserMedia = function (c) {{
+    window.__gum.push({{audio: !!c.audio, video: !!c.video}});
+    const refuse = (c.video && {json.dumps(camera)}) || (c.audio && {json.dumps(mic)});
+    if (refuse) return Promise.reject(new DOMException('refused by the test', refuse));
+    return real(c);
+  }};
+}}
+"""

@@ -61,7 +61,7 @@ def test_launcher_call_events_pixels_and_end(open_page: Callable[..., Page], hos
     button.click()
     wait_event(page, "open")
     frame = frame_of(page)
-    frame.get_by_role("button", name="Start conversation").click()
+    frame.get_by_role("button", name="Join with video").click()
     started = wait_event(page, "conversation.started")
     greeting = wait_event(page, "utterance", role="replica")
     assert greeting["text"] == "Hello from the browser test!"
@@ -87,7 +87,7 @@ def test_launcher_call_events_pixels_and_end(open_page: Callable[..., Page], hos
     assert counts["green"] < 0.01, counts
 
     names = [e["event"] + (":" + e["state"] if e["event"] == "state" else "") for e in events(page)]
-    assert names[:8] == ["ready", "open", "state:starting", "conversation.created", "state:waiting",
+    assert names[:9] == ["ready", "open", "state:lobby", "state:starting", "conversation.created", "state:waiting",
                          "state:in-call", "conversation.started", "speaking"], names
     cid = started["conversation_id"]
     created = wait_event(page, "conversation.created")
@@ -189,14 +189,17 @@ def test_closing_the_tab_mid_call_ends_the_conversation(open_page: Callable[...,
     assert record["end_reason"] == "visitor_page_hidden"
 
 
-def test_closing_the_panel_ends_the_conversation(open_page: Callable[..., Page], host: Host,
-                                                 widget_server: WidgetServer) -> None:
+def test_closing_the_panel_minimizes_the_call(open_page: Callable[..., Page], host: Host,
+                                              widget_server: WidgetServer) -> None:
     page = open_page(host.page("panel-close", host.snippet("support")))
     wait_event(page, "ready")
     cid = start_call(page)["conversation_id"]
     page.locator("[data-cvi-widget=support] .close").click()
+    wait_event(page, "state", state="minimized")
+    assert widget_server.conversation(cid)["status"] == "active"
+    frame_of(page).get_by_role("button", name="End", exact=True).click()  # the bubble's End
     wait_event(page, "conversation.ended")
-    assert widget_server.wait_ended(cid)["end_reason"] == "visitor_panel_closed"
+    assert widget_server.wait_ended(cid)["end_reason"] == "visitor_end_button"
 
 
 def test_an_origin_that_is_not_allowed_gets_no_conversation(open_page: Callable[..., Page], host: Host,
@@ -208,9 +211,9 @@ def test_an_origin_that_is_not_allowed_gets_no_conversation(open_page: Callable[
         other.url = url
         page = open_page(other.page("stranger", other.snippet("support")))
         page.evaluate("cvi('start')")
-        page.wait_for_timeout(1500)
-        # The frame is refused (frame-ancestors), so there is no launcher, no ready and no conversation.
-        assert [e["event"] for e in events(page)] == []
+        page.wait_for_timeout(2500)
+        # The frame is refused (frame-ancestors): no launcher, no ready, no conversation; the host is told.
+        assert [(e["event"], e.get("code")) for e in events(page)] == [("error", "origin-not-allowed")]
         assert not bubble(page).is_visible()
         assert all("/w/support" not in f.url or f.url == "about:blank" for f in page.frames[1:]) or \
             frame_has_no_start(page)
@@ -244,13 +247,18 @@ def test_mobile_viewport_full_screen_panel(browser: Any, host: Host, errors: Any
         panel = page.locator("[data-cvi-widget=support] .panel").bounding_box()
         assert panel == {"x": 0, "y": 0, "width": 375, "height": 667}
         frame = frame_of(page)
-        frame.get_by_role("button", name="Start conversation").tap()
+        frame.get_by_role("button", name="Join with video").tap()
         wait_event(page, "conversation.started")
         wait_event(page, "utterance", role="replica")
         page.wait_for_timeout(300)
         shot(page, "mobile")
-        page.locator("[data-cvi-widget=support] .close").tap()
+        page.locator("[data-cvi-widget=support] .close").tap()   # minimizes
+        wait_event(page, "state", state="minimized")
+        frame.get_by_role("button", name="End", exact=True).tap()
         wait_event(page, "conversation.ended")
+        page.evaluate("cvi('close')")
+        wait_event(page, "close")
+        page.wait_for_timeout(200)
         assert not page.locator("[data-cvi-widget=support] .panel").is_visible()
         hit = page.evaluate("document.elementFromPoint(187, 333).tagName")
         assert hit != "DIV" or page.evaluate("document.elementFromPoint(187, 333).dataset.cviWidget") is None
@@ -267,7 +275,7 @@ def test_keyboard_only(open_page: Callable[..., Page], host: Host, widget_server
     page.keyboard.press("Enter")
     wait_event(page, "open")
     frame = frame_of(page)
-    frame.locator("#start:focus").wait_for()
+    frame.locator("#join-video:focus").wait_for()
     page.keyboard.press("Enter")
     started = wait_event(page, "conversation.started")
     frame.locator("#say-text:focus").wait_for()
@@ -275,7 +283,7 @@ def test_keyboard_only(open_page: Callable[..., Page], host: Host, widget_server
     page.keyboard.press("Enter")
     wait_event(page, "utterance", role="user", text="Hello by keyboard")
     # Tab through the controls to End.
-    for _ in range(6):
+    for _ in range(10):
         page.keyboard.press("Tab")
         if frame.evaluate("document.activeElement.id") == "end":
             break
@@ -283,7 +291,7 @@ def test_keyboard_only(open_page: Callable[..., Page], host: Host, widget_server
     page.keyboard.press("Enter")
     wait_event(page, "conversation.ended")
     assert widget_server.wait_ended(started["conversation_id"])["end_reason"] == "visitor_end_button"
-    frame.locator("#start:focus").wait_for()
+    frame.locator("#ended-title:focus").wait_for()
     page.keyboard.press("Escape")
     wait_event(page, "close")
     assert page.evaluate("document.activeElement.dataset.cviWidget") == "support"
@@ -300,10 +308,11 @@ def test_busy_shows_retry_after(open_page: Callable[..., Page], host: Host, widg
         page.evaluate("cvi('start')")
         wait_event(page, "state", state="busy")
         error = wait_event(page, "error")
-        assert error["retry_after"] > 0
+        assert error["code"] == "busy" and error["retry_after"] > 0
         frame = frame_of(page, "busy")
-        assert "try again in" in frame.locator("#screen-text").inner_text()
-        assert frame.locator("#start").is_disabled()
+        assert "We will try again for you" in frame.locator("#screen-text").inner_text()
+        assert frame.locator("#screen-count").inner_text().startswith("Trying again in")
+        assert frame.locator("#screen-count").get_attribute("aria-hidden") == "true"  # not read out every second
     finally:
         httpx.post(f"{widget_server.url}/api/conversations/{held.json()['conversation_id']}/end",
                    headers={"Authorization": f"Bearer {SERVER_KEY}"})

@@ -32,7 +32,7 @@ def test_snippet_example(open_page: Callable[..., Page], host: Host, widget_serv
 def test_iframe_example(open_page: Callable[..., Page], host: Host) -> None:
     page = open_page(host.example("iframe/index.html"), events=False)
     frame = frame_of(page)
-    frame.get_by_role("button", name="Start conversation").click()
+    frame.get_by_role("button", name="Join with video").click()
     frame.locator("#app[data-state=in-call]").wait_for()
     frame.locator("#captions p").first.wait_for()
     frame.get_by_role("button", name="End", exact=True).click()

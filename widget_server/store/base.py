@@ -66,6 +66,8 @@ class ConversationRecord:
     ended_at: float | None = None
     end_reason: str | None = None
     last_seen: float | None = None       # the visitor's last heartbeat (None: not watched)
+    consent: str | None = None           # JSON {"at", "text_sha256"}: what the visitor accepted before Join
+    rating: str | None = None            # JSON {"thumbs", "comment", "at"}: the visitor's rating after the end
 
     def to_row(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -135,6 +137,10 @@ class Store(Protocol):
     async def adopt(self, local_id: str, conversation_id: str, reason: str, at: float,
                     outbox: OutboxItem | None = None) -> bool:
         """Record an orphan found at the engine (and ended there) against its creating/lost/failed record."""
+        ...
+
+    async def rate(self, local_id: str, rating: str, outbox: OutboxItem | None = None) -> bool:
+        """Store the visitor's rating (JSON) of an ended conversation once; True (and ``outbox`` queued) if stored."""
         ...
 
     async def live_records(self, widget: str | None = None) -> list[ConversationRecord]: ...

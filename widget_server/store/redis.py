@@ -119,6 +119,15 @@ queue()
 return 1
 """
 
+_RATE = _QUEUE + """
+if redis.call('HGET', KEYS[1], 'status') ~= 'ended' or redis.call('HEXISTS', KEYS[1], 'rating') == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'rating', ARGV[5])
+queue()
+return 1
+"""
+
 # Sets status ARGV[5] and ended_at ARGV[7], moving the record's seconds from "open" to its days.
 _END = _BOOK + f"""
 local function finish_record(widget, st)
@@ -358,7 +367,8 @@ class RedisStore:
         for name, src in (("acquire", _ACQUIRE), ("activate", _ACTIVATE), ("started", _STARTED),
                           ("finish", _FINISH), ("adopt", _ADOPT), ("lost", _LOST), ("touch", _TOUCH),
                           ("hit", _HIT), ("used", _USED), ("used_scan", _USED_SCAN), ("backfill", _BACKFILL),
-                          ("lock", _LOCK), ("claim", _CLAIM), ("archived", _ARCHIVED), ("ttls", _GIVE_TTLS)):
+                          ("lock", _LOCK), ("claim", _CLAIM), ("archived", _ARCHIVED), ("ttls", _GIVE_TTLS),
+                          ("rate", _RATE)):
             self._scripts[name] = self._r.register_script(src)
         if not await self._r.exists(_BUDGET_MARK):
             since = day_start(time.time()) - 2 * DAY
@@ -445,6 +455,9 @@ class RedisStore:
 
     async def mark_started(self, local_id: str, at: float, outbox: OutboxItem | None = None) -> bool:
         return bool(await self._run("started", [_conv(local_id)], [*_queue_args(outbox), repr(at)]))
+
+    async def rate(self, local_id: str, rating: str, outbox: OutboxItem | None = None) -> bool:
+        return bool(await self._run("rate", [_conv(local_id)], [*_queue_args(outbox), rating]))
 
     async def touch(self, local_id: str, at: float) -> bool:
         return bool(await self._run("touch", [_conv(local_id)], [repr(at)]))

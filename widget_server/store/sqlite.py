@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS conversations (
     started_at REAL,
     ended_at REAL,
     end_reason TEXT,
-    last_seen REAL
+    last_seen REAL,
+    consent TEXT,
+    rating TEXT
 );
 CREATE INDEX IF NOT EXISTS conversations_live ON conversations (status, widget);
 CREATE INDEX IF NOT EXISTS conversations_created ON conversations (widget, created_at);
@@ -183,6 +185,10 @@ class SqliteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(SCHEMA)
+        have = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
+        for column in ("consent", "rating"):  # added after the first release: older files lack them
+            if column not in have:
+                db.execute(f"ALTER TABLE conversations ADD COLUMN {column} TEXT")
         self._db = db
         try:
             with self._tx():
@@ -320,6 +326,14 @@ class SqliteStore:
             if changed:
                 _queue(db, outbox)
             return changed
+
+    async def rate(self, local_id: str, rating: str, outbox: OutboxItem | None = None) -> bool:
+        with self._tx() as db:
+            cur = db.execute("UPDATE conversations SET rating = ? WHERE local_id = ? AND rating IS NULL "
+                             "AND status = 'ended'", (rating, local_id))
+            if cur.rowcount == 1:
+                _queue(db, outbox)
+            return cur.rowcount == 1
 
     def _many(self, sql: str, args: tuple[Any, ...]) -> list[ConversationRecord]:
         return [ConversationRecord(**{k: r[k] for k in _COLUMNS}) for r in self.db.execute(sql, args).fetchall()]

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from widget_server import pow
 from widget_server.clock import iso
-from widget_server.conversations import Attempt, log_create, parse_overrides
+from widget_server.conversations import Attempt, log_create, parse_consent, parse_overrides, parse_rating
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.responses import JSONAnswer
@@ -95,13 +95,16 @@ async def create_conversation(request: Request) -> Response:
         caller = _caller(request, widget)
         if caller.kind == "session" and widget.proof_of_work:
             await _check_proof(request, widget)
-        overrides = parse_overrides(widget, await read_json(request))
+        body = await read_json(request)
+        consent_given = body.pop("consent", None) if isinstance(body, dict) else None
+        consent = parse_consent(widget, consent_given, required=caller.kind == "session")
+        overrides = parse_overrides(widget, body)
     except Problem as problem:
         log_create(Attempt(widget.id), "refused", reason=problem.kind)
         raise
     ip = client_ip(request, c.settings.server.trusted_proxies)
     created = await c.conversations.create(
-        widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session"
+        widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session", consent=consent
     )
     cid = created.answer["conversation_id"]
     try:
@@ -173,7 +176,8 @@ async def end_conversation(request: Request) -> Response:
     reason = "visitor_ended"
     if is_server_key(bearer(request), c.settings.server.server_keys):
         reason = "operator_ended"
-    elif isinstance(body, dict) and body.get("reason") in ("page_hidden", "panel_closed", "end_button"):
+    elif isinstance(body, dict) and body.get("reason") in ("page_hidden", "panel_closed", "end_button", "cancelled",
+                                                                   "switched"):
         reason = f"visitor_{body['reason']}"
     result = await c.conversations.end(cid, reason)
     return JSONAnswer(result, no_store=True)
@@ -187,3 +191,14 @@ async def heartbeat(request: Request) -> Response:
     await _authorise_visitor(request, cid, body)
     await c.conversations.heartbeat(cid)
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+async def rate_conversation(request: Request) -> Response:
+    """The visitor's rating after the end (end token as bearer or in the body): 201 once, 409 after."""
+    c = ctx(request)
+    cid = request.path_params["conversation_id"]
+    body = await read_json(request, allow_text=True)
+    await _authorise_visitor(request, cid, body)
+    record = await c.conversations.get(cid)
+    result = await c.conversations.rate(c.widget(record.widget), cid, parse_rating(body))
+    return JSONAnswer(result, status_code=201, no_store=True)

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, Response
 
 from widget_server.context import Context
 from widget_server.errors import Problem
+from widget_server.conversations import consent_hash
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.settings import WidgetSettings
 from widget_server.views.common import ctx
@@ -31,6 +32,15 @@ def public_config(c: Context, widget: WidgetSettings) -> dict[str, Any]:
         "private": widget.private,
         "proof_of_work": widget.proof_of_work,
         "page_messages": list(widget.page_messages),
+        "display_name": widget.display_name or widget.theme.launcher_label,
+        "avatar_url": widget.avatar_url,
+        "allow_voice_only": widget.allow_voice_only,
+        "allow_text_only": widget.allow_text_only,
+        "consent": {"text": widget.consent_text, "url": widget.consent_url,
+                    "text_sha256": consent_hash(widget.consent_text)} if widget.consent_text else None,
+        "skip_lobby": widget.skip_lobby,
+        "collect_rating": widget.collect_rating,
+        "ended_cta": {"label": widget.ended_cta.label, "url": widget.ended_cta.url} if widget.ended_cta.url else None,
         # Three beats per grace, so two can be lost before the server ends the conversation.
         "heartbeat_ms": int(max(0.2, min(10.0, c.settings.lifecycle.heartbeat_grace_s / 3)) * 1000),
         "theme": {

@@ -1,0 +1,557 @@
+"""The visitor's call in real Chromium (issue 13): the lobby and its fallbacks, nothing billed before Join, a call
+nobody loses by accident, each refusal in its own words, one live call per browser, the ended screen.
+
+Camera and microphone come from Chromium's fake devices. A refused or missing device is a page script that makes
+getUserMedia reject with the DOMException a browser gives (NotAllowedError, NotFoundError): see
+``refuse_media_script``. Conversations are counted at the sandbox engine itself (its core's conversations).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import re
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page
+
+from tests.browser.conftest import (
+    SERVER_KEY,
+    Host,
+    WidgetServer,
+    _host_app,
+    assert_accessible,
+    events,
+    frame_of,
+    refuse_media_script,
+    wait_event,
+)
+from tests.servers import serve_app
+from widget_server.store import ConversationRecord, open_store
+
+pytestmark = pytest.mark.browser
+
+
+def core(widget_server: WidgetServer) -> Any:
+    return widget_server.app.state.ctx.engine.core
+
+
+def created_since(widget_server: WidgetServer, before: set[str]) -> set[str]:
+    return set(core(widget_server).conversations) - before
+
+
+def live_ids(widget_server: WidgetServer, ids: set[str]) -> set[str]:
+    return {cid for cid in ids if core(widget_server).conversations[cid].status != "ended"}
+
+
+def host_states(page: Page, widget: str) -> list[str]:
+    return [e["state"] for e in events(page) if e["event"] == "state" and e["widget"] == widget]
+
+
+def wait_last_state(page: Page, widget: str, state: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while (host_states(page, widget) or [""])[-1] != state:
+        assert time.monotonic() < deadline, host_states(page, widget)
+        page.wait_for_timeout(50)
+
+
+def open_lobby(page: Page, widget: str, click: bool = True) -> Any:
+    wait_event(page, "ready", widget=widget)
+    if click:
+        page.locator(f"[data-cvi-widget={widget}] .bubble").click()
+    else:  # two launchers in one corner: the host page's own call
+        page.evaluate(f"cvi('open', {{widget: '{widget}'}})")
+    wait_event(page, "state", state="lobby", widget=widget)
+    return frame_of(page, widget)
+
+
+def store_call(widget_server: WidgetServer, work: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+    """Runs ``work(store)`` on a second connection to the server's own store (its SQLite file), in a thread."""
+    async def run() -> Any:
+        store = open_store(widget_server.app.state.ctx.settings.server.store)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+# --- nothing is billed before Join ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("camera", "mic", "code", "offer"), [
+    ("NotAllowedError", "NotAllowedError", "permission-denied", "Type instead"),
+    ("NotFoundError", "NotFoundError", "no-device", "Type instead"),
+    ("NotAllowedError", "", "permission-denied", "Voice only"),
+], ids=["denied", "no-device", "camera-denied"])
+def test_refused_media_creates_nothing_and_offers_a_fallback(
+        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer,
+        camera: str, mic: str, code: str, offer: str) -> None:
+    before = set(core(widget_server).conversations)
+    page = open_page("about:blank")
+    page.add_init_script(refuse_media_script(camera, mic))
+    page.goto(host.page(f"refused-{code}-{offer[:4]}", host.snippet("support")))
+    wait_event(page, "ready")
+    page.evaluate("cvi('start')")   # granted by the browser, refused by the device: the lobby, not a call
+    error = wait_event(page, "error")
+    assert error["code"] == code
+    frame = frame_of(page)
+    frame.locator("#lobby-status").wait_for()
+    status = frame.locator("#lobby-status").inner_text()
+    assert ("blocked" if code == "permission-denied" else "No ") in status, status
+    primary = frame.locator(".join button.primary")
+    assert primary.inner_text() == offer
+    assert not frame.locator("#join-video").is_visible()
+    page.wait_for_timeout(300)
+    assert created_since(widget_server, before) == set()
+    assert "starting" not in host_states(page, "support")
+    # The fallback joins without the refused device.
+    primary.click()
+    started = wait_event(page, "conversation.started")
+    assert frame.locator("body").get_attribute("data-mode") == ("text" if mic else "voice")
+    assert frame.evaluate("document.getElementById('self-view').srcObject") is None
+    page.evaluate("cvi('end')")
+    assert widget_server.wait_ended(started["conversation_id"])["status"] == "ended"
+
+
+def test_lobby_cancel_and_a_second_start_create_nothing(open_page: Callable[..., Page], host: Host,
+                                                       widget_server: WidgetServer) -> None:
+    before = set(core(widget_server).conversations)
+    page = open_page(host.page("count", host.snippet("lobby", position="bottom-left") + host.snippet("support")))
+    # The lobby opens, asks for the camera, shows the preview: nothing at the engine.
+    frame = open_lobby(page, "lobby", click=False)
+    frame.locator("#preview[data-media=video]").wait_for(state="attached")
+    # Join without the consent tick: refused in the page, nothing sent.
+    frame.get_by_role("button", name="Join with video").click()
+    frame.locator("#consent-hint").wait_for()
+    assert frame.evaluate("document.activeElement.id") == "consent"
+    # The host's cvi('start') with consent still unticked only opens the lobby.
+    page.evaluate("cvi('start', {widget: 'lobby'})")
+    page.wait_for_timeout(300)
+    # Closing the lobby (the header control) is the lobby's Cancel: the camera stops, nothing is created.
+    page.locator("[data-cvi-widget=lobby] .close").click()
+    wait_event(page, "close", widget="lobby")
+    assert frame.evaluate("document.getElementById('preview-video').srcObject") is None
+    assert created_since(widget_server, before) == set()
+
+    # One call live in "support"; a Start in "lobby" offers to switch and creates nothing.
+    page.evaluate("cvi('start', {widget: 'support'})")
+    first = wait_event(page, "conversation.started", widget="support")["conversation_id"]
+    page.evaluate("cvi('start', {widget: 'support'})")  # a second Start of the same widget: nothing new
+    lobby = open_lobby(page, "lobby", click=False)
+    lobby.locator("#consent").check()
+    lobby.get_by_role("button", name="Join with video").click()
+    lobby.get_by_role("button", name="Switch here").wait_for()
+    page.wait_for_timeout(300)
+    assert created_since(widget_server, before) == {first}
+    lobby.get_by_role("button", name="Cancel").click()
+    lobby.locator("#app[data-state=lobby]").wait_for(state="attached")
+    assert created_since(widget_server, before) == {first}
+    assert live_ids(widget_server, {first}) == {first}
+    # Switching ends the other call first: never two at once.
+    lobby.get_by_role("button", name="Join with video").click()
+    lobby.get_by_role("button", name="Switch here").click()
+    ended = wait_event(page, "conversation.ended", widget="support")
+    assert ended["reason"] == "switched"
+    second = wait_event(page, "conversation.started", widget="lobby")["conversation_id"]
+    assert widget_server.wait_ended(first)["end_reason"] == "visitor_switched"
+    record = widget_server.conversation(second)
+    assert record["consent"]["text_sha256"] and record["consent"]["at"]
+    page.evaluate("cvi('end', {widget: 'lobby'})")
+    widget_server.wait_ended(second)
+
+
+def test_cancel_while_connecting_ends_the_created_conversation_at_once(
+        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    engine = core(widget_server)
+    before = set(engine.conversations)
+    page = open_page(host.page("cancel", host.snippet("support")))
+    frame = open_lobby(page, "support")
+    engine.replica_join_delay_s = 5.0   # the replica is slow: the visitor waits, then cancels
+    try:
+        frame.get_by_role("button", name="Join with video").click()
+        created = wait_event(page, "conversation.created")
+        frame.locator("#app[data-state=waiting]").wait_for(state="attached")
+        # Controls that cannot work yet are not there to reach.
+        assert not frame.locator("#end").is_visible() and not frame.locator("#say-text").is_visible()
+        frame.get_by_role("button", name="Cancel").click()
+        ended = wait_event(page, "conversation.ended")
+        assert ended["reason"] == "cancelled"
+        frame.locator("#app[data-state=lobby]").wait_for(state="attached")
+        record = widget_server.wait_ended(created["conversation_id"])
+        assert record["end_reason"] == "visitor_cancelled"
+        assert live_ids(widget_server, created_since(widget_server, before)) == set()
+    finally:
+        engine.replica_join_delay_s = 0.3
+
+
+# --- a call nobody loses by accident ----------------------------------------------------------------------
+
+def test_escape_and_the_header_minimize_and_never_end(open_page: Callable[..., Page], host: Host,
+                                                     widget_server: WidgetServer) -> None:
+    page = open_page(host.page("minimize", '<a href="#x">Host link</a>' + host.snippet("support")))
+    wait_event(page, "ready")
+    page.evaluate("cvi('start')")
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    frame = frame_of(page)
+    frame.locator("#say-text:focus").wait_for()
+    panel = page.locator("[data-cvi-widget=support] .panel")
+    assert panel.get_attribute("aria-modal") == "true"
+    page.keyboard.press("Escape")   # in the frame
+    wait_event(page, "state", state="minimized")
+    box = panel.bounding_box()
+    assert box and box["width"] <= 260 and box["height"] <= 200, box
+    assert panel.get_attribute("aria-modal") == "false"
+    # The host page is usable meanwhile.
+    page.get_by_role("link", name="Host link").click()
+    # The bubble: expand, mute and end; the same call.
+    frame.get_by_role("button", name="Mute").click()
+    assert frame.get_by_role("button", name="Mute").get_attribute("aria-pressed") == "true"
+    frame.get_by_role("button", name="Expand").click()
+    wait_event(page, "open")
+    wait_last_state(page, "support", "in-call")
+    page.locator("[data-cvi-widget=support] .close").click()  # the header control: minimize again
+    wait_last_state(page, "support", "minimized")
+    page.locator("[data-cvi-widget=support] .close").wait_for(state="hidden")
+    assert widget_server.conversation(cid)["status"] == "active"
+    assert not [e for e in events(page) if e["event"] == "conversation.ended"]
+    # cvi('close') during the call asks first; "Keep talking" keeps it.
+    page.evaluate("cvi('close')")
+    frame.get_by_role("alertdialog", name="End the conversation?").wait_for()
+    frame.get_by_role("button", name="Keep talking").click()
+    assert widget_server.conversation(cid)["status"] == "active"
+    page.evaluate("cvi('close')")
+    frame.get_by_role("button", name="End conversation").click()
+    ended = wait_event(page, "conversation.ended")
+    assert ended["reason"] == "panel_closed"
+    wait_event(page, "close")
+    assert widget_server.wait_ended(cid)["end_reason"] == "visitor_panel_closed"
+
+
+def test_focus_stays_in_the_dialog_and_returns_to_the_launcher(open_page: Callable[..., Page], host: Host) -> None:
+    page = open_page(host.page("focus", '<a href="#top">Skip</a>' + host.snippet("support")))
+    wait_event(page, "ready")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.dataset.cviWidget") == "support"
+    page.keyboard.press("Enter")
+    frame = frame_of(page)
+    frame.locator("#join-video:focus").wait_for()
+    seen = set()
+    for _ in range(14):   # around the dialog more than once: never out to the host's link
+        page.keyboard.press("Tab")
+        inside = frame.evaluate("document.hasFocus() ? document.activeElement.id || document.activeElement.tagName "
+                                ": ''")
+        outer = page.evaluate("document.activeElement.tagName")
+        assert outer != "A", "focus left the dialog"
+        seen.add(inside or outer)
+    assert {"join-video", "join-voice", "join-text"} <= seen, seen
+    page.keyboard.press("Escape")
+    wait_event(page, "close")
+    assert page.evaluate("document.activeElement.dataset.cviWidget") == "support"
+
+
+# --- refusals in their own words --------------------------------------------------------------------------
+
+def test_refusals_say_what_happened_and_never_the_engines_text(
+        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    now = time.time()
+
+    async def spend(store: Any) -> None:
+        await store.hit("ip:limited:127.0.0.1", 3600, 1, now)   # this address's one create of the hour
+        await store.insert(ConversationRecord(local_id=f"l_spent{int(now)}", widget="budget", status="ended",
+                                              created_at=now - 130, expires_at=now, ended_at=now - 5,
+                                              end_reason="visitor_ended"))
+
+    store_call(widget_server, spend)
+    page = open_page(host.page("refusals", "".join(host.snippet(w) for w in ("limited", "budget", "support"))))
+    for widget, code, words in [("limited", "rate-limited", "You have started several conversations"),
+                                ("budget", "budget-spent", "not available for the rest of today")]:
+        wait_event(page, "ready", widget=widget)
+        page.evaluate(f"cvi('start', {{widget: '{widget}'}})")
+        error = wait_event(page, "error", widget=widget, code=code)
+        text = frame_of(page, widget).locator("#screen-text").inner_text()
+        assert words in text and re.search(r"\b\d{1,2}:\d{2}\b", text), text  # local HH:MM
+        assert error["retry_after"] > 0
+        page.evaluate(f"cvi('close', {{widget: '{widget}'}})")
+    engine = core(widget_server)
+    engine.fail_rate = 1.0
+    try:
+        page.evaluate("cvi('start', {widget: 'support'})")
+        wait_event(page, "error", widget="support", code="engine-unavailable")
+        frame = frame_of(page)
+        text = frame.locator("#screen-text").inner_text()
+        assert text == "The assistant cannot be reached right now. Please try again in a minute.", text
+        assert "sandbox" not in frame.locator("#app").inner_text().lower()
+        assert frame.get_by_role("button", name="Try again").is_visible()
+    finally:
+        engine.fail_rate = 0.0
+    frame.get_by_role("button", name="Try again").click()
+    cid = wait_event(page, "conversation.started", widget="support")["conversation_id"]
+    page.evaluate("cvi('end', {widget: 'support'})")
+    widget_server.wait_ended(cid)
+
+
+def test_busy_retries_by_itself_after_retry_after(open_page: Callable[..., Page], host: Host,
+                                                  widget_server: WidgetServer) -> None:
+    held = httpx.post(f"{widget_server.url}/api/widgets/busy/conversations", json={},
+                      headers={"Authorization": f"Bearer {SERVER_KEY}"}).json()["conversation_id"]
+    page = open_page(host.page("busy-retry", host.snippet("busy")))
+
+    def shorter_wait(route: Any) -> None:
+        # The server's own 503 passed through, with its Retry-After shortened from 15 s to 1 s for the test.
+        response = route.fetch()
+        headers = {**response.headers}
+        if response.status == 503:
+            headers["retry-after"] = "1"
+            httpx.post(f"{widget_server.url}/api/conversations/{held}/end",
+                       headers={"Authorization": f"Bearer {SERVER_KEY}"})
+        route.fulfill(response=response, headers=headers)
+
+    page.route("**/api/widgets/busy/conversations", shorter_wait)
+    wait_event(page, "ready", widget="busy")
+    page.evaluate("cvi('start')")
+    error = wait_event(page, "error", code="busy")
+    assert error["retry_after"] == 1
+    assert "busy" in host_states(page, "busy")
+    cid = wait_event(page, "conversation.started", timeout=15)["conversation_id"]
+    page.evaluate("cvi('end')")
+    widget_server.wait_ended(cid)
+
+
+def test_an_origin_that_is_not_allowed_is_told_at_once(open_page: Callable[..., Page], host: Host,
+                                                      errors: Any) -> None:
+    other = Host(url="", server=host.server, pages=host.pages)
+    with serve_app(_host_app(other), host="127.0.0.3") as url:
+        other.url = url
+        page = open_page("about:blank")
+        warned: list[str] = []
+        page.on("console", lambda m: warned.append(m.text) if m.type == "warning" else None)
+        t0 = time.monotonic()
+        page.goto(other.page("stranger-now", other.snippet("support")))
+        error = wait_event(page, "error", timeout=5)
+        assert time.monotonic() - t0 < 5
+        assert error["code"] == "origin-not-allowed"
+        assert any("allowed_origins" in w and url in w for w in warned), warned
+    errors.items[:] = [e for e in errors.items if "frame-ancestors" not in e]
+
+
+def test_a_page_csp_that_refuses_the_frame_is_told_at_once(open_page: Callable[..., Page], host: Host,
+                                                          errors: Any) -> None:
+    url = host.page("csp-refuses", host.snippet("support"))
+    html, csp = host.pages["csp-refuses"]
+    host.pages["csp-refuses"] = (html, csp.replace(f"frame-src {host.server}", "frame-src 'none'"))
+    page = open_page(url)
+    error = wait_event(page, "error", timeout=5)
+    assert error["code"] == "frame-refused"
+    errors.items[:] = [e for e in errors.items if "frame-src" not in e]
+
+
+# --- ended, transcript and rating -------------------------------------------------------------------------
+
+def test_ended_keeps_the_transcript_and_stores_the_rating(open_page: Callable[..., Page], host: Host,
+                                                         widget_server: WidgetServer) -> None:
+    page = open_page(host.page("rated", host.snippet("lobby")))
+    frame = open_lobby(page, "lobby")
+    frame.locator("#consent").check()
+    frame.get_by_role("button", name="Type instead").click()
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    wait_event(page, "utterance", role="replica")
+    frame.get_by_label("Type a message").fill("Do you ship to Norway?")
+    frame.get_by_label("Type a message").press("Enter")
+    wait_event(page, "utterance", role="user", text="Do you ship to Norway?")
+    frame.get_by_role("button", name="End", exact=True).click()
+    frame.locator("#app[data-state=ended]").wait_for(state="attached")
+    assert frame.locator("#ended-why").inner_text() == "You ended the conversation."
+    lines = frame.locator("#ended-lines li").all_inner_texts()
+    assert "You: Do you ship to Norway?" in lines and lines[0].startswith("Ada from Support: Hi, I am Ada."), lines
+    with page.expect_download() as download:
+        frame.get_by_role("link", name="Download transcript").click()
+    with open(download.value.path()) as f:
+        text = f.read()
+    assert "You: Do you ship to Norway?" in text
+    assert frame.get_by_role("link", name="Book a demo (opens in a new tab)").get_attribute("href") == \
+        "https://www.example.com/demo"
+    frame.get_by_role("button", name="Good", exact=True).click()
+    frame.get_by_label("Anything to add? (optional)").fill("Quick and clear.")
+    frame.get_by_role("button", name="Send rating").click()
+    frame.get_by_text("Thank you for your rating.").wait_for()
+    deadline = time.monotonic() + 5
+    while not (rating := widget_server.conversation(cid)["rating"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rating and rating["thumbs"] == "up" and rating["comment"] == "Quick and clear."
+
+
+def test_a_dropped_room_connection_reconnects_without_a_new_conversation(
+        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    before = set(core(widget_server).conversations)
+    page = open_page(host.page("reconnect", host.snippet("support")))
+    sockets: list[Any] = []
+
+    def through(ws: Any) -> None:
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        del server
+
+    page.route_web_socket(re.compile(r"/ws(\?|$)"), through)
+    wait_event(page, "ready")
+    page.evaluate("cvi('start')")
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    sockets[-1].close()   # the network drops the room's socket
+    wait_event(page, "state", state="reconnecting")
+    wait_last_state(page, "support", "in-call")
+    assert host_states(page, "support")[-2:] == ["reconnecting", "in-call"]
+    assert len(sockets) >= 2
+    assert created_since(widget_server, before) == {cid}
+    assert widget_server.conversation(cid)["status"] == "active"
+    page.evaluate("cvi('end')")
+    widget_server.wait_ended(cid)
+
+
+# --- the gallery: every state on desktop and phone, each looked at by axe-core ----------------------------
+
+@pytest.fixture(params=[("desktop", 1280, 800), ("phone", 390, 844)], ids=["desktop", "phone"])
+def viewport_ctx(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, BrowserContext]]:
+    name, width, height = request.param
+    phone = name == "phone"
+    ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+                              permissions=["camera", "microphone"])
+    ctx.set_default_timeout(10_000)
+    yield name, ctx
+    ctx.close()
+
+
+def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: Host,
+                                widget_server: WidgetServer) -> None:
+    from tests.browser.conftest import RECORDER, shot
+
+    name, ctx = viewport_ctx
+    engine = core(widget_server)
+
+    def snap(page: Page, state: str, frame: Any = None) -> None:
+        page.wait_for_timeout(250)
+        shot(page, f"{state}-{name}")
+        if frame is not None:
+            assert_accessible(frame)
+        else:
+            assert_accessible(page, "[data-cvi-widget]")
+
+    def new_page(title: str, widget: str, script: str = "") -> Page:
+        page = ctx.new_page()
+        page.add_init_script(RECORDER)
+        if script:
+            page.add_init_script(script)
+        page.goto(host.page(f"{title}-{name}", "<p>Welcome to the host page.</p>" + host.snippet(widget)))
+        wait_event(page, "ready", widget=widget)
+        return page
+
+    # The launcher, the lobby, connecting, in call, minimized, ended with transcript and rating.
+    page = new_page("gallery", "lobby")
+    snap(page, "launcher")
+    frame = open_lobby(page, "lobby")
+    frame.locator("#preview[data-media=video]").wait_for(state="attached")
+    snap(page, "lobby", frame)
+    frame.locator("label[for=consent]").click()   # the label is the larger target on a phone
+    engine.latency_ms = 1500
+    try:
+        frame.get_by_role("button", name="Join with video").click()
+        frame.locator("#app[data-state=connecting]").wait_for(state="attached")
+        snap(page, "connecting", frame)
+    finally:
+        engine.latency_ms = 0
+    wait_event(page, "utterance", role="replica")
+    frame.get_by_label("Type a message").fill("What does it cost?")
+    frame.get_by_label("Type a message").press("Enter")
+    wait_event(page, "utterance", role="replica", text_contains="What does it cost?")
+    snap(page, "in-call", frame)
+    page.locator("[data-cvi-widget=lobby] .close").click()
+    wait_event(page, "state", state="minimized")
+    snap(page, "minimized", frame)
+    frame.get_by_role("button", name="Expand").click()
+    frame.get_by_role("button", name="End", exact=True).click()
+    frame.locator("#app[data-state=ended]").wait_for(state="attached")
+    frame.get_by_role("button", name="Good", exact=True).click()
+    snap(page, "ended", frame)
+    page.close()
+
+    # The camera refused: voice only. The microphone refused: type instead.
+    page = new_page("camera-denied", "support", refuse_media_script("NotAllowedError", ""))
+    frame = open_lobby(page, "support")
+    frame.locator("#lobby-status").wait_for()
+    snap(page, "lobby-camera-denied", frame)
+    frame.get_by_role("button", name="Voice only").click()
+    wait_event(page, "utterance", role="replica")
+    snap(page, "voice-only", frame)
+    page.evaluate("cvi('end')")
+    page.close()
+    page = new_page("mic-denied", "support", refuse_media_script("NotAllowedError", "NotAllowedError"))
+    frame = open_lobby(page, "support")
+    frame.locator("#lobby-status").wait_for()
+    frame.get_by_role("button", name="Type instead").click()
+    wait_event(page, "utterance", role="replica")
+    frame.get_by_label("Type a message").fill("Can I just type?")
+    frame.get_by_label("Type a message").press("Enter")
+    wait_event(page, "utterance", role="replica", text_contains="Can I just type?")
+    snap(page, "text-only", frame)
+    page.evaluate("cvi('end')")
+    page.close()
+
+    # Busy, rate limited, engine error.
+    held = httpx.post(f"{widget_server.url}/api/widgets/busy/conversations", json={},
+                      headers={"Authorization": f"Bearer {SERVER_KEY}"}).json()["conversation_id"]
+    try:
+        page = new_page("busy", "busy")
+        page.evaluate("cvi('start')")
+        wait_event(page, "error", code="busy")
+        snap(page, "busy", frame_of(page, "busy"))
+        page.close()
+    finally:
+        httpx.post(f"{widget_server.url}/api/conversations/{held}/end",
+                   headers={"Authorization": f"Bearer {SERVER_KEY}"})
+
+    async def spend(store: Any) -> None:
+        await store.hit("ip:limited:127.0.0.1", 3600, 1, time.time())
+        await store.hit("ip:limited:127.0.0.1", 3600, 1, time.time())
+
+    store_call(widget_server, spend)
+    page = new_page("limited", "limited")
+    page.evaluate("cvi('start')")
+    wait_event(page, "error", code="rate-limited")
+    snap(page, "rate-limited", frame_of(page, "limited"))
+    page.close()
+    engine.fail_rate = 1.0
+    try:
+        page = new_page("engine-error", "support")
+        page.evaluate("cvi('start')")
+        wait_event(page, "error", code="engine-unavailable")
+        snap(page, "engine-error", frame_of(page))
+        page.close()
+    finally:
+        engine.fail_rate = 0.0
+
+    # Origin not allowed: the frame page itself, opened for a site that is not in allowed_origins.
+    page = ctx.new_page()
+    page.goto(f"{widget_server.url}/w/support?origin=http://127.0.0.9")
+    snap(page, "origin-not-allowed", page)
+    page.close()
+
+
+def test_console_warns_once_per_refusal(open_page: Callable[..., Page], host: Host, errors: Any) -> None:
+    """The loader's warning for a page that frames a widget it may not: one line, with the fix."""
+    other = Host(url="", server=host.server, pages=host.pages)
+    with serve_app(_host_app(other), host="127.0.0.3") as url:
+        other.url = url
+        page = open_page("about:blank")
+        found: list[ConsoleMessage] = []
+        page.on("console", lambda m: found.append(m) if m.text.startswith("cvi:") else None)
+        page.goto(other.page("stranger-once", other.snippet("support")))
+        wait_event(page, "error", timeout=5)
+        page.wait_for_timeout(1800)
+        assert len(found) == 1, [m.text for m in found]
+    errors.items[:] = [e for e in errors.items if "frame-ancestors" not in e]
