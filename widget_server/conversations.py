@@ -24,9 +24,9 @@ once (:meth:`Conversations.abandon`) and recorded when the store answers again.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any

@@ -41,8 +41,6 @@ class Past(ConversationRecord):
     seconds: float = 0.0            # what the engine bills: from creation to the engine's end; 0 if failed
     end_source: str | None = None   # "engine" (its callback or its record) or "server" (this server ended it)
     client_ip_hash: str = ""        # kept when the address is dropped (retention.client_ip_days)
-    consent: str | None = None
-    rating: int | None = None
     transcript: str = ""            # "" (not yet) | "kept" | "none" (the engine had none) | "purged"
     recording: list[dict[str, Any]] = field(default_factory=list)
 

@@ -33,8 +33,8 @@ conversations = Table(
     Column("origin", String(300), nullable=False, server_default=""),
     Column("client_ip", String(64), nullable=False, server_default=""),
     Column("client_ip_hash", String(64), nullable=False, server_default=""),
-    Column("consent", String(32)),
-    Column("rating", Integer),
+    Column("consent", Text),   # JSON {"at", "text_sha256"}
+    Column("rating", Text),    # JSON {"thumbs", "comment", "at"}
     Column("transcript", String(16), nullable=False, server_default=""),  # "" | kept | none | purged
     Column("recording", Text),                          # JSON: the engine's recording references
     Column("updated_at", _TIME, nullable=False),

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from widget_server.context import Context
-from widget_server.errors import Problem
 from widget_server.conversations import consent_hash
+from widget_server.errors import Problem
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.settings import WidgetSettings
 from widget_server.views.common import ctx
