@@ -316,7 +316,7 @@ class SqlHistory:
         for name in ("origin", "client_ip", "conversation_url"):
             values[name] = values[name] or ""
         return Past(**values, seconds=float(m["seconds"]), end_source=m["end_source"],
-                    client_ip_hash=m["client_ip_hash"], consent=m["consent"], rating=m["rating"],
+                    client_ip_hash=m["client_ip_hash"],
                     transcript=m["transcript"], recording=json.loads(m["recording"]) if m["recording"] else [])
 
     async def _pasts(self, stmt: Any) -> list[Past]:
