@@ -171,3 +171,17 @@ async def test_outbox_claims_are_exclusive_and_retry_later(store: Store) -> None
     assert next(i for i in again if i.id == "evt_1").attempts == 1
     assert next(i for i in again if i.id == "evt_1").body == '{"n": 1}'
     assert await store.outbox_size() == 4
+
+
+async def test_consent_is_kept_and_a_rating_is_stored_once_after_the_end(store: Store) -> None:
+    r = rec("l_rate")
+    r.consent = '{"at":"2027-01-15T08:00:00Z","text_sha256":"ab"}'
+    await store.insert(r)
+    await store.activate("l_rate", "c_rate", "https://room/c_rate")
+    assert not await store.rate("l_rate", '{"thumbs":"up"}', item(1))   # still live: no rating yet
+    await store.finish("l_rate", "ended", "visitor_ended", T0 + 60)
+    assert await store.rate("l_rate", '{"thumbs":"up"}', item(2))
+    assert not await store.rate("l_rate", '{"thumbs":"down"}', item(3))  # once
+    got = await store.by_local("l_rate")
+    assert got is not None and got.consent == r.consent and got.rating == '{"thumbs":"up"}'
+    assert [i.id for i in await store.outbox_claim(T0 + 60, 10, T0 + 90)] == ["evt_2"]
