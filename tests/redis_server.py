@@ -1,4 +1,5 @@
-"""A real ``redis-server`` on a free loopback port, for the Redis store's tests; also with TLS, and a Sentinel."""
+"""Redis variants for the store's tests: a TLS-only redis-server and a Sentinel (the plain server and ``flush``
+are :mod:`widget_server.testing.procs`')."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.servers import free_port
+from widget_server.testing.procs import free_port, running
 
 
 def _binary() -> str:
@@ -19,18 +19,10 @@ def _binary() -> str:
 
 
 @contextlib.contextmanager
-def _running(args: list[str], port: int, ping: Callable[[int], bool]) -> Iterator[None]:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not ping(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(args[:2])} did not start")
-            time.sleep(0.02)
+def _running(args: list[str], port: int, ping: Callable[[int], bool], workdir: Path) -> Iterator[None]:
+    with running(args, lambda: ping(port), timeout=10, interval=0.02, what=" ".join(args[:2]),
+                 log=workdir / f"redis-{port}.log"):
         yield
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _pings(port: int, wrap: Callable[[socket.socket], socket.socket] = lambda s: s,
@@ -44,16 +36,6 @@ def _pings(port: int, wrap: Callable[[socket.socket], socket.socket] = lambda s:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """Start redis-server (no persistence) and yield its ``redis://`` URL."""
-    port = free_port()
-    args = [_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir)]
-    with _running(args, port, _pings):
-        yield f"redis://127.0.0.1:{port}/0"
-
-
-@contextlib.contextmanager
 def redis_sentinel(workdir: Path, master_url: str, service: str = "mymaster") -> Iterator[str]:
     """Start a Sentinel (``redis-server --sentinel``) watching ``master_url``; yield a ``redis+sentinel://`` URL."""
     host, master_port = master_url.removeprefix("redis://").split("/")[0].split(":")
@@ -63,7 +45,7 @@ def redis_sentinel(workdir: Path, master_url: str, service: str = "mymaster") ->
                     f"sentinel monitor {service} {host} {master_port} 1\n")
     command = f"SENTINEL get-master-addr-by-name {service}\r\n".encode()
     with _running([_binary(), str(conf), "--sentinel"], port,
-                  lambda p: _pings(p, command=command, answer=b"*2")):
+                  lambda p: _pings(p, command=command, answer=b"*2"), workdir):
         yield f"redis+sentinel://127.0.0.1:{port}/{service}/0"
 
 
@@ -87,12 +69,6 @@ def redis_tls_server(workdir: Path) -> Iterator[str]:
             "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no",
             "--save", "", "--appendonly", "no", "--dir", str(workdir)]
     context = ssl.create_default_context(cafile=str(ca))
-    with _running(args, port, lambda p: _pings(p, lambda s: context.wrap_socket(s, server_hostname="127.0.0.1"))):
+    with _running(args, port, lambda p: _pings(p, lambda s: context.wrap_socket(s, server_hostname="127.0.0.1")),
+                  workdir):
         yield f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
-
-
-def flush(url: str) -> None:
-    host, port = url.removeprefix("redis://").split("/")[0].split(":")
-    with socket.create_connection((host, int(port)), timeout=2) as sock:
-        sock.sendall(b"FLUSHALL\r\n")
-        sock.recv(16)
