@@ -341,7 +341,7 @@ def connect(url: str) -> tuple[aioredis.Redis, list[aioredis.Redis]]:
         return aioredis.Redis(**target.connection, **pool), []
     # The sentinels get the same TLS and socket options as the master, and their own credentials.
     shared = {k: v for k, v in target.connection.items() if k.startswith(("ssl", "socket_"))}
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**shared, **target.sentinel_auth},  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs={**shared, **target.sentinel_auth},  # type: ignore[no-untyped-call, unused-ignore]
                         **target.connection)
     master: aioredis.Redis = sentinel.master_for(target.service, **pool)
     return master, list(sentinel.sentinels)

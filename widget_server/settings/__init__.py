@@ -9,11 +9,7 @@ config_registry). Every problem names its key path, the expected form and the va
 read from the environment.
 """
 
-from __future__ import annotations
-
-import ipaddress
 import os
-import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -22,88 +18,49 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from widget_server.config_registry import NO_DEFAULT, Reader, boolean, choice, integer, number, string, strings, table
-from widget_server.origins import OriginPattern, parse_origin_pattern
+from widget_server.config_registry import NO_DEFAULT, Reader, boolean, choice, integer, number, string, strings
+from widget_server.settings.forms import (
+    DEFAULT_HISTORY,
+    DEFAULT_STORE,
+    MIN_KEY_LENGTH,
+    WIDGET_ID,
+    ConfigError,
+    Network,
+    history,
+    network,
+    store,
+    url,
+    url_or_empty,
+)
+from widget_server.settings.widgets import (
+    OVERRIDABLE,
+    PAGE_MESSAGES,
+    EndedCta,
+    Limits,
+    Overrides,
+    Recording,
+    Theme,
+    WidgetSettings,
+    read_widget,
+)
 from widget_server.store.urls import parse_store_url
 
-WIDGET_ID = re.compile(r"^[a-z0-9-]{1,64}$")
-COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-LANGUAGE = re.compile(r"^[a-z]+(?:[ -][a-z]+)*$")
-OVERRIDABLE = ("conversational_context", "custom_greeting", "language", "user_name")
-PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.interrupt",
-                 "conversation.overwrite_llm_context", "conversation.append_llm_context",
-                 "conversation.set_emotion", "conversation.tool_result")
-POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
-DEFAULT_STORE = "sqlite:///widget-server-state.db"
-DEFAULT_HISTORY = "sqlite:///widget-server-history.db"  # with a Redis store and no server.history
-MIN_KEY_LENGTH = 16
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ConfigError(Exception):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL")
-    return value.rstrip("/")
-
-
-def _url_or_empty(value: str) -> str:
-    return _url(value) if value else value
-
-
-def _store(value: str) -> str:
-    parse_store_url(value)
-    return value
-
-
-def _network(value: str) -> Network:
-    try:
-        return ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        raise ValueError('must be an IP address or a CIDR range like "10.0.0.0/8" or "fd00::/8" '
-                         "(host names are not resolved)") from None
-
-
-def _history(value: str) -> str:
-    if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise ValueError('must be "sqlite:///PATH" or "postgresql://USER:PASSWORD@HOST:PORT/DB"')
-    return value
-
-
-def _colour(value: str) -> str:
-    if not COLOR.match(value):
-        raise ValueError('must be a colour like "#4f46e5"')
-    return value
-
-
-def _colour_or_image(value: str) -> str:
-    if not COLOR.match(value) and urlsplit(value).scheme not in ("http", "https"):
-        raise ValueError('must be a colour like "#0b1020" or an http(s) image URL')
-    return value
-
-
-def _language(value: str) -> str:
-    if not LANGUAGE.match(value):
-        raise ValueError('must be a lower-case language name like "english" or "multilingual"')
-    return value
+__all__ = ["OVERRIDABLE", "PAGE_MESSAGES", "ConfigError", "EndedCta", "EngineSettings", "HistoryTarget",
+           "LifecycleSettings", "Limits", "Network", "Overrides", "Recording", "RetentionSettings", "ServerSettings",
+           "Settings", "Theme", "WebhookSettings", "WidgetSettings", "default_settings", "load_history_target",
+           "load_settings", "parse_settings"]
 
 
 @dataclass(frozen=True)
 class ServerSettings:
-    public_url: str = string(NO_DEFAULT, "origin browsers reach the server at", parse=_url_or_empty)
+    public_url: str = string(NO_DEFAULT, "origin browsers reach the server at", parse=url_or_empty)
     secret_keys: tuple[str, ...] = strings(NO_DEFAULT, "signing keys; the first signs, all verify", key="secret_key",
                                            secret=True)
-    store: str = string(DEFAULT_STORE, "where shared state lives", parse=_store)
-    history: str = string("", "the history database; empty: the store's SQLite file", parse=_history)
+    store: str = string(DEFAULT_STORE, "where shared state lives", parse=store)
+    history: str = string("", "the history database; empty: the store's SQLite file", parse=history)
     history_migrate: bool = boolean(True, "run the history database's migrations at start")
     server_keys: tuple[str, ...] = strings((), "bearer keys for operator back ends", secret=True)
-    trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=_network)
+    trusted_proxies: tuple[Network, ...] = strings((), "proxies whose X-Forwarded-For is believed", parse=network)
     demo: bool = boolean(False, "serve the demo page at / with any engine (always with the sandbox)")
     drain_s: float = number(5.0, 0, 300, "seconds /readyz answers 503 after SIGTERM before the server stops")
     metrics_keys: tuple[str, ...] = strings((), "bearer keys GET /metrics requires; empty: open", key="metrics_key",
@@ -126,7 +83,7 @@ class ServerSettings:
 @dataclass(frozen=True)
 class EngineSettings:
     kind: str = choice("sandbox", ("tavus", "sandbox"), "the conversation engine")
-    base_url: str = string("https://tavusapi.com", "the engine's base URL", parse=_url_or_empty)
+    base_url: str = string("https://tavusapi.com", "the engine's base URL", parse=url_or_empty)
     api_keys: tuple[str, ...] = strings((), "the engine's keys; the first is sent as x-api-key", key="api_key",
                                         secret=True)
     timeout_s: float = number(20.0, 0.1, 120, "seconds to wait for the engine")
@@ -139,7 +96,7 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    url: str = string(NO_DEFAULT, "where lifecycle events are POSTed", parse=_url)
+    url: str = string(NO_DEFAULT, "where lifecycle events are POSTed", parse=url)
     secrets: tuple[str, ...] = strings(NO_DEFAULT, "HMAC keys of the signature header, one v1= each", key="secret",
                                        secret=True)
     timeout_s: float = number(10.0, 0.1, 120, "seconds to wait for the receiver")
@@ -165,84 +122,6 @@ class RetentionSettings:
     transcripts_days: int = integer(90, 0, 36_500, "days transcripts are kept; 0: forever")
     client_ip_days: int = integer(30, 0, 36_500, "days client addresses are kept (a salted hash stays); 0: forever")
     purge_interval_s: float = number(3600.0, 1, 86_400, "seconds between purges")
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_concurrent: int = integer(3, 1, 10_000, "live conversations at once, across instances")
-    per_ip_per_hour: int = integer(10, 0, 1_000_000, "browser creates per client address per hour; 0: no limit")
-    minutes_per_day: int = integer(600, 0, 10_000_000, "conversation minutes per UTC day; 0: no limit")
-
-
-@dataclass(frozen=True)
-class Theme:
-    accent: str = string("#4f46e5", "accent colour", parse=_colour)
-    accent_text: str = string("#ffffff", "text on the accent", parse=_colour)
-    background: str = string("#111827", "call background", parse=_colour)
-    base_text: str = string("#f9fafb", "text colour", parse=_colour)
-    launcher_label: str = string("Talk to us", "the launcher bubble's label", max_len=60)
-    launcher_position: str = choice("bottom-right", POSITIONS, "the launcher bubble's corner")
-
-
-@dataclass(frozen=True)
-class Overrides:
-    allow: tuple[str, ...] = strings((), "what an embedding page may set per visitor", options=OVERRIDABLE)
-    max_chars: int = integer(2000, 1, 100_000, "longest accepted override value")
-
-
-@dataclass(frozen=True)
-class Recording:
-    s3_bucket: str = string("", "S3 bucket of the recordings", max_len=200)
-    s3_region: str = string("", "its region", max_len=50)
-    role_arn: str = string("", "the role the engine assumes to write there", max_len=300)
-
-
-@dataclass(frozen=True)
-class EndedCta:
-    label: str = string("", "the next step's button text", max_len=60)
-    url: str = string("", "where the next step goes", max_len=2000, parse=_url_or_empty)
-
-
-@dataclass(frozen=True)
-class WidgetSettings:
-    id: str
-    allowed_origins: tuple[OriginPattern, ...] = strings((), "sites that may embed the widget",
-                                                         parse=parse_origin_pattern)
-    persona_id: str = string("", "the engine persona", max_len=200)
-    replica_id: str = string("", "the replica (face)", max_len=200)
-    conversation_name: str = string("", "label at the engine; empty: widget <id>", max_len=200)
-    conversational_context: str = string("", "appended to the persona's context")
-    custom_greeting: str = string("", "spoken once when the visitor joins", max_len=2000)
-    enable_dynamic_greeting: bool = boolean(False, "the engine's LLM writes the opening line instead")
-    language: str = string("english", "lower-case language name", max_len=40, parse=_language)
-    audio_only: bool = boolean(False, "voice only, no replica video")
-    max_call_duration: int = integer(600, 1, 3600, "seconds before the engine ends the call")
-    participant_left_timeout: int = integer(10, 0, 3600, "seconds after the visitor leaves")
-    participant_absent_timeout: int = integer(60, 1, 3600, "seconds for somebody to join")
-    enable_closed_captions: bool = boolean(True, "captions in the call UI")
-    apply_greenscreen: bool = boolean(False, "render the replica on green")
-    background: str = string("#0b1020", "colour or image behind a green-screened replica", max_len=2000,
-                             parse=_colour_or_image)
-    enable_recording: bool = boolean(False, "allow recording")
-    recording: Recording = table(Recording, "the S3 target of recordings")
-    private: bool = boolean(True, "a meeting token is required to join")
-    max_participants: int = integer(2, 2, 100, "participants in the room, the replica included")
-    ui: str = choice("prebuilt", ("prebuilt", "custom"), "Daily Prebuilt or the kit's own call UI")
-    display_name: str = string("", "the replica's name in the lobby and call; empty: the launcher label", max_len=80)
-    avatar_url: str = string("", "the replica's picture in the lobby", max_len=2000, parse=_url_or_empty)
-    allow_voice_only: bool = boolean(True, "the lobby offers joining with the camera off")
-    allow_text_only: bool = boolean(True, "the lobby offers typing instead of talking")
-    consent_text: str = string("", "a statement the visitor must tick before Join", max_len=2000)
-    consent_url: str = string("", "a link shown with consent_text", max_len=2000, parse=_url_or_empty)
-    skip_lobby: bool = boolean(False, "a visitor whose camera and microphone are granted joins at once")
-    collect_rating: bool = boolean(False, "the ended screen asks for a rating")
-    ended_cta: EndedCta = table(EndedCta, "a next step offered on the ended screen")
-    proof_of_work: int = integer(0, 0, 24, "bits of the puzzle before a browser create; 0: off")
-    page_messages: tuple[str, ...] = strings((), "messages a host page may send into the room", options=PAGE_MESSAGES)
-    record_events: bool = boolean(False, "the server joins the room to record its events")
-    limits: Limits = table(Limits, "how much the widget may be used")
-    theme: Theme = table(Theme, "colours and the launcher")
-    overrides: Overrides = table(Overrides, "what an embedding page may set")
 
 
 @dataclass(frozen=True)
@@ -301,7 +180,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
         elif not isinstance(wraw, dict):
             r.fail(f"widgets.{wid}", "must be a table", wraw)
         else:
-            widgets[wid] = _widget(r, wid, wraw)
+            widgets[wid] = read_widget(r, wid, wraw)
     if r.problems:
         raise ConfigError(r.problems)
     return Settings(server=server, engine=engine, widgets=widgets, webhooks=webhooks, lifecycle=lifecycle,
@@ -378,17 +257,6 @@ def _reported(r: Reader, path: str) -> bool:
     """Whether a problem about ``path`` (or one of its items) is already listed."""
     return any(p.startswith((f"{path}:", f"{path}[")) for p in r.problems)
 
-
-def _widget(r: Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
-    widget = WidgetSettings(id=wid, **r.read(WidgetSettings, raw, f"widgets.{wid}"))
-    if not widget.persona_id and not widget.replica_id:
-        r.problems.append(f"widgets.{wid}: needs persona_id or replica_id (or both), got neither")
-    if bool(widget.ended_cta.label) != bool(widget.ended_cta.url):
-        r.problems.append(f"widgets.{wid}.ended_cta: needs both label and url, got "
-                          f"{'label' if widget.ended_cta.label else 'url'} only")
-    if widget.consent_url and not widget.consent_text:
-        r.problems.append(f"widgets.{wid}.consent_url: needs consent_text, got no consent_text")
-    return widget
 
 
 def default_settings(public_url: str = "http://127.0.0.1:8000", store: str = DEFAULT_STORE) -> Settings:
