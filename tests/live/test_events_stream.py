@@ -176,8 +176,22 @@ async def test_backend_example_follows_and_injects_context(server: str) -> None:
         await proc.aclose()
 
 
-async def test_a_late_follower_still_gets_everything_from_the_start(server: str) -> None:
-    """In sandbox rooms the server is in the room from creation, so nothing happens before the log begins."""
+@pytest.fixture
+def recorded_server(make_settings: Callable[..., Settings]) -> Iterator[str]:
+    """The embedded sandbox's seat is free, so the server sits in from creation; a room behind a socket (or
+    Daily) costs a connection per conversation, so there the widget asks for it with ``record_events``."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = make_settings({"server": {"public_url": url}})
+    if settings.engine.kind != "sandbox":
+        settings = make_settings({"server": {"public_url": url}, "widgets": {"support": {"record_events": True}}})
+    with serve_app(create_app(settings), port=port) as base:
+        yield base
+
+
+async def test_a_late_follower_still_gets_everything_from_the_start(recorded_server: str) -> None:
+    """With the server in the room from creation, nothing happens before the log begins."""
+    server = recorded_server
     created = await _create(server)
     cid = created["conversation_id"]
     async with websockets.connect(_room_ws(created), max_queue=None) as visitor:

@@ -90,7 +90,9 @@ class TavusEngine:
         if conv.status != "active":
             return conv
         try:
-            return conv.with_room(await self._describe(conv.conversation_url, conv.meeting_token))
+            url = conv.conversation_url
+            room = None if is_daily_room(url) else described_room(url, conv.meeting_token, doc.get("room_descriptor"))
+            return conv.with_room(room or await self._describe(conv.conversation_url, conv.meeting_token))
         except EngineError:
             # Nobody can join a room we cannot name, and the engine bills from creation.
             with contextlib.suppress(EngineError):

@@ -114,6 +114,8 @@ class SandboxCore:
                 exp=time.time() + spec.participant_absent_timeout, eject_at_token_exp=False,
             )
             doc["meeting_token"] = conv.meeting_token
+        # Beside the upstream fields: what the room is, so a client need not ask it (GET conversation_url).
+        doc["room_descriptor"] = self.room_descriptor(cid)
         if not spec.test_mode:
             conv.arm("max_call_duration", spec.max_call_duration, REASON_MAX_DURATION)
             conv.arm("participant_absent_timeout", spec.participant_absent_timeout, REASON_ABSENT)
@@ -216,7 +218,8 @@ class SandboxCore:
             "client": "sandbox",
             "prebuilt": False,
             "seat": "socket",
-            "seat_is_free": True,
+            # A socket seat holds a connection per conversation: taken for followers, as on Daily.
+            "seat_is_free": False,
             "socket": socket,
             "ws": socket,
             "csp": {"connect-src": ["/".join(origin), "/".join(origin).replace("http", "ws", 1)]},

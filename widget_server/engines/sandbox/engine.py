@@ -44,8 +44,8 @@ class SandboxEngine:
         described = described_room(conv.url if conv else "", token, self.core.room_descriptor(conversation_id))
         if described is None:
             raise EngineError("not_found", "no room for this conversation")
-        # In this process the seat needs no socket.
-        return replace(described, seat="in-process")
+        # In this process the seat needs no socket, so it costs nothing: taken at creation.
+        return replace(described, seat="in-process", join_at_creation=True)
 
     def page_sources(self) -> dict[str, tuple[str, ...]]:
         return merge_csp(origin_sources(self.core.room_base_url))
