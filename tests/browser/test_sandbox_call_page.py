@@ -23,6 +23,7 @@ from tests.browser.conftest import HOST_IP, Errors, assert_accessible, shot
 from tests.conftest import SANDBOX_KEY, StandaloneSandbox
 from tests.servers import serve_app
 
+pytestmark = pytest.mark.browser
 H = {"x-api-key": SANDBOX_KEY}
 GREETING = "Hello! I am the sandbox's replica in its own call page."
 
