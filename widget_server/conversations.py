@@ -302,6 +302,7 @@ class Conversations:
             require_auth=widget.private,
             max_participants=widget.max_participants,
             enable_dynamic_greeting=widget.enable_dynamic_greeting,
+            recording_storage=widget.recording_storage.payload() or None,
             properties=props,
         )
 

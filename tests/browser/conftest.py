@@ -83,6 +83,9 @@ def widget_config(host_origin: str) -> dict[str, Any]:
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
                   "theme": {"accent": "#0f766e", "launcher_label": "Talk to Ada"}},
         "limited": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1}},
+        # ui left at its default ("prebuilt"): on a room that is not Daily's, the kit's own UI (issue 12).
+        "plain": {**common, "custom_greeting": "Plain widget here.",
+                  "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         "budget": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000,
                                                         "minutes_per_day": 1}},
     }

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, WebSocketRoute
 
-from tests.browser.conftest import SERVER_KEY, Host, WidgetServer, events, frame_of, wait_event
+from tests.browser.conftest import SERVER_KEY, Host, WidgetServer, events, frame_of, on_both_setups, wait_event
 
 pytestmark = pytest.mark.browser
 
@@ -41,6 +41,7 @@ def start(page: Page, widget: str) -> dict[str, Any]:
     return wait_event(page, "conversation.started", widget=widget)
 
 
+@on_both_setups
 def test_audio_only_widget_gets_the_audio_layout(open_page: Callable[..., Page], host: Host,
                                                  widget_server: WidgetServer) -> None:
     page = open_page(host.page("audio", host.snippet("audio")))
@@ -55,7 +56,7 @@ def test_audio_only_widget_gets_the_audio_layout(open_page: Callable[..., Page],
     # No replica video is attached, and the visitor's camera was never asked for.
     assert frame.evaluate("document.getElementById('replica-video').srcObject") is None
     assert frame.evaluate("document.getElementById('self-view').srcObject") is None
-    assert widget_server.app.state.ctx.engine.core.conversations[cid].status != "ended"
+    assert cid in widget_server.active_at_engine()
     frame.get_by_label("Type a message").fill("Can you hear me?")
     frame.get_by_label("Type a message").press("Enter")
     wait_event(page, "utterance", role="user", text="Can you hear me?")
@@ -125,6 +126,7 @@ def assert_ended_by_engine(page: Page, widget_server: WidgetServer, cid: str, se
     assert widget_server.conversation(cid)["end_reason"] == "operator_ended"
 
 
+@on_both_setups
 def test_engine_ending_the_call_ends_the_page(open_page: Callable[..., Page], host: Host,
                                               widget_server: WidgetServer) -> None:
     page = open_page(host.page("engine-end", host.snippet("support")))
@@ -135,6 +137,7 @@ def test_engine_ending_the_call_ends_the_page(open_page: Callable[..., Page], ho
     assert_ended_by_engine(page, widget_server, cid, sent)
 
 
+@on_both_setups
 def test_heartbeat_410_ends_the_page_when_the_room_says_nothing(open_page: Callable[..., Page], host: Host,
                                                                widget_server: WidgetServer) -> None:
     page = open_page(host.page("engine-end-beat", host.snippet("support")))

@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     assert_accessible,
     events,
     frame_of,
+    on_both_setups,
     refuse_media_script,
     wait_event,
 )
@@ -355,6 +356,7 @@ def test_a_page_csp_that_refuses_the_frame_is_told_at_once(open_page: Callable[.
 
 # --- ended, transcript and rating -------------------------------------------------------------------------
 
+@on_both_setups
 def test_ended_keeps_the_transcript_and_stores_the_rating(open_page: Callable[..., Page], host: Host,
                                                          widget_server: WidgetServer) -> None:
     page = open_page(host.page("rated", host.snippet("lobby")))
@@ -388,9 +390,10 @@ def test_ended_keeps_the_transcript_and_stores_the_rating(open_page: Callable[..
     assert rating and rating["thumbs"] == "up" and rating["comment"] == "Quick and clear."
 
 
+@on_both_setups
 def test_a_dropped_room_connection_reconnects_without_a_new_conversation(
         open_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
-    before = set(core(widget_server).conversations)
+    before = widget_server.active_at_engine()
     page = open_page(host.page("reconnect", host.snippet("support")))
     sockets: list[Any] = []
 
@@ -408,7 +411,7 @@ def test_a_dropped_room_connection_reconnects_without_a_new_conversation(
     wait_last_state(page, "support", "in-call")
     assert host_states(page, "support")[-2:] == ["reconnecting", "in-call"]
     assert len(sockets) >= 2
-    assert created_since(widget_server, before) == {cid}
+    assert widget_server.active_at_engine() - before == {cid}   # the same conversation, at the engine
     assert widget_server.conversation(cid)["status"] == "active"
     page.evaluate("cvi('end')")
     widget_server.wait_ended(cid)

@@ -2,7 +2,9 @@
 
 It replays, at the HTTP edge, the answers documented in
 ``shared/spec/upstream-tavus.md`` (their shapes kept in ``upstream_contract.py``): create,
-get, list, end, delete and send-app-message, the 401
+get, list, end, delete and send-app-message (``pal_id``/``face_id`` accepted beside
+``persona_id``/``replica_id`` and answered under both names; ``room_url`` beside the
+``conversation_url`` unless the replica goes to an outside meeting), the 401
 ``{"message": "Invalid access token"}`` for a wrong ``x-api-key``, the 400
 ``{"error": "Invalid conversation_id"}`` for an unknown id, and the 400
 ``{"message": "User has reached maximum concurrent conversations"}`` when
@@ -36,7 +38,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.engines.upstream_contract import CONCURRENCY, INVALID_ID, INVALID_TOKEN, NOT_ACTIVE
+from tests.engines.upstream_contract import (
+    CONCURRENCY,
+    INVALID_ID,
+    INVALID_TOKEN,
+    NEW_NAMES,
+    NOT_ACTIVE,
+    OUTSIDE_MEETING_FIELDS,
+    OUTSIDE_MEETING_PROPERTIES,
+)
 
 __all__ = ["CONCURRENCY", "INVALID_ID", "INVALID_TOKEN", "TavusStandIn"]
 
@@ -147,6 +157,9 @@ class TavusStandIn:
             return early
         if not isinstance(body, dict):
             return JSONResponse({"error": "Invalid request body"}, status_code=400)
+        for old, new in NEW_NAMES.items():  # the newer names (PALs, Faces) for the same ids
+            if body.get(new) is not None and body.get(old) is None:
+                body = {**body, old: body[new]}
         if not body.get("replica_id") and not body.get("persona_id"):
             return JSONResponse({"error": "replica_id is required"}, status_code=400)
         max_participants = body.get("max_participants")
@@ -224,16 +237,25 @@ class TavusStandIn:
 
     @staticmethod
     def _conversation(cid: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {
+        doc = {
             "conversation_id": cid,
             "conversation_name": body.get("conversation_name") or "New Conversation",
             "conversation_url": f"https://tavus.daily.co/{cid}",
             "status": "ended" if body.get("test_mode") is True else "active",
             "callback_url": body.get("callback_url"),
             "replica_id": body.get("replica_id"),
+            "face_id": body.get("replica_id"),
             "persona_id": body.get("persona_id"),
+            "pal_id": body.get("persona_id"),
             "created_at": datetime.now(UTC).isoformat(),
         }
+        props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+        outside = any(body.get(k) for k in OUTSIDE_MEETING_FIELDS) or any(
+            props.get(k) for k in OUTSIDE_MEETING_PROPERTIES)
+        if not outside:
+            # Tavus's hosted page for trying and sharing a conversation (not for embedding).
+            doc["room_url"] = f"https://tavus.video/{cid}"
+        return doc
 
 
 def _answer(status: int, body: Any, headers: dict[str, str]) -> Response:

@@ -7,7 +7,7 @@ sandbox cannot be the upstream (another meeting, LiveKit), it says so with a 400
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -17,6 +17,8 @@ import websockets
 
 from tests.engines import upstream_contract as up
 from tests.engines.conftest import Receiver, Sandbox
+from tests.engines.tavus_standin import TavusStandIn
+from tests.servers import serve_app
 
 pytestmark = pytest.mark.anyio
 KEY = "fidelity-key-0123456789"
@@ -32,6 +34,16 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def sb(sandbox: Callable[..., Sandbox]) -> Sandbox:
     return sandbox(api_key=KEY)
+
+
+@pytest.fixture(params=["sandbox", "tavus-standin"])
+def upstream(request: pytest.FixtureRequest, sandbox: Callable[..., Sandbox]) -> Iterator[str]:
+    """Both sides of the contract: ``widget-server sandbox``, and the stand-in for the hosted API."""
+    if request.param == "sandbox":
+        yield sandbox(api_key=KEY).url
+        return
+    with serve_app(TavusStandIn(api_key=KEY).app) as url:
+        yield url
 
 
 async def _create(http: httpx.AsyncClient, sb: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
@@ -63,14 +75,26 @@ async def test_the_key_is_checked_before_routing_and_unknown_routes_answer_json(
     assert r.status_code == 405 and r.json() == {"error": "Method not allowed"}
 
 
-async def test_create_answers_the_documented_keys_under_both_names(http: httpx.AsyncClient, sb: Sandbox) -> None:
-    doc = await _create(http, sb, up.CREATE_REQUEST)
-    assert up.CREATE_ANSWER_KEYS | up.PRIVATE_ANSWER_KEYS | {"room_url"} <= set(doc)
+async def test_create_answers_the_documented_keys_under_both_names(http: httpx.AsyncClient, upstream: str) -> None:
+    r = await http.post(f"{upstream}/v2/conversations", json=up.CREATE_REQUEST, headers=H)
+    doc = r.json()
+    assert set(doc) >= up.CREATE_ANSWER_KEYS | up.PRIVATE_ANSWER_KEYS | up.HOSTED_PAGE_KEYS, doc
+    assert doc["room_url"].startswith("http")
     for old, new in up.NEW_NAMES.items():
         assert doc[new] == doc[old] == up.CREATE_REQUEST[old]
     only_new = {"pal_id": "p_new", "face_id": "r_new"}
-    doc = await _create(http, sb, only_new)
-    assert (doc["persona_id"], doc["replica_id"]) == ("p_new", "r_new")
+    doc = (await http.post(f"{upstream}/v2/conversations", json=only_new, headers=H)).json()
+    assert (doc["persona_id"], doc["replica_id"], doc["pal_id"], doc["face_id"]) == ("p_new", "r_new") * 2
+    assert "meeting_token" not in doc
+
+
+@pytest.mark.parametrize(("extra", "field"), up.ELSEWHERE)
+async def test_the_standin_answers_an_outside_meeting_without_room_url(
+        http: httpx.AsyncClient, extra: dict[str, Any], field: str) -> None:
+    """Upstream sends the replica there and gives no room_url (the sandbox refuses instead: below)."""
+    with serve_app(TavusStandIn(api_key=KEY).app) as url:
+        r = await http.post(f"{url}/v2/conversations", json={**up.CREATE_REQUEST, **extra}, headers=H)
+    assert r.status_code == 200 and not up.HOSTED_PAGE_KEYS & set(r.json())
 
 
 @pytest.mark.parametrize(("extra", "field"), up.ELSEWHERE)

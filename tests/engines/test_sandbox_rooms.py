@@ -212,3 +212,29 @@ async def test_recording(sandbox: Callable[..., Sandbox], receiver: Receiver) ->
     ready = await receiver.wait_for(doc["conversation_id"], "application.recording_ready")
     assert ready["properties"]["bucket_name"] == "b1"
     assert ready["properties"]["s3_key"].endswith(f"{rec['recordingId']}.mp4")
+
+
+@pytest.mark.parametrize(("headers", "page"), [
+    ({"accept": "application/json"}, False),
+    ({}, False),                                                      # httpx's */*: an API client
+    ({"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, True),  # what a browser sends first
+    ({"accept": "*/*", "sec-fetch-mode": "navigate"}, True),          # any navigation (an iframe's src)
+    ({"accept": "application/json, text/html"}, False),               # JSON asked first
+])
+async def test_conversation_url_answers_a_browser_with_the_call_page_and_a_client_with_json(
+        sandbox: Callable[..., Sandbox], headers: dict[str, str], page: bool) -> None:
+    sb = sandbox()
+    doc = await create(sb)
+    async with httpx.AsyncClient() as client:
+        r = await client.get(doc["conversation_url"], headers=headers)
+        assert r.status_code == 200
+        if not page:
+            assert r.json()["client"] == "sandbox"
+            return
+        assert r.headers["content-type"].startswith("text/html") and "sandbox-call.js" in r.text
+        assert "frame-ancestors" not in r.headers["content-security-policy"]   # embeddable, like Daily's rooms
+        for name in ("sandbox-call.js", "sandbox-call.css", "sandbox-room.js", "replica-face.js"):
+            assert (await client.get(f"{sb.url}/rooms/_call/{name}")).status_code == 200
+        assert (await client.get(f"{sb.url}/rooms/_call/core.py")).status_code == 404
+        gone = await client.get(f"{sb.url}/rooms/c0123456789abc", headers=headers)
+        assert gone.status_code == 404 and "found\": false" in gone.text

@@ -43,6 +43,10 @@ CREATE_REQUEST: dict[str, Any] = {
 CREATE_ANSWER_KEYS = {"conversation_id", "conversation_name", "conversation_url", "status", "callback_url",
                       "created_at"}
 PRIVATE_ANSWER_KEYS = {"meeting_token"}
+HOSTED_PAGE_KEYS = {"room_url"}
+# ``room_url`` is absent when the replica joins somewhere else: these fields send it there.
+OUTSIDE_MEETING_FIELDS = ("meeting_url",)
+OUTSIDE_MEETING_PROPERTIES = ("daily_room", "livekit_ws_url", "livekit_room_token")
 # The new names (PALs and Faces) beside the old ones, in requests and answers.
 NEW_NAMES = {"persona_id": "pal_id", "replica_id": "face_id"}
 # Fields that send the replica somewhere else: a stand-in that cannot go there must say so (400).

@@ -32,6 +32,8 @@ class CreateRequest:
     max_participants: int | None = None
     test_mode: bool = False
     enable_dynamic_greeting: bool = False
+    # ``{storage_provider, storage_uri, <that provider's identity>}``: S3, GCS or Azure (settings/recording.py)
+    recording_storage: dict[str, str] | None = None
     # upstream ``properties``: max_call_duration, participant_left_timeout,
     # participant_absent_timeout, enable_recording, recording_s3_bucket_name,
     # recording_s3_bucket_region, aws_assume_role_arn, enable_closed_captions,
@@ -58,6 +60,8 @@ class CreateRequest:
             body["test_mode"] = True
         if self.enable_dynamic_greeting:
             body["enable_dynamic_greeting"] = True
+        if self.recording_storage:
+            body["recording_storage"] = dict(self.recording_storage)
         body["require_auth"] = self.require_auth
         props = {k: v for k, v in self.properties.items() if v is not None and v != ""}
         if props:

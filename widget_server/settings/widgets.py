@@ -8,6 +8,7 @@ from typing import Any
 from widget_server.config_registry import Reader, boolean, choice, integer, string, strings, table
 from widget_server.origins import OriginPattern, parse_origin_pattern
 from widget_server.settings.forms import POSITIONS, colour, colour_or_image, language, url_or_empty
+from widget_server.settings.recording import RecordingStorage, storage_problems
 
 OVERRIDABLE = ("conversational_context", "custom_greeting", "language", "user_name")
 PAGE_MESSAGES = ("conversation.respond", "conversation.echo", "conversation.interrupt",
@@ -73,6 +74,7 @@ class WidgetSettings:
                              parse=colour_or_image)
     enable_recording: bool = boolean(False, "allow recording")
     recording: Recording = table(Recording, "the S3 target of recordings")
+    recording_storage: RecordingStorage = table(RecordingStorage, "where recordings go: S3, GCS or Azure")
     private: bool = boolean(True, "a meeting token is required to join")
     max_participants: int = integer(2, 2, 100, "participants in the room, the replica included")
     ui: str = choice("prebuilt", ("prebuilt", "custom"), "Daily Prebuilt or the kit's own call UI")
@@ -100,6 +102,9 @@ def read_widget(r: Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
     if bool(widget.ended_cta.label) != bool(widget.ended_cta.url):
         r.problems.append(f"widgets.{wid}.ended_cta: needs both label and url, got "
                           f"{'label' if widget.ended_cta.label else 'url'} only")
+    flat = bool(widget.recording.s3_bucket or widget.recording.role_arn)
+    r.problems += storage_problems(widget.recording_storage, f"widgets.{wid}.recording_storage",
+                                   widget.enable_recording, flat)
     if widget.consent_url and not widget.consent_text:
         r.problems.append(f"widgets.{wid}.consent_url: needs consent_text, got no consent_text")
     return widget

@@ -1,6 +1,7 @@
-"""The sandbox rooms over HTTP: the room descriptor and the room WebSocket (see docs/sandbox.md).
+"""The sandbox rooms over HTTP: the room descriptor, the call page and the room WebSocket (see docs/sandbox.md).
 
     GET http://127.0.0.1:8790/rooms/c123                    # JSON: what the room is, how to join it
+    GET http://127.0.0.1:8790/rooms/c123?t=<meeting token>  # a browser: the call page (call_page.py)
     ws://127.0.0.1:8790/rooms/c123/ws?t=<meeting token>&name=Ada
     ws://127.0.0.1:8790/rooms/c123/ws?presence=false        # + x-api-key: the server's hidden seat
 """
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from .call_page import PREFIX, CallFiles, call_page, wants_page
 from .core import SandboxCore
 from .room import Member, RoomError
 
@@ -26,11 +28,22 @@ ERROR_CLOSE_CODE = 4000
 def room_routes(core: SandboxCore, api_key: str | None = None) -> list[BaseRoute]:
     """``api_key``: a hidden seat (``presence=false``) needs it in ``x-api-key``; without one, the token rules."""
 
+    files = CallFiles()
+
     async def info(request: Request) -> Response:
-        doc = core.room_descriptor(request.path_params["id"])
+        cid = request.path_params["id"]
+        doc = core.room_descriptor(cid)
+        if wants_page(request):
+            conv = core.conversations.get(cid) if doc is not None else None
+            props = conv.spec.properties if conv is not None else {}
+            return call_page(request, cid, greenscreen=bool(props.get("apply_greenscreen")),
+                             audio_only=conv is not None and conv.spec.audio_only, found=doc is not None)
         if doc is None:
             return JSONResponse({"error": "no-room"}, status_code=404)
         return JSONResponse(doc)
+
+    async def asset(request: Request) -> Response:
+        return files.response(request.path_params["name"])
 
     def join(ws: WebSocket, cid: str) -> Member:
         token, name = ws.query_params.get("t"), ws.query_params.get("name", "")
@@ -70,7 +83,8 @@ def room_routes(core: SandboxCore, api_key: str | None = None) -> list[BaseRoute
             core.leave_room(cid, member)
             await pump
 
-    return [Route("/rooms/{id}", info), WebSocketRoute("/rooms/{id}/ws", socket)]
+    return [Route(f"/rooms/{PREFIX}/{{name}}", asset), Route("/rooms/{id}", info),
+            WebSocketRoute("/rooms/{id}/ws", socket)]
 
 
 async def _pump(ws: WebSocket, member: Member) -> None:
