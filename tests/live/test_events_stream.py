@@ -141,7 +141,8 @@ async def test_events_latency_from_room_to_subscriber(server: str) -> None:
     assert median_ms < 250
 
 
-async def test_backend_example_follows_and_injects_context(server: str) -> None:
+async def test_backend_example_follows_and_injects_context(recorded_server: str) -> None:
+    server = recorded_server  # the script may subscribe after the visitor's first words
     created = await _create(server)
     cid = created["conversation_id"]
     script = Path(__file__).resolve().parents[2] / "embed_examples" / "backend_events.py"
