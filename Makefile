@@ -97,7 +97,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source and styles.
 # npm ci rewrites node_modules/.package-lock.json, so a change to the build script in package.json rebuilds it too.
-static/embed.js: static/loader/embed.js static/loader/embed.css static/loader/build.mjs node_modules/.package-lock.json
+static/embed.js: static/loader/embed.js static/loader/build.mjs node_modules/.package-lock.json
 	npm run --silent build
 
 # Chromium (browser tests), redis-server (Redis store tests), PostgreSQL (history tests: the tests start a

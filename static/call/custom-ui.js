@@ -3,6 +3,7 @@
 // the "you are muted" nudge, a network hint, and the chroma key for green-screened replicas.
 import {runChromaKey} from 'cvi/chroma.js';
 import {mountCommon, pressed} from 'cvi/common-ui.js';
+import {t} from 'cvi/i18n.js';
 import {levelMeter} from 'cvi/lobby.js';
 
 const $ = (id) => document.getElementById(id);
@@ -56,7 +57,7 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
   room.on('network-quality-change', (e) => {
     const poor = e?.threshold === 'low' || e?.threshold === 'very-low';
     net.hidden = !poor;
-    net.textContent = poor ? 'Weak connection' : '';
+    net.textContent = poor ? t('weak_connection') : '';
   });
 
   let muted = false;
