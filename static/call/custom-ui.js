@@ -21,7 +21,11 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
   if (config.greenscreen) {
     stage.classList.add('keyed');
     const bg = config.background || '#0b1020';
-    if (/^https?:/.test(bg)) stage.style.backgroundImage = `url("${encodeURI(bg)}")`;
+    // "blur": the replica's own picture, blurred (frame.css .stage.blur), or the accent's glow without one.
+    const image = bg === 'blur' ? config.avatar_url : /^https?:/.test(bg) && bg;
+    stage.classList.toggle('blur', bg === 'blur');
+    if (image) stage.style.backgroundImage = `url("${encodeURI(image)}")`;
+    else if (bg === 'blur') stage.style.backgroundColor = config.theme.accent;
     else stage.style.backgroundColor = bg;
   }
   const self = $('self-view');
@@ -121,7 +125,7 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
       video.srcObject = null;
       self.srcObject = null;
       audio.srcObject = null;
-      stage.classList.remove('keyed', 'replica-speaking', 'user-speaking');
+      stage.classList.remove('keyed', 'blur', 'replica-speaking', 'user-speaking');
       mic.onclick = cam.onclick = form.onsubmit = null;
       pressed(mic, false);
       pressed(cam, false);

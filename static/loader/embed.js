@@ -226,6 +226,13 @@
     clearTimeout(widget.timer);
     look(widget, data);
     widget.bubble.hidden = widget.inline;
+    // A phone's keyboard shrinks the visual viewport: the full-screen panel follows it (launcher.css).
+    const viewport = window.visualViewport;
+    if (viewport) {
+      viewport.addEventListener('resize', guarded(() => {
+        widget.host.style.setProperty('--cvi-vh', viewport.height + 'px');
+      }));
+    }
     if (data.teaser && !widget.inline) {
       setTimeout(guarded(() => {
         widget.teaser.hidden = widget.open || widget.mini || widget.destroyed;

@@ -74,8 +74,8 @@ def font_stack(value: str) -> str:
 
 
 def colour_or_image(value: str) -> str:
-    if not COLOR.match(value) and urlsplit(value).scheme not in ("http", "https"):
-        raise ValueError('must be a colour like "#0b1020" or an http(s) image URL')
+    if value != "blur" and not COLOR.match(value) and urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError('must be a colour like "#0b1020", an http(s) image URL, or "blur"')
     return value
 
 

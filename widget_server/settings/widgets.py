@@ -97,7 +97,7 @@ class WidgetSettings:
     participant_absent_timeout: int = integer(60, 1, 3600, "seconds for somebody to join")
     enable_closed_captions: bool = boolean(True, "captions in the call UI")
     apply_greenscreen: bool = boolean(False, "render the replica on green")
-    background: str = string("#0b1020", "colour or image behind a green-screened replica", max_len=2000,
+    background: str = string("#0b1020", "colour, image or blur behind a green-screened replica", max_len=2000,
                              parse=colour_or_image)
     enable_recording: bool = boolean(False, "allow recording")
     recording: Recording = table(Recording, "the S3 target of recordings")
