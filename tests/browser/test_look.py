@@ -10,12 +10,11 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.conftest import GREEN_BACKGROUND, Host, assert_accessible, frame_of, shot, wait_event
+from tests.browser.conftest import GREEN_BACKGROUND, Host, frame_of, shot, wait_event
 
 pytestmark = pytest.mark.browser
 
@@ -94,8 +93,9 @@ def outline_tint(png: bytes, background: str) -> dict[str, int]:
     }
 
 
-NO_WEBGL = "HTMLCanvasElement.prototype.getContext = ((get) => function (kind, ...rest) {" \
-           " return kind === 'webgl' ? null : get.call(this, kind, ...rest); })(HTMLCanvasElement.prototype.getContext);"
+NO_WEBGL = ("HTMLCanvasElement.prototype.getContext = ((get) => function (kind, ...rest) {"
+            " return kind === 'webgl' ? null : get.call(this, kind, ...rest); })"
+            "(HTMLCanvasElement.prototype.getContext);")
 
 
 @pytest.mark.parametrize("kind", ["webgl", "2d"])
