@@ -43,6 +43,7 @@ let lastMode = video ? 'video' : 'voice';
 let retryTimer = 0;
 let countTimer = 0;
 let hiddenTimer = 0;
+let told = false;       // the loader has the launcher's look (ready); a new language sends it again
 let gen = 0;            // bumps on every start/end so late answers of an old attempt are ignored
 const transcript = new Transcript(() => name);
 const lobby = new Lobby({video, onMedia: lobbyMedia});
@@ -515,6 +516,8 @@ function onMessage(e) {
   const data = m.data || {};
   if (m.cmd === 'config') {
     overrides = data;
+    // The loader's panel has a header that names the replica: the call's name tag keeps only its speaking dot.
+    document.body.classList.toggle('framed', !!data.header);
     if (cfg.overrides.includes('language') && data.language) setLanguage(i18n.choose(cfg.ui_language, data.language));
   }
   else if (m.cmd === 'open') opened();
@@ -583,7 +586,7 @@ async function setLanguage(code) {
   for (const id of ['lobby-title', 'screen-title', 'who']) $(id).textContent = name;
   document.title = name;
   renderLobby();
-  if (state !== 'idle' || hostLast !== 'idle') post('look', look());
+  if (told) post('look', look());
 }
 
 // What the loader draws in the host page (static/launcher.css), themed and in the visitor's language.
@@ -605,7 +608,7 @@ function look() {
   const icon = avatar ? `<img src="${escape(cfg.avatar_url)}" alt="">` : svg(ICONS[th.launcher_icon] || ICONS.video);
   return {
     theme: th, dir: document.documentElement.dir,
-    css: `:host{${Object.entries(vars).map(([k, v]) => `--cvi-${k}:${v}`).join(';')}}${boot.launcher_css}`,
+    css: `:host{${Object.entries(vars).map(([k, v]) => `--cvi-${k}:${v}`).join(';')}}${launcherCss}`,
     classes: `${th.launcher_style}${avatar ? ' avatar' : ''}`,
     bubble: `<span class="o">${icon}<span class="l">${escape(th.launcher_label || t('launcher_label'))}</span></span>` +
       `<span class="c">${svg('<path d="M6 6l12 12M18 6 6 18"/>', 'cx')}${svg('<path d="m6 9 6 6 6-6"/>', 'cm')}` +
@@ -616,8 +619,12 @@ function look() {
   };
 }
 
+// The loader's own look (static/launcher.css): only a page embedded by the loader needs it.
+const launcherCss = embedded && boot.origin
+  ? await fetch(boot.launcher_css).then((r) => (r.ok ? r.text() : ''), () => '') : '';
 i18n.setVars({name});
 await setLanguage(i18n.choose(cfg.ui_language, cfg.language));
 setState('idle');
 renderLobby();
 post('ready', {...look(), ui: cfg.ui, audio_only: cfg.audio_only, recording: cfg.recording});
+told = true;

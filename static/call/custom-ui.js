@@ -41,6 +41,10 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
     if (v?.state === 'playable' && v.persistentTrack && video.srcObject?.getVideoTracks()[0] !== v.persistentTrack) {
       video.srcObject = new MediaStream([v.persistentTrack]);
       video.play().catch(() => {});
+      if (!config.greenscreen) {
+        $('replica-backdrop').srcObject = video.srcObject;
+        $('replica-backdrop').play().catch(() => {});
+      }
       if (config.greenscreen && !chroma) {
         chroma = runChromaKey(video, canvas);
         stage.dataset.chroma = chroma.kind;
@@ -123,6 +127,7 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
       stopMeter();
       common.destroy();
       video.srcObject = null;
+      $('replica-backdrop').srcObject = null;
       self.srcObject = null;
       audio.srcObject = null;
       stage.classList.remove('keyed', 'blur', 'replica-speaking', 'user-speaking');

@@ -243,6 +243,7 @@
       custom_greeting: options.greeting,
       language: options.language,
       user_name: options.userName || options.user_name,
+      header: !widget.inline,
     });
     widget.queue.forEach((queued) => tellFrame(widget, queued[0], queued[1]));
     emit(widget, 'ready');

@@ -8,13 +8,28 @@ red, the figure skin, hair and a blue shirt: none of them is green).
 from __future__ import annotations
 
 import struct
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.browser.conftest import GREEN_BACKGROUND, Host, frame_of, shot, wait_event
+from tests.browser.conftest import (
+    GREEN_BACKGROUND,
+    RECORDER,
+    SERVER_KEY,
+    Host,
+    WidgetServer,
+    assert_accessible,
+    frame_of,
+    refuse_media_script,
+    shot,
+    wait_event,
+)
+from tests.browser.test_visitor import core, open_lobby, store_call
 
 pytestmark = pytest.mark.browser
 
@@ -126,3 +141,158 @@ def test_the_chroma_key_leaves_no_green_fringe_on_the_replicas_outline(
     assert found["tinted"] <= found["outline"] // 100, found
     page.evaluate("cvi('end')")
     wait_event(page, "conversation.ended")
+
+
+# --- the gallery: every state x {desktop, phone} x {light, dark}, and in Spanish and Arabic -----------------
+
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+RUNS = [(v, scheme, "") for v in VIEWPORTS for scheme in ("light", "dark")] + \
+       [(v, "light", lang) for lang in ("es", "ar") for v in VIEWPORTS]
+LANGUAGE = {"es": "spanish", "ar": "arabic"}
+# What a visitor reads first, per language: the page really is in it (not only its <html lang>).
+JOIN = {"": "Join with video", "es": "Entrar con vídeo", "ar": "الانضمام بالفيديو"}
+
+
+@pytest.fixture(params=RUNS, ids=[f"{v}-{lang or scheme}" for v, scheme, lang in RUNS])
+def gallery_ctx(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, str, BrowserContext]]:
+    viewport, scheme, lang = request.param
+    width, height = VIEWPORTS[viewport]
+    phone = viewport == "phone"
+    ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+                              permissions=["camera", "microphone"], color_scheme=scheme,  # type: ignore[arg-type]
+                              locale={"es": "es-ES", "ar": "ar-EG"}.get(lang, "en-US"))
+    ctx.set_default_timeout(10_000)
+    yield f"{viewport}-{lang or scheme}", lang, ctx
+    ctx.close()
+
+
+def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext], host: Host,
+                                widget_server: WidgetServer) -> None:
+    name, lang, ctx = gallery_ctx
+    engine = core(widget_server)
+    data = {"language": LANGUAGE[lang]} if lang else {}
+
+    def snap(page: Page, state: str, frame: Any = None) -> None:
+        page.wait_for_timeout(250)
+        shot(page, f"{state}-{name}")
+        if frame is not None:
+            assert_accessible(frame)
+            if lang:
+                assert frame.locator("html").get_attribute("lang") == lang
+                assert frame.locator("html").get_attribute("dir") == ("rtl" if lang == "ar" else "ltr")
+        else:
+            assert_accessible(page, "[data-cvi-widget]")
+
+    def new_page(title: str, widget: str, script: str = "") -> Page:
+        page = ctx.new_page()
+        page.add_init_script(RECORDER)
+        if script:
+            page.add_init_script(script)
+        page.goto(host.page(f"{title}-{name}", "<p>Welcome to the host page.</p>" + host.snippet(widget, **data)))
+        wait_event(page, "ready", widget=widget)
+        return page
+
+    # The launcher, the lobby, connecting, in call, minimized, ended with transcript and rating.
+    page = new_page("gallery", "lobby")
+    if lang:  # the loader's words follow the frame's language once the page's override arrived
+        frame_el = page.locator("[data-cvi-widget=lobby] iframe")
+        for _ in range(100):
+            if frame_el.get_attribute("title") != "Video conversation":
+                break
+            page.wait_for_timeout(50)
+        assert frame_el.get_attribute("title") == {"es": "Videoconversación", "ar": "محادثة فيديو"}[lang]
+    snap(page, "launcher")
+    frame = open_lobby(page, "lobby")
+    frame.locator("#preview[data-media=video]").wait_for(state="attached")
+    assert frame.locator("#join-video").inner_text() == JOIN[lang]
+    snap(page, "lobby", frame)
+    frame.locator("label[for=consent]").click()   # the label is the larger target on a phone
+    engine.latency_ms = 1500
+    try:
+        frame.locator("#join-video").click()
+        frame.locator("#app[data-state=connecting]").wait_for(state="attached")
+        snap(page, "connecting", frame)
+    finally:
+        engine.latency_ms = 0
+    wait_event(page, "utterance", role="replica")
+    frame.locator("#say-text").fill("What does it cost?")
+    frame.locator("#say-text").press("Enter")
+    wait_event(page, "utterance", role="replica", text_contains="What does it cost?")
+    snap(page, "in-call", frame)
+    page.locator("[data-cvi-widget=lobby] .close").click()
+    wait_event(page, "state", state="minimized")
+    snap(page, "minimized", frame)
+    frame.locator("#expand").click()
+    frame.locator("body:not(.minimized)").wait_for(state="attached")
+    frame.locator("#end").click()
+    frame.locator("#app[data-state=ended]").wait_for(state="attached")
+    frame.locator("#thumbs-up").click()
+    snap(page, "ended", frame)
+    page.close()
+
+    # The camera refused: voice only. The microphone refused: type instead.
+    page = new_page("camera-denied", "support", refuse_media_script("NotAllowedError", ""))
+    frame = open_lobby(page, "support")
+    frame.locator("#lobby-status").wait_for()
+    snap(page, "lobby-camera-denied", frame)
+    frame.locator("#join-voice").click()
+    wait_event(page, "utterance", role="replica")
+    snap(page, "voice-only", frame)
+    page.evaluate("cvi('end')")
+    page.close()
+    page = new_page("mic-denied", "support", refuse_media_script("NotAllowedError", "NotAllowedError"))
+    frame = open_lobby(page, "support")
+    frame.locator("#lobby-status").wait_for()
+    frame.locator("#join-text").click()
+    wait_event(page, "utterance", role="replica")
+    frame.locator("#say-text").fill("Can I just type?")
+    frame.locator("#say-text").press("Enter")
+    wait_event(page, "utterance", role="replica", text_contains="Can I just type?")
+    snap(page, "text-only", frame)
+    page.evaluate("cvi('end')")
+    page.close()
+
+    # Busy, rate limited, engine error.
+    held = httpx.post(f"{widget_server.url}/api/widgets/busy/conversations", json={},
+                      headers={"Authorization": f"Bearer {SERVER_KEY}"}).json()["conversation_id"]
+    try:
+        page = new_page("busy", "busy")
+        page.evaluate("cvi('start')")
+        wait_event(page, "error", code="busy")
+        snap(page, "busy", frame_of(page, "busy"))
+        page.close()
+    finally:
+        httpx.post(f"{widget_server.url}/api/conversations/{held}/end",
+                   headers={"Authorization": f"Bearer {SERVER_KEY}"})
+
+    async def spend(store: Any) -> None:
+        await store.hit("ip:limited:127.0.0.1", 3600, 1, time.time())
+        await store.hit("ip:limited:127.0.0.1", 3600, 1, time.time())
+
+    store_call(widget_server, spend)
+    page = new_page("limited", "limited")
+    page.evaluate("cvi('start')")
+    wait_event(page, "error", code="rate-limited")
+    snap(page, "rate-limited", frame_of(page, "limited"))
+    page.close()
+    engine.fail_rate = 1.0
+    try:
+        page = new_page("engine-error", "support")
+        page.evaluate("cvi('start')")
+        wait_event(page, "error", code="engine-unavailable")
+        snap(page, "engine-error", frame_of(page))
+        page.close()
+    finally:
+        engine.fail_rate = 0.0
+
+    # The operator's brand: a round launcher with the replica's face, and the teaser beside it.
+    page = new_page("brand", "brand")
+    page.locator("[data-cvi-widget=brand] .teaser").wait_for()
+    snap(page, "launcher-round-teaser")
+    page.close()
+
+    # Origin not allowed: the frame page itself, opened for a site that is not in allowed_origins.
+    page = ctx.new_page()
+    page.goto(f"{widget_server.url}/w/support?origin=http://127.0.0.9")
+    snap(page, "origin-not-allowed", page)
+    page.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import fields
 from typing import Any
@@ -99,12 +98,6 @@ def _frame_csp(c: Context, widget: WidgetSettings, nonce: str) -> str:
     ])
 
 
-def _launcher_css(c: Context) -> str:
-    """static/launcher.css without its comments: the loader's look, which the frame page hands it."""
-    body = c.assets.bodies.get("launcher.css", b"").decode()
-    return re.sub(r"\s+", " ", re.sub(r"/\*.*?\*/", "", body, flags=re.S)).strip()
-
-
 async def frame_page(request: Request) -> Response:
     c = ctx(request)
     widget = c.widget(request.path_params["widget"])
@@ -132,7 +125,7 @@ async def frame_page(request: Request) -> Response:
         name=config["display_name"] or strings["launcher_label"],
         catalogs={code: c.assets.url(f"i18n/{code}.json") for code in i18n.languages()},
         strings=strings,
-        launcher_css=_launcher_css(c),
+        launcher_css=c.assets.url("launcher.css"),
         session=c.signer.session(widget.id, origin),
         embedding_origin=origin,
         daily_js=c.assets.url("vendor/daily-esm.js") if c.assets.has("vendor/daily-esm.js") else "",
