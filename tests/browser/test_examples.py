@@ -92,7 +92,7 @@ def test_examples_fit_a_phone(browser: Browser, host: Host, example: str) -> Non
         # Nothing wider than the phone: no sideways scrolling, the widget's frames inside the screen.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         for box in [f.bounding_box() for f in page.locator("iframe:visible").all()]:
-            assert box is None or box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            assert box is None or (box["x"] >= 0 and box["x"] + box["width"] <= 390), box
     finally:
         ctx.close()
 
