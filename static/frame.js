@@ -270,7 +270,11 @@ async function startCall(mode, stream, release) {
   const [{createRoom}, {mountUI}] = mods;
   setState('waiting', {text: t('waiting', {name}), secondary: cancel});
   try {
-    const config = {...cfg, ui, daily_lang: i18n.dailyLang(), reconnect_ms: Math.max(3000, HEARTBEAT_MS * 2.5)};
+    // Daily Prebuilt takes colours, not "the scheme's": the ones this page shows now.
+    const css = getComputedStyle(document.documentElement);
+    const theme = {...cfg.theme, background: css.getPropertyValue('--background').trim(),
+      base_text: css.getPropertyValue('--base-text').trim()};
+    const config = {...cfg, ui, theme, daily_lang: i18n.dailyLang(), reconnect_ms: Math.max(3000, HEARTBEAT_MS * 2.5)};
     const room = current.room = createRoom({config, conversation: c, container: $('prebuilt'), media: stream});
     current.ui = mountUI({room, config, conversation: c, media: stream, mode, transcript, announce,
       speaker: lobby.speaker, onEnd: () => end('end_button')});

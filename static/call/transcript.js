@@ -24,7 +24,8 @@ export class Transcript {
     li.className = role === 'user' ? 'you' : 'them';
     const who = document.createElement('b');
     who.textContent = `${this.who(role)}: `;
-    li.append(who, text);
+    // The words keep their own direction (English said in an Arabic page, or the reverse).
+    li.append(who, Object.assign(document.createElement('bdi'), {textContent: text}));
     return li;
   }
 
