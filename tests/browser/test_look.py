@@ -299,3 +299,29 @@ def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext], ho
     page.goto(f"{widget_server.url}/w/support?origin=http://127.0.0.9")
     snap(page, "origin-not-allowed", page)
     page.close()
+
+
+def test_round_launcher_teaser_and_the_launcher_that_closes(open_page: Callable[..., Page], host: Host) -> None:
+    page = open_page(host.page("brand", host.snippet("brand")))
+    wait_event(page, "ready", widget="brand")
+    root = "[data-cvi-widget=brand]"
+    bubble = page.locator(f"{root} .bubble")
+    # Round, with the replica's face; its name is the catalog's label (the theme sets none).
+    assert "round" in (page.locator(root).get_attribute("class") or "")
+    assert bubble.locator("img").is_visible()
+    box = bubble.bounding_box()
+    assert box and abs(box["width"] - box["height"]) < 1
+    assert page.get_by_role("button", name="Talk to us").count() == 1
+    teaser = page.locator(f"{root} .teaser")
+    teaser.wait_for()
+    assert "Ask Ada, face to face." in teaser.inner_text()
+    # The teaser opens the panel and goes; the open launcher is the panel's close button.
+    teaser.locator(".tt").click()
+    wait_event(page, "open", widget="brand")
+    assert not teaser.is_visible()
+    assert bubble.get_attribute("aria-expanded") == "true"
+    assert page.get_by_role("button", name="Close").count() == 2   # the header's and the launcher's
+    assert page.locator(f"{root} .header span").inner_text() == "Acme support"
+    bubble.click()
+    wait_event(page, "close", widget="brand")
+    assert not page.locator(f"{root} .panel").is_visible() and not teaser.is_visible()
