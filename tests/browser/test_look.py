@@ -325,3 +325,27 @@ def test_round_launcher_teaser_and_the_launcher_that_closes(open_page: Callable[
     bubble.click()
     wait_event(page, "close", widget="brand")
     assert not page.locator(f"{root} .panel").is_visible() and not teaser.is_visible()
+
+
+@pytest.mark.parametrize(("width", "shape"), [(900, 16 / 9), (360, 9 / 16)], ids=["wide", "narrow"])
+def test_inline_widget_takes_the_replicas_shape_and_never_crops_it(
+        open_page: Callable[..., Page], host: Host, width: int, shape: float) -> None:
+    # A container with a width and no height (set through the CSSOM: the host page's CSP refuses inline styles).
+    body = ('<div id="call"></div>'
+            f"<script nonce=n0nce>document.getElementById('call').style.width = '{width}px';"
+            "window.cvi = window.cvi || function () { (cvi.q = cvi.q || []).push(arguments); };"
+            "cvi('init', {widget: 'support', mode: 'inline', target: '#call'});</script>"
+            f'<script async src="{host.server}/embed.js"></script>')
+    page = open_page(host.page(f"inline-{width}", body))
+    wait_event(page, "ready")
+    box = page.locator("[data-cvi-widget=support] .panel").bounding_box()
+    assert box and abs(box["width"] / box["height"] - shape) < 0.02, box
+    frame = frame_of(page)
+    frame.locator("#join-voice").click()
+    wait_event(page, "conversation.started")
+    page.wait_for_timeout(300)
+    shot(page, f"inline-{'wide' if width > 500 else 'narrow'}")
+    fit = frame.locator("#replica-canvas").evaluate("(el) => getComputedStyle(el).objectFit")
+    assert fit == "contain", fit   # letterboxed both ways: the whole picture, never the face alone
+    page.evaluate("cvi('end')")
+    wait_event(page, "conversation.ended")
