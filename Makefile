@@ -26,7 +26,7 @@ lint: install
 # docs/screenshots/*.png (docs/gallery.md): every state of the visitor's call, desktop and phone, light and dark,
 # Spanish and Arabic, each checked by axe-core; the chroma key's edges.
 screenshots: install system-deps
-	$(BIN)/pytest -q tests/browser -k "gallery or launcher_call_events or mobile_viewport or prebuilt_frame or chroma_key"
+	$(BIN)/pytest -q tests/browser -k "gallery or launcher_call_events or mobile_viewport or prebuilt_frame or chroma_key or inline_widget"
 
 bench: install system-deps
 	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -78,7 +78,7 @@ export function mountCommon({room, config, conversation, transcript, announce, o
       const line = document.createElement('p');
       line.className = role === 'user' ? 'you' : 'them';
       const who = document.createElement('b');
-      who.textContent = `${transcript.who(role)}: `;
+      who.append(Object.assign(document.createElement('bdi'), {textContent: transcript.who(role)}), ': ');
       line.append(who, Object.assign(document.createElement('bdi'), {textContent: text}));
       captions.append(line);
       while (captions.children.length > 2) captions.firstChild.remove();

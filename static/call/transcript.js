@@ -23,7 +23,7 @@ export class Transcript {
     const li = document.createElement('li');
     li.className = role === 'user' ? 'you' : 'them';
     const who = document.createElement('b');
-    who.textContent = `${this.who(role)}: `;
+    who.append(Object.assign(document.createElement('bdi'), {textContent: this.who(role)}), ': ');
     // The words keep their own direction (English said in an Arabic page, or the reverse).
     li.append(who, Object.assign(document.createElement('bdi'), {textContent: text}));
     return li;
