@@ -7,10 +7,14 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 WHEELHOUSE := .cache/wheels
 
-.PHONY: run test lint bench screenshots install runtime dist image image-deps localbase system-deps clean
+.PHONY: run examples test lint bench screenshots install runtime dist image image-deps localbase system-deps clean
 
 run: runtime
-	$(BIN)/widget-server serve
+	$(BIN)/widget-server serve $(if $(CONFIG),--config $(CONFIG))
+
+# embed_examples/ on http://127.0.0.1:8080, against `make run CONFIG=embed_examples/local.toml` (no hand edits).
+examples:
+	python3 embed_examples/serve.py
 
 test: install system-deps image-deps
 	$(BIN)/pytest -q
@@ -19,9 +23,10 @@ lint: install
 	$(BIN)/ruff check widget_server tests bench
 	$(BIN)/mypy
 
-# docs/screenshots/*.png (docs/gallery.md): every state of the visitor's call, desktop and phone, each checked by axe-core.
+# docs/screenshots/*.png (docs/gallery.md): every state of the visitor's call, desktop and phone, light and dark,
+# Spanish and Arabic, each checked by axe-core; the chroma key's edges.
 screenshots: install system-deps
-	$(BIN)/pytest -q tests/browser -k "gallery or launcher_call_events or mobile_viewport or prebuilt_frame"
+	$(BIN)/pytest -q tests/browser -k "gallery or launcher_call_events or mobile_viewport or prebuilt_frame or chroma_key or inline_widget"
 
 bench: install system-deps
 	@command -v wrk >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -97,7 +102,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # The loader host pages load: a build output (git-ignored), minified by esbuild from its readable source and styles.
 # npm ci rewrites node_modules/.package-lock.json, so a change to the build script in package.json rebuilds it too.
-static/embed.js: static/loader/embed.js static/loader/embed.css static/loader/build.mjs node_modules/.package-lock.json
+static/embed.js: static/loader/embed.js static/loader/build.mjs node_modules/.package-lock.json
 	npm run --silent build
 
 # Chromium (browser tests), redis-server (Redis store tests), PostgreSQL (history tests: the tests start a

@@ -6,6 +6,8 @@ import * as oneCall from 'cvi/one-call.js';
 import {fillEnded} from 'cvi/ended.js';
 import {mediaProblem, refusal} from 'cvi/refusals.js';
 import {Transcript} from 'cvi/transcript.js';
+import * as i18n from 'cvi/i18n.js';
+import {t} from 'cvi/i18n.js';
 
 const boot = JSON.parse(document.getElementById('cvi-boot').textContent);
 const cfg = boot.config;
@@ -16,7 +18,7 @@ const NS = 'cvi';
 const $ = (id) => document.getElementById(id);
 const embedded = window.parent !== window;
 const video = !cfg.audio_only;   // the replica is seen, and the visitor may be
-const name = cfg.display_name;
+let name = cfg.display_name;
 // Frame states and the host's `state` names (docs/embedding.md).
 const VIEW = {idle: 'lobby', lobby: 'lobby', switch: 'screen', connecting: 'screen', waiting: 'screen', busy: 'screen',
   refused: 'screen', 'in-call': 'call', reconnecting: 'call', ended: 'ended'};
@@ -24,9 +26,12 @@ const HOST = {idle: 'idle', lobby: 'lobby', switch: 'lobby', connecting: 'starti
   'in-call': 'in-call', reconnecting: 'reconnecting', busy: 'busy', refused: 'error', ended: 'ended'};
 const JOINABLE = ['idle', 'lobby', 'switch', 'busy', 'refused', 'ended'];
 
+// The operator's brand (widgets.<id>.theme) over the scheme's palette (frame.css).
 for (const [key, value] of Object.entries(cfg.theme)) {
   if (/^#[0-9a-f]{3,6}$/i.test(value)) document.documentElement.style.setProperty(`--${key.replace('_', '-')}`, value);
 }
+document.documentElement.style.setProperty('--radius', `${cfg.theme.radius}px`);
+if (cfg.theme.font) document.documentElement.style.setProperty('--font', cfg.theme.font);
 
 let overrides = {};
 let call = null;        // {conv, room, ui, media, mode, ended, started, release}
@@ -38,8 +43,9 @@ let lastMode = video ? 'video' : 'voice';
 let retryTimer = 0;
 let countTimer = 0;
 let hiddenTimer = 0;
+let told = false;       // the loader has the launcher's look (ready); a new language sends it again
 let gen = 0;            // bumps on every start/end so late answers of an old attempt are ignored
-const transcript = new Transcript(name);
+const transcript = new Transcript(() => name);
 const lobby = new Lobby({video, onMedia: lobbyMedia});
 
 export function post(event, data = {}) {
@@ -140,7 +146,7 @@ function renderLobby() {
   $('lobby-status').textContent = problem?.text || '';
   const ask = $('ask-media');
   ask.hidden = !!lobby.asking || (!!m && !problem);
-  ask.textContent = problem ? 'Try again' : 'Check camera and microphone';
+  ask.textContent = t(problem ? 'try_again' : 'check_media');
 }
 
 function consentGiven() {
@@ -173,16 +179,15 @@ async function join(mode) {
 
 function offerSwitch(mode) {
   setState('switch', {
-    text: 'You already have a conversation open in another window or widget. Switch to this one? ' +
-      'The other conversation will end.',
-    primary: {label: 'Switch here', run: async () => {
+    text: t('switch_text'),
+    primary: {label: t('switch_here'), run: async () => {
       const release = await oneCall.takeOver();
       if (!release) return showLobby();
       if (call || state !== 'switch') return release();
       const stream = mode === 'text' ? (lobby.release(), null) : lobby.take({video: mode === 'video'});
       startCall(mode, stream, release);
     }},
-    secondary: {label: 'Cancel', run: () => showLobby()},
+    secondary: {label: t('cancel'), run: () => showLobby()},
   });
   announce($('screen-text').textContent);
 }
@@ -234,7 +239,7 @@ async function createConversation() {
   return data;
 }
 
-const cancel = {label: 'Cancel', run: () => call && finish(call, 'cancelled', true, 'lobby')};
+const cancel = {get label() { return t('cancel'); }, run: () => call && finish(call, 'cancelled', true, 'lobby')};
 
 async function startCall(mode, stream, release) {
   clearTimers();
@@ -243,7 +248,7 @@ async function startCall(mode, stream, release) {
   document.body.dataset.mode = mode;
   const current = call = {conv: null, room: null, ui: null, media: stream, mode, ended: false, started: false,
     release};
-  setState('connecting', {text: 'Connecting…', secondary: cancel});
+  setState('connecting', {text: t('connecting'), secondary: cancel});
   const conv = createConversation();
   conv.then((c) => {
     current.conv = c;
@@ -263,20 +268,24 @@ async function startCall(mode, stream, release) {
   }
   if (gen !== my) return;
   const [{createRoom}, {mountUI}] = mods;
-  setState('waiting', {text: `Waiting for ${name} to join…`, secondary: cancel});
+  setState('waiting', {text: t('waiting', {name}), secondary: cancel});
   try {
-    const config = {...cfg, ui, reconnect_ms: Math.max(3000, HEARTBEAT_MS * 2.5)};
+    // Daily Prebuilt takes colours, not "the scheme's": the ones this page shows now.
+    const css = getComputedStyle(document.documentElement);
+    const theme = {...cfg.theme, background: css.getPropertyValue('--background').trim(),
+      base_text: css.getPropertyValue('--base-text').trim()};
+    const config = {...cfg, ui, theme, daily_lang: i18n.dailyLang(), reconnect_ms: Math.max(3000, HEARTBEAT_MS * 2.5)};
     const room = current.room = createRoom({config, conversation: c, container: $('prebuilt'), media: stream});
     current.ui = mountUI({room, config, conversation: c, media: stream, mode, transcript, announce,
       speaker: lobby.speaker, onEnd: () => end('end_button')});
     wireRoom(current, room);
-    await room.join({url: c.conversation_url, token: c.meeting_token, userName: overrides.user_name || 'Guest'});
+    await room.join({url: c.conversation_url, token: c.meeting_token, userName: overrides.user_name || t('guest')});
     if (gen !== my) return;
     if (room.replicaPresent()) started(current);
   } catch (err) {
     if (gen !== my) return;
     finish(current, 'error', true, 'refused');
-    drawScreen({text: 'The conversation could not start. Please try again.', primary: retry, secondary: back});
+    drawScreen({text: t('start_failed'), primary: retry, secondary: back});
     announce($('screen-text').textContent);
     post('error', {code: err.code || 'join-failed', message: 'the room could not be joined'});
   }
@@ -287,8 +296,7 @@ function started(current) {
   current.started = true;
   setState('in-call');
   current.ui.started?.(current.conv);
-  announce(current.mode === 'text' ? `Connected with ${name}. Type your message below.`
-    : `Connected. You are talking with ${name}.`);
+  announce(t(current.mode === 'text' ? 'connected_text' : 'connected', {name}));
   post('conversation.started', {conversation_id: current.conv.conversation_id});
 }
 
@@ -304,19 +312,19 @@ function wireRoom(current, room) {
     if (current.ended || !current.started) return;
     setState('reconnecting');
     $('net').hidden = false;
-    $('net').textContent = 'Reconnecting…';
-    announce('The connection dropped. Reconnecting…');
+    $('net').textContent = t('reconnecting');
+    announce(t('connection_dropped'));
   });
   room.on('reconnected', () => {
     if (current.ended || state !== 'reconnecting') return;
     $('net').hidden = true;
     setState('in-call');
-    announce('Reconnected.');
+    announce(t('reconnected'));
   });
   room.on('error', (e) => {
     if (current.ended) return;
     finish(current, 'error', true, 'refused');
-    drawScreen({text: 'The conversation stopped because of an error. Please try again.', primary: retry, secondary: back});
+    drawScreen({text: t('call_failed'), primary: retry, secondary: back});
     announce($('screen-text').textContent);
     post('error', {code: e?.errorMsg || 'room-error', message: 'the call failed'});
   });
@@ -345,8 +353,8 @@ function protocol(current, data) {
   }
 }
 
-const retry = {label: 'Try again', run: () => join(lastMode)};
-const back = {label: 'Back', run: () => showLobby({ask: open})};
+const retry = {get label() { return t('try_again'); }, run: () => join(lastMode)};
+const back = {get label() { return t('back'); }, run: () => showLobby({ask: open})};
 
 function failCreate(current, err) {
   finish(current, 'error', false, 'refused');
@@ -358,10 +366,10 @@ function failCreate(current, err) {
     setTimeout(() => location.reload(), 1500);
   } else if (r.action === 'auto') {
     // Busy: try again by itself when the server's Retry-After has passed; the count is for the eye only.
-    setState('busy', {text: r.text, secondary: {label: 'Cancel', run: () => showLobby({ask: open})}});
+    setState('busy', {text: r.text, secondary: {label: t('cancel'), run: () => showLobby({ask: open})}});
     const tick = () => {
       const left = Math.max(0, Math.ceil((r.retryAt - Date.now()) / 1000));
-      $('screen-count').textContent = `Trying again in ${left} s`;
+      $('screen-count').textContent = t('retry_in', {n: i18n.number(left)});
     };
     tick();
     countTimer = setInterval(tick, 1000);
@@ -430,7 +438,7 @@ function finish(current, reason, sendEnd = true, next = 'ended') {
 function showEnded(reason, current, timeUp) {
   const why = fillEnded({reason, conv: current.conv, timeUp, transcript, name});
   setState('ended');
-  announce(`The conversation has ended. ${why}`);
+  announce(`${t('ended_title')}. ${why}`);
 }
 
 export function end(reason = 'visitor_ended') {
@@ -475,8 +483,8 @@ function closed() {
 function confirmClose() {
   if (!call) return post('request-close');
   showConfirm({
-    title: 'End the conversation?', text: `Closing this panel ends your conversation with ${name}.`,
-    yes: 'End conversation', no: 'Keep talking',
+    title: t('confirm_title'), text: t('confirm_text', {name}),
+    yes: t('end_conversation'), no: t('keep_talking'),
     onYes: () => { end('panel_closed'); post('request-close'); },
   });
 }
@@ -510,7 +518,12 @@ function onMessage(e) {
   const m = e.data;
   if (!m || m.ns !== NS || typeof m.cmd !== 'string') return;
   const data = m.data || {};
-  if (m.cmd === 'config') overrides = data;
+  if (m.cmd === 'config') {
+    overrides = data;
+    // The loader's panel has a header that names the replica: the call's name tag keeps only its speaking dot.
+    document.body.classList.toggle('framed', !!data.header);
+    if (cfg.overrides.includes('language') && data.language) setLanguage(i18n.choose(cfg.ui_language, data.language));
+  }
   else if (m.cmd === 'open') opened();
   else if (m.cmd === 'start') hostStart();
   else if (m.cmd === 'end') end('visitor_ended');
@@ -568,6 +581,54 @@ if (!policyAllows('camera') || !policyAllows('microphone')) {
     ' and check the Permissions-Policy of the page that embeds it.');
   post('error', {code: 'frame-not-allowed', message: `the page does not let the widget use the ${missing}`});
 }
+// The visitor's language (docs/config.md, ui_language); names and labels follow it, the launcher's too.
+async function setLanguage(code) {
+  await i18n.use(code);
+  name = cfg.display_name || t('launcher_label');
+  i18n.setVars({name});
+  i18n.apply();
+  for (const id of ['lobby-title', 'screen-title', 'who']) $(id).textContent = name;
+  document.title = name;
+  renderLobby();
+  if (told) post('look', look());
+}
+
+// What the loader draws in the host page (static/launcher.css), themed and in the visitor's language.
+const ICONS = {
+  video: '<rect x="2.5" y="6" width="13" height="12" rx="3"/><path d="M15.5 10.5 21.5 7v10l-6-3.5z"/>',
+  chat: '<path d="M5 4h14a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2h-8l-5 4v-4H5a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"/>',
+  wave: '<path d="M4 10v4M8 6v12M12 3v18M16 7v10M20 10v4"/>',
+};
+const svg = (paths, cls = '') => `<svg class="${cls}" viewBox="0 0 24 24" aria-hidden="true">${paths}</svg>`;
+const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function look() {
+  const th = cfg.theme;
+  const css = getComputedStyle(document.documentElement);
+  const vars = {accent: th.accent, 'accent-text': th.accent_text, bg: css.getPropertyValue('--background').trim(),
+    fg: css.getPropertyValue('--base-text').trim(), radius: `${th.radius}px`,
+    font: th.font || 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'};
+  const avatar = th.launcher_icon === 'avatar' && cfg.avatar_url;
+  const icon = avatar ? `<img src="${escape(cfg.avatar_url)}" alt="">` : svg(ICONS[th.launcher_icon] || ICONS.video);
+  return {
+    theme: th, dir: document.documentElement.dir,
+    css: `:host{${Object.entries(vars).map(([k, v]) => `--cvi-${k}:${v}`).join(';')}}${launcherCss}`,
+    classes: `${th.launcher_style}${avatar ? ' avatar' : ''}`,
+    bubble: `<span class="o">${icon}<span class="l">${escape(th.launcher_label || t('launcher_label'))}</span></span>` +
+      `<span class="c">${svg('<path d="M6 6l12 12M18 6 6 18"/>', 'cx')}${svg('<path d="m6 9 6 6 6-6"/>', 'cm')}` +
+      '<span class="x"></span></span>',
+    title: th.header_title || name,
+    labels: {close: t('close'), minimize: t('minimize'), frame: t('frame_title')},
+    teaser: cfg.teaser?.text || '', delay: cfg.teaser?.delay_s || 0,
+  };
+}
+
+// The loader's own look (static/launcher.css): only a page embedded by the loader needs it.
+const launcherCss = embedded && boot.origin
+  ? await fetch(boot.launcher_css).then((r) => (r.ok ? r.text() : ''), () => '') : '';
+i18n.setVars({name});
+await setLanguage(i18n.choose(cfg.ui_language, cfg.language));
 setState('idle');
 renderLobby();
-post('ready', {theme: cfg.theme, ui: cfg.ui, audio_only: cfg.audio_only, recording: cfg.recording});
+post('ready', {...look(), ui: cfg.ui, audio_only: cfg.audio_only, recording: cfg.recording});
+told = true;

@@ -34,3 +34,32 @@ def test_strong_config_has_no_warnings(tmp_path: Path) -> None:
     raw = deep_merge(base_config(tmp_path), {"server": {"secret_key": STRONG, "server_keys": [STRONG + "x"],
                                                         "public_url": "https://w.example.com"}})
     assert audit(parse_settings(raw, {})) == []
+
+
+@pytest.mark.parametrize(
+    ("theme", "expected"),
+    [
+        ({"base_text": "#777777", "background": "#888888"},
+         "widgets.support.theme: base_text #777777 on background #888888 has a contrast of 1.26:1"),
+        ({"accent": "#fde047"},
+         "widgets.support.theme: accent_text #ffffff on accent #fde047 has a contrast of 1.32:1"),
+        # An empty text colour is each scheme's: a pale background fails under the dark scheme's pale text.
+        ({"background": "#f3f4f6", "scheme": "auto"}, "base_text #f9fafb on background #f3f4f6"),
+    ],
+)
+def test_low_contrast_theme_colours_warn_naming_the_pair(tmp_path: Path, theme: dict[str, str],
+                                                         expected: str) -> None:
+    raw = deep_merge(base_config(tmp_path), {"server": {"secret_key": STRONG, "server_keys": [STRONG + "x"],
+                                                        "public_url": "https://w.example.com"},
+                                             "widgets": {"support": {"theme": theme}}})
+    found = audit(parse_settings(raw, {}))
+    assert any(expected in w and "below WCAG AA 4.5:1" in w for w in found), found
+
+
+@pytest.mark.parametrize("theme", [{}, {"scheme": "light"}, {"scheme": "dark", "accent": "#0f766e"},
+                                   {"background": "#0b1020", "base_text": "#e5e7eb"}])
+def test_readable_themes_do_not_warn(tmp_path: Path, theme: dict[str, str]) -> None:
+    raw = deep_merge(base_config(tmp_path), {"server": {"secret_key": STRONG, "server_keys": [STRONG + "x"],
+                                                        "public_url": "https://w.example.com"},
+                                             "widgets": {"support": {"theme": theme}}})
+    assert [w for w in audit(parse_settings(raw, {})) if "contrast" in w] == []

@@ -50,3 +50,29 @@ async def test_only_the_built_loader_is_served(client: AppClient) -> None:
     r = await client.get("/embed.js")
     assert r.status_code == 200 and r.content == loader
     assert (await client.get("/static/loader/embed.js")).status_code == 404
+
+
+FRAME_BUDGET_GZIP = 30 * 1024
+STATIC_IMPORT = re.compile(r"^import\s[^;]*?from\s+'cvi/([\w-]+\.js)';", re.M)
+
+
+@pytest.mark.anyio
+async def test_frame_page_before_the_call_library_stays_within_30_kb_gzipped(client: AppClient) -> None:
+    """The page, frame.css, frame.js and every module it imports statically (the lobby's), the English
+    catalog in the page, and the launcher's CSS the loader is sent: what a visitor loads before Join."""
+    page = (await client.get("/w/support")).content
+    names = ["frame.css", "launcher.css"]
+    todo = ["frame.js"]
+    while todo:
+        name = todo.pop()
+        names.append(name)
+        source = (ROOT / "static" / name).read_text()
+        todo += [f"call/{m}" for m in STATIC_IMPORT.findall(source) if f"call/{m}" not in names + todo]
+    sizes = {"page": len(gzip.compress(page, 9))}
+    for name in names:
+        body = (await client.get(f"/static/{name}")).content
+        sizes[name] = len(gzip.compress(body, 9))
+    assert {"call/lobby.js", "call/i18n.js", "call/refusals.js"} <= set(sizes)
+    assert "call/daily-room.js" not in sizes and "call/custom-ui.js" not in sizes  # the call's, loaded later
+    total = sum(sizes.values())
+    assert total <= FRAME_BUDGET_GZIP, f"frame page before the call library: {total} bytes gzipped {sizes}"

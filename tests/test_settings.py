@@ -20,6 +20,7 @@ from widget_server.settings import (
     Overrides,
     Recording,
     ServerSettings,
+    Teaser,
     Theme,
     WebhookSettings,
     WidgetSettings,
@@ -207,10 +208,10 @@ def test_every_config_key_is_documented() -> None:
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", doc, re.M))
     keys: set[str] = set()
     for cls in (ServerSettings, EngineSettings, WebhookSettings, LifecycleSettings, WidgetSettings, Limits, Theme,
-                Overrides):
+                Overrides, Teaser):
         keys |= set(cls.__dataclass_fields__)
     keys -= {"secret_keys", "api_keys", "metrics_keys", "secrets", "generated_secret", "id", "limits", "theme",
-             "overrides"}
+             "overrides", "teaser"}
     keys |= {"secret_key", "kind", "api_key", "secret", "metrics_key"}
     assert keys - documented == set()
     assert set(Recording.__dataclass_fields__) <= set(re.findall(r"\b(s3_bucket|s3_region|role_arn)\b", doc))

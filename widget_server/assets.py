@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from pathlib import Path
 
 from starlette.requests import Request
@@ -40,6 +41,8 @@ REQUIRED = {
 REQUIRED_TEMPLATES = ("frame.html", "error.html", "demo.html")
 SOURCES = ("loader/",)
 
+CSS_COMMENT = re.compile(rb"/\*.*?\*/\n?", re.S)
+
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("text/javascript", ".mjs")
 
@@ -59,6 +62,9 @@ class Assets:
 
     def _add(self, name: str, path: Path) -> None:
         body = path.read_bytes()
+        if name.endswith(".css"):
+            # The stylesheets' comments are for the people who read the source, not for every visitor's download.
+            body = CSS_COMMENT.sub(b"", body)
         self.files[name] = path
         self.bodies[name] = body
         self.hashes[name] = hashlib.sha256(body).hexdigest()[:10]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from widget_server.settings import Settings
+from widget_server.settings.widgets import CONTRAST_PAIRS, SCHEMES, Theme
 
 WEAK = {"changeme", "change-me", "secret", "password", "default", "example", "test", "dev", "development",
         "widget", "tavus", "letmein", "0123456789abcdef"}
@@ -28,8 +29,41 @@ def _weak_reason(value: str) -> str | None:
     return None
 
 
+def _luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of "#rgb" or "#rrggbb"."""
+    hexa = colour[1:] if len(colour) == 7 else "".join(c * 2 for c in colour[1:])
+    channels = [int(hexa[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two colours, 1..21."""
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def contrast_problems(path: str, theme: Theme) -> list[str]:
+    """Each theme colour pair below WCAG AA (4.5:1), in every scheme the widget may show (an empty colour is the
+    scheme's own)."""
+    schemes = ("light", "dark") if theme.scheme == "auto" else (theme.scheme,)
+    found: list[str] = []
+    for fg, bg in CONTRAST_PAIRS:
+        for scheme in schemes:
+            a = getattr(theme, fg) or SCHEMES[scheme][fg]
+            b = getattr(theme, bg) or SCHEMES[scheme][bg]
+            ratio = contrast(a, b)
+            line = (f"{path}.theme: {fg} {a} on {bg} {b} has a contrast of {ratio:.2f}:1, below WCAG AA 4.5:1; "
+                    "visitors with low vision may not read it")
+            if ratio < 4.5 and line not in found:
+                found.append(line)
+    return found
+
+
 def audit(settings: Settings) -> list[str]:
     found: list[str] = []
+    for wid, widget in settings.widgets.items():
+        found += contrast_problems(f"widgets.{wid}", widget.theme)
     if not settings.server.generated_secret:
         keys = settings.server.secret_keys
         for i, key in enumerate(keys):

@@ -31,7 +31,7 @@ _EMPTY: dict[str, Any] = {"string": "", "strings": ()}
 
 @dataclass(frozen=True)
 class Setting:
-    kind: str  # string | boolean | integer | number | choice | strings | table
+    kind: str  # string | boolean | integer | number | choice | strings | texts | table
     help: str
     lo: float = 0
     hi: float = 0
@@ -77,6 +77,11 @@ def strings(default: Any, help: str, *, options: tuple[str, ...] = (), secret: b
             parse: Callable[[str], Any] | None = None) -> Any:
     """A list of strings (a lone string counts as a list of one); ``options`` limits what the items may be."""
     return _declare(Setting("strings", help, options=options, secret=secret, key=key, parse=parse), default)
+
+
+def texts(help: str, *, keys: tuple[str, ...], max_len: int = 2000) -> Any:
+    """A table of strings by key (``[x.texts]`` ``join = "Start"``), each key one of ``keys``; read as pairs."""
+    return _declare(Setting("texts", help, options=keys, max_len=max_len), ())
 
 
 def table(cls: type, help: str) -> Any:
@@ -153,6 +158,8 @@ class Reader:
             return self._string(value, at, default, s)
         if s.kind == "strings":
             return self._strings(value, at, s)
+        if s.kind == "texts":
+            return self._texts(value, at, s) if isinstance(value, dict) or key in raw else value
         integral = isinstance(value, int) and not isinstance(value, bool)
         if s.kind == "boolean":
             ok, expected = isinstance(value, bool), "must be true or false"
@@ -200,6 +207,24 @@ class Reader:
         except ValueError as exc:
             self.fail(path, str(exc), value, secret=s.secret)
             return default
+
+    def _texts(self, value: Any, path: str, s: Setting) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict):
+            self.fail(path, "must be a table of strings", value)
+            return ()
+        self.unknown(value, path, set(s.options))
+        out = []
+        for key, text in value.items():
+            if key not in s.options:
+                continue
+            text = self.expand(text, _join(path, key))
+            if text is None:
+                continue
+            if not isinstance(text, str) or not text or len(text) > s.max_len:
+                self.fail(_join(path, key), f"must be a string of 1..{s.max_len} characters", text)
+                continue
+            out.append((key, text))
+        return tuple(out)
 
     def _strings(self, value: Any, path: str, s: Setting) -> tuple[Any, ...]:
         single = isinstance(value, str)

@@ -30,7 +30,7 @@ def create_backend(server: str, server_key: str, origin: str, widget: str = "sup
 
     async def page(request: Request) -> Response:
         name = request.path_params.get("name") or "index.html"
-        if name not in ("index.html", "app.js"):
+        if name not in ("index.html", "app.js", "page.css"):
             return Response(status_code=404)
         return FileResponse(HERE / name)
 

@@ -1,5 +1,7 @@
 // What both call UIs share: remaining time and its warning, the record control and indicator, the end button,
 // captions (on/off) and the transcript panel. Buttons keep their names; aria-pressed says their state.
+import {number, t} from 'cvi/i18n.js';
+
 const $ = (id) => document.getElementById(id);
 const WARN_S = 60;
 
@@ -23,13 +25,13 @@ export function mountCommon({room, config, conversation, transcript, announce, o
 
   const tick = () => {
     const left = Math.max(0, Math.round((expires - Date.now()) / 1000));
-    timer.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
-    timer.setAttribute('aria-label', `${Math.ceil(left / 60)} minutes remaining`);
+    timer.textContent = `${number(Math.floor(left / 60))}:${number(Math.floor(left % 60 / 10))}${number(left % 10)}`;
+    timer.setAttribute('aria-label', t('minutes_left', {n: number(Math.ceil(left / 60))}));
     timer.classList.toggle('low', left <= WARN_S);
     if (left <= WARN_S && !warned) {
       warned = true;
       warning.hidden = false;
-      warning.textContent = left > 1 ? `The call will end in ${left} seconds.` : 'The call is ending.';
+      warning.textContent = left > 1 ? t('ends_in', {n: number(left)}) : t('ending');
       announce(warning.textContent);
       setTimeout(() => { warning.hidden = true; }, 8000);
     }
@@ -76,8 +78,8 @@ export function mountCommon({room, config, conversation, transcript, announce, o
       const line = document.createElement('p');
       line.className = role === 'user' ? 'you' : 'them';
       const who = document.createElement('b');
-      who.textContent = `${transcript.who(role)}: `;
-      line.append(who, text);
+      who.append(Object.assign(document.createElement('bdi'), {textContent: transcript.who(role)}), ': ');
+      line.append(who, Object.assign(document.createElement('bdi'), {textContent: text}));
       captions.append(line);
       while (captions.children.length > 2) captions.firstChild.remove();
     },

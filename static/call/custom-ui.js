@@ -3,6 +3,7 @@
 // the "you are muted" nudge, a network hint, and the chroma key for green-screened replicas.
 import {runChromaKey} from 'cvi/chroma.js';
 import {mountCommon, pressed} from 'cvi/common-ui.js';
+import {t} from 'cvi/i18n.js';
 import {levelMeter} from 'cvi/lobby.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +21,11 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
   if (config.greenscreen) {
     stage.classList.add('keyed');
     const bg = config.background || '#0b1020';
-    if (/^https?:/.test(bg)) stage.style.backgroundImage = `url("${encodeURI(bg)}")`;
+    // "blur": the replica's own picture, blurred (frame.css .stage.blur), or the accent's glow without one.
+    const image = bg === 'blur' ? config.avatar_url : /^https?:/.test(bg) && bg;
+    stage.classList.toggle('blur', bg === 'blur');
+    if (image) stage.style.backgroundImage = `url("${encodeURI(image)}")`;
+    else if (bg === 'blur') stage.style.backgroundColor = config.theme.accent;
     else stage.style.backgroundColor = bg;
   }
   const self = $('self-view');
@@ -36,6 +41,10 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
     if (v?.state === 'playable' && v.persistentTrack && video.srcObject?.getVideoTracks()[0] !== v.persistentTrack) {
       video.srcObject = new MediaStream([v.persistentTrack]);
       video.play().catch(() => {});
+      if (!config.greenscreen) {
+        $('replica-backdrop').srcObject = video.srcObject;
+        $('replica-backdrop').play().catch(() => {});
+      }
       if (config.greenscreen && !chroma) {
         chroma = runChromaKey(video, canvas);
         stage.dataset.chroma = chroma.kind;
@@ -56,7 +65,7 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
   room.on('network-quality-change', (e) => {
     const poor = e?.threshold === 'low' || e?.threshold === 'very-low';
     net.hidden = !poor;
-    net.textContent = poor ? 'Weak connection' : '';
+    net.textContent = poor ? t('weak_connection') : '';
   });
 
   let muted = false;
@@ -118,9 +127,10 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
       stopMeter();
       common.destroy();
       video.srcObject = null;
+      $('replica-backdrop').srcObject = null;
       self.srcObject = null;
       audio.srcObject = null;
-      stage.classList.remove('keyed', 'replica-speaking', 'user-speaking');
+      stage.classList.remove('keyed', 'blur', 'replica-speaking', 'user-speaking');
       mic.onclick = cam.onclick = form.onsubmit = null;
       pressed(mic, false);
       pressed(cam, false);

@@ -39,7 +39,7 @@ export function frameOptions(config) {
     showLocalVideo: !config.audio_only,
     showParticipantsBar: false,
     activeSpeakerMode: true,
-    lang: dailyLang(config.language),
+    lang: config.daily_lang || dailyLang(config.language),
     theme: {colors: themeColors(config.theme)},
   };
 }

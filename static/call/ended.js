@@ -1,15 +1,14 @@
 // The ended screen: why it ended, what was said (on screen, and as a plain-text download), the optional
 // rating (widget key collect_rating) and next step (ended_cta, drawn by the template).
+import {t} from 'cvi/i18n.js';
+
 const $ = (id) => document.getElementById(id);
+const WHY = {end_button: 'why_you', visitor_ended: 'why_you', panel_closed: 'why_you', ended_by_engine: 'why_them',
+  ejected: 'why_them', connection_lost: 'why_lost', switched: 'why_switched'};
 
 function why(reason, timeUp, name) {
-  if (timeUp && reason === 'ended_by_engine') return 'The time for this conversation is up.';
-  return {
-    end_button: 'You ended the conversation.', visitor_ended: 'You ended the conversation.',
-    panel_closed: 'You ended the conversation.', ended_by_engine: `${name} ended the conversation.`,
-    ejected: `${name} ended the conversation.`, connection_lost: 'The connection was lost.',
-    switched: 'You switched to a conversation in another window or widget.',
-  }[reason] || 'The conversation has ended.';
+  if (timeUp && reason === 'ended_by_engine') return t('why_time_up');
+  return WHY[reason] ? t(WHY[reason], {name}) : `${t('ended_title')}.`;
 }
 
 /** Fills the ended screen; returns the sentence that says why. */

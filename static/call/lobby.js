@@ -1,5 +1,7 @@
 // The lobby: camera preview, device pickers, a microphone level meter, and the visitor's choice of how to
 // join. Nothing here talks to the server: the conversation is created only when the visitor presses Join.
+import {number, t} from 'cvi/i18n.js';
+
 const $ = (id) => document.getElementById(id);
 
 // What a getUserMedia refusal means for the visitor.
@@ -92,7 +94,7 @@ function fill(select, devices, current) {
   select.replaceChildren(...devices.map((d, i) => {
     const option = document.createElement('option');
     option.value = d.deviceId;
-    option.textContent = d.label || `${select.id.includes('camera') ? 'Camera' : 'Device'} ${i + 1}`;
+    option.textContent = d.label || t('device_n', {n: number(i + 1)});
     option.selected = d.deviceId === current;
     return option;
   }));
@@ -117,7 +119,7 @@ export class Lobby {
   ask(ids = {}) {
     if (this.asking) return this.asking;
     $('preview').dataset.media = 'asking';
-    $('preview-off-text').textContent = `Asking your browser for the ${this.video ? 'camera and microphone' : 'microphone'}…`;
+    $('preview-off-text').textContent = t(this.video ? 'asking_both' : 'asking_mic');
     this.asking = acquire({video: this.video, ...ids}).then((media) => {
       this.asking = null;
       this.release();
@@ -144,8 +146,8 @@ export class Lobby {
     video.srcObject = hasVideo ? new MediaStream(media.stream.getVideoTracks()) : null;
     if (hasVideo) video.play().catch(() => {});
     $('preview').dataset.media = hasVideo ? 'video' : media.mic === 'ok' ? 'voice' : 'none';
-    $('preview-off-text').textContent = !this.video ? 'Voice conversation'
-      : media.camera === 'ok' ? '' : media.mic === 'ok' ? 'Camera off' : 'Camera and microphone off';
+    $('preview-off-text').textContent = !this.video ? t('subtitle_voice')
+      : media.camera === 'ok' ? '' : t(media.mic === 'ok' ? 'camera_off' : 'camera_mic_off');
     const bars = [...$('meter').children];
     this.stopMeter = levelMeter(media.stream, (level) => {
       bars.forEach((bar, i) => bar.classList.toggle('on', level > (i + 0.5) / bars.length));

@@ -1,14 +1,16 @@
 // What was said in the call: kept while it lasts, shown in the transcript panel, left on the ended screen and
 // offered as a plain-text download.
+import {clock, t} from 'cvi/i18n.js';
+
 export class Transcript {
   constructor(name) {
-    this.name = name;   // the replica's display name
+    this.name = name;   // () => the replica's display name
     this.lines = [];
     this.lists = [];
   }
 
   who(role) {
-    return role === 'user' ? 'You' : this.name;
+    return role === 'user' ? t('you') : this.name();
   }
 
   /** Renders into an <ol> now and on every later line. */
@@ -21,8 +23,9 @@ export class Transcript {
     const li = document.createElement('li');
     li.className = role === 'user' ? 'you' : 'them';
     const who = document.createElement('b');
-    who.textContent = `${this.who(role)}: `;
-    li.append(who, text);
+    who.append(Object.assign(document.createElement('bdi'), {textContent: this.who(role)}), ': ');
+    // The words keep their own direction (English said in an Arabic page, or the reverse).
+    li.append(who, Object.assign(document.createElement('bdi'), {textContent: text}));
     return li;
   }
 
@@ -38,8 +41,7 @@ export class Transcript {
   }
 
   text() {
-    const when = (d) => d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit'});
-    return this.lines.map((l) => `[${when(l.at)}] ${this.who(l.role)}: ${l.text}`).join('\n') + '\n';
+    return this.lines.map((l) => `[${clock(l.at)}] ${this.who(l.role)}: ${l.text}`).join('\n') + '\n';
   }
 
   clear() {

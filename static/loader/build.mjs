@@ -1,10 +1,8 @@
-// Builds static/embed.js, the loader host pages load: embed.css minified into the source's __STYLES__,
-// then the whole minified for ES2017 (npm run build; `make install` runs it).
-import {readFileSync} from 'node:fs';
-import {build, transform} from 'esbuild';
+// Builds static/embed.js, the loader host pages load: the source minified for ES2017 (npm run build; `make
+// install` runs it). Its styles are the widget page's to send (static/launcher.css), not part of this file.
+import {build} from 'esbuild';
 
 const here = new URL('.', import.meta.url);
-const css = await transform(readFileSync(new URL('embed.css', here), 'utf8'), {loader: 'css', minify: true});
 await build({
   entryPoints: [new URL('embed.js', here).pathname],
   outfile: new URL('../embed.js', here).pathname,
@@ -12,5 +10,4 @@ await build({
   target: 'es2017',
   logLevel: 'warning',
   banner: {js: '/* widget-server loader: docs/embedding.md */'},
-  define: {__STYLES__: JSON.stringify(css.code.trim())},
 });

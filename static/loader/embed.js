@@ -26,8 +26,9 @@
     return guarded(initFromOwnTag)(previous);
   }
 
-  // The loader's own styles (static/loader/embed.css), minified into this string by the build (build.mjs).
-  const STYLES = __STYLES__;
+  // Until the widget page sends the launcher's look (static/launcher.css, themed, with ready): the panel's frame.
+  const BASE = '.panel{display:flex;flex-direction:column;height:100%}iframe{flex:1;border:0;width:100%}' +
+    '[hidden]{display:none!important}';
 
   // Every entry point from the host page or the browser goes through this: nothing escapes into the page.
   function guarded(f) {
@@ -73,6 +74,7 @@
     widget.panel.classList.toggle('mini', mini);
     widget.panel.hidden = false;
     widget.bubble.hidden = mini || widget.destroyed;
+    widget.teaser.hidden = true;
     widget.panel.setAttribute('aria-modal', !mini);
     tellFrame(widget, 'minimize', {on: mini});
   }
@@ -88,6 +90,7 @@
     if (wasMini) setMini(widget, false);
     widget.open = open;
     widget.panel.hidden = !open;
+    widget.teaser.hidden = true;
     widget.bubble.setAttribute('aria-expanded', open);
     if (!wasMini) tellFrame(widget, open ? 'open' : 'close');
     if (open) focusFrame(widget);
@@ -106,27 +109,32 @@
     host.dataset.cviWidget = id;
     const root = host.attachShadow({mode: 'open'});
     // A constructed stylesheet: a page whose CSP refuses inline styles still allows it.
-    const sheet = new CSSStyleSheet();
-    sheet.replaceSync(STYLES);
+    const sheet = widget.sheet = new CSSStyleSheet();
+    sheet.replaceSync(BASE);
     root.adoptedStyleSheets = [sheet];
     // Hidden until the widget page says it is ready: a widget not allowed on this page shows nothing.
     // The open panel is a modal dialog: two sentinels keep Tab inside it (the frame's own elements between).
     root.innerHTML =
-      '<button class="bubble" type="button" aria-expanded="false" hidden></button>' +
+      '<div class="teaser" hidden><button class="tt" type="button"></button><button class="tx" type="button">' +
+      '\u00d7</button></div><button class="bubble" type="button" aria-expanded="false" hidden></button>' +
       '<div class="panel"' + (widget.inline ? '>' : ' role="dialog" aria-modal="true" aria-labelledby="t" hidden>') +
-      '<i tabindex="0"></i><div class="header"><span id="t"></span>' +
-      '<button class="close" type="button" aria-label="Close">\u00d7</button></div>' +
-      '<iframe title="Video conversation" allow="camera; microphone; autoplay; display-capture; fullscreen">' +
-      '</iframe><i tabindex="0"></i></div>';
-    widget.bubble = root.querySelector('.bubble');
-    widget.panel = root.querySelector('.panel');
-    widget.frame = root.querySelector('iframe');
-    widget.close = root.querySelector('.close');
+      '<i tabindex="0"></i><div class="header"><span id="t"></span><button class="close" type="button"></button>' +
+      '</div><iframe allow="camera; microphone; autoplay; display-capture; fullscreen"></iframe><i tabindex="0"></i></div>';
+    const find = (selector) => root.querySelector(selector);
+    widget.bubble = find('.bubble');
+    widget.panel = find('.panel');
+    widget.frame = find('iframe');
+    widget.close = find('.close');
+    widget.teaser = find('.teaser');
     const edges = root.querySelectorAll('i');
-    root.querySelector('.header').hidden = widget.inline;
+    find('.header').hidden = widget.inline;
     if (widget.inline) edges.forEach((edge) => edge.remove());
     edges[0].onfocus = guarded(() => focusFrame(widget, true));
     edges[1].onfocus = guarded(() => widget.close.focus());
+    find('.tt').onclick = guarded(() => setOpen(widget, true));
+    find('.tx').onclick = guarded(() => {
+      widget.teaser.hidden = true;
+    });
     widget.bubble.onclick = guarded(() => {
       setOpen(widget, !widget.open);
     });
@@ -165,12 +173,13 @@
       if (event.origin !== serverOrigin || message.ns !== 'cvi' || !message.event ||
           event.source !== widget.frame.contentWindow) return;
       if (message.event == 'ready') return onReady(widget, data);
+      if (message.event == 'look') return look(widget, data);
       if (message.event == 'request-close') return setOpen(widget, false);
       if (message.event == 'request-open') return setOpen(widget, true);
       if (message.event == 'state') {
         widget.live = /^(starting|waiting|in-call|reconnecting|minimized)$/.test(data.state);
-        widget.close.setAttribute('aria-label', widget.live ? 'Minimize' : 'Close');
-        widget.close.textContent = widget.live ? '\u2013' : '\u00d7';
+        widget.host.dataset.s = data.state;
+        labels(widget);
       }
       emit(widget, message.event, data);
       if (widget.destroyed && !widget.live) removeWidget(widget);
@@ -184,28 +193,57 @@
     widget.host.remove();
   }
 
-  // The widget page is allowed here and sent the theme: show the launcher and send what was waiting.
+  // A live call's close only minimizes: the header's button and the open launcher say which.
+  function labels(widget) {
+    const text = widget.labels[widget.live ? 'minimize' : 'close'];
+    widget.close.setAttribute('aria-label', text);
+    widget.close.textContent = widget.live ? '\u2013' : '\u00d7';
+    widget.host.classList.toggle('live', !!widget.live);
+    widget.bubble.querySelector('.x').textContent = text;
+  }
+
+  // The launcher's look in the visitor's language, drawn by the widget page (its CSS, the bubble's inside).
+  function look(widget, data) {
+    const position = widget.options.position || data.theme.launcher_position;
+    widget.sheet.replaceSync(BASE + data.css);
+    widget.host.className = (widget.inline ? 'mode-inline ' : 'mode-launcher ') + data.classes +
+      (/left/.test(position) ? ' at-left' : '') + (/top/.test(position) ? ' at-top' : '');
+    widget.host.dir = data.dir;
+    widget.bubble.innerHTML = data.bubble;
+    widget.panel.querySelector('span').textContent = data.title;
+    widget.frame.title = data.labels.frame;
+    widget.teaser.lastChild.setAttribute('aria-label', data.labels.close);
+    widget.teaser.firstChild.textContent = data.teaser;
+    widget.labels = data.labels;
+    labels(widget);
+  }
+
+  // The widget page is allowed here and sent its look: show the launcher and send what was waiting.
   function onReady(widget, data) {
-    const theme = data.theme || {};
     const options = widget.options;
-    const position = options.position || theme.launcher_position || '';
-    const label = theme.launcher_label || 'Talk to us';
-    const style = widget.host.style;
     if (widget.ready) return;
     widget.ready = true;
     clearTimeout(widget.timer);
-    style.setProperty('--cvi-accent', theme.accent || '#4f46e5');
-    style.setProperty('--cvi-accent-text', theme.accent_text || '#fff');
-    style.setProperty('--cvi-background', theme.background || '#111');
-    widget.host.className = (widget.inline ? 'mode-inline' : 'mode-launcher') +
-      (/left/.test(position) ? ' at-left' : '') + (/top/.test(position) ? ' at-top' : '');
-    widget.bubble.textContent = widget.panel.querySelector('span').textContent = label;
+    look(widget, data);
     widget.bubble.hidden = widget.inline;
+    // A phone's keyboard shrinks the visual viewport: the full-screen panel follows it (launcher.css).
+    const viewport = window.visualViewport;
+    if (viewport) {
+      viewport.addEventListener('resize', guarded(() => {
+        widget.host.style.setProperty('--cvi-vh', viewport.height + 'px');
+      }));
+    }
+    if (data.teaser && !widget.inline) {
+      setTimeout(guarded(() => {
+        widget.teaser.hidden = widget.open || widget.mini || widget.destroyed;
+      }), data.delay * 1000);
+    }
     tellFrame(widget, 'config', {
       conversational_context: options.context,
       custom_greeting: options.greeting,
       language: options.language,
       user_name: options.userName || options.user_name,
+      header: !widget.inline,
     });
     widget.queue.forEach((queued) => tellFrame(widget, queued[0], queued[1]));
     emit(widget, 'ready');

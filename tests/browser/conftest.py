@@ -55,7 +55,7 @@ def widget_config(host_origin: str) -> dict[str, Any]:
             "apply_greenscreen": True,
             "background": GREEN_BACKGROUND,
             "custom_greeting": "Hello from the browser test!",
-            "overrides": {"allow": ["conversational_context", "custom_greeting", "user_name"]},
+            "overrides": {"allow": ["conversational_context", "custom_greeting", "user_name", "language"]},
             "page_messages": ["conversation.respond"],
             "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
             "theme": {"accent": "#0f766e", "launcher_label": "Ask us"},
@@ -71,7 +71,8 @@ def widget_config(host_origin: str) -> dict[str, Any]:
         },
         "pow": {**common, "ui": "custom", "proof_of_work": 16,
                 "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
-        "busy": {**common, "ui": "custom", "limits": {"max_concurrent": 1, "per_ip_per_hour": 1000}},
+        "busy": {**common, "ui": "custom", "limits": {"max_concurrent": 1, "per_ip_per_hour": 1000},
+                 "overrides": {"allow": ["language"]}},
         "audio": {**common, "ui": "custom", "audio_only": True, "custom_greeting": "Audio only here.",
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         # The visitor's call (issue 13): a name and picture, consent, a rating, a next step.
@@ -81,8 +82,16 @@ def widget_config(host_origin: str) -> dict[str, Any]:
                   "consent_url": "https://www.example.com/privacy", "collect_rating": True,
                   "ended_cta": {"label": "Book a demo", "url": "https://www.example.com/demo"},
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
+                  "overrides": {"allow": ["language"]},
                   "theme": {"accent": "#0f766e", "launcher_label": "Talk to Ada"}},
-        "limited": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1}},
+        # The operator's brand (issue 14): a round launcher with the replica's face, a teaser, a font and radius.
+        "brand": {**common, "ui": "custom", "display_name": "Ada", "avatar_url": "{server}/static/avatar.svg",
+                  "teaser": {"text": "Questions about pricing? Ask Ada, face to face.", "delay_s": 0},
+                  "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
+                  "theme": {"accent": "#6d28d9", "launcher_style": "round", "launcher_icon": "avatar",
+                            "radius": 24, "header_title": "Acme support"}},
+        "limited": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1},
+                    "overrides": {"allow": ["language"]}},
         # ui left at its default ("prebuilt"): on a room that is not Daily's, the kit's own UI (issue 12).
         "plain": {**common, "custom_greeting": "Plain widget here.",
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
@@ -152,7 +161,7 @@ class Host:
     def csp(self, nonce: str = "") -> str:
         extra = f" 'nonce-{nonce}'" if nonce else ""
         return (f"default-src 'self'; script-src 'self' {self.server}{extra}; style-src 'self'; "
-                f"frame-src {self.server}; connect-src 'self'; img-src 'self' data:")
+                f"frame-src {self.server}; connect-src 'self'; img-src 'self' data: {self.server}")
 
     def page(self, name: str, body: str, *, head: str = "", nonce: str = "n0nce") -> str:
         html = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{name}</title>"
@@ -176,7 +185,8 @@ def _host_app(host: Host) -> Starlette:
             return Response(status_code=404)
         # Examples are written for https://widgets.example.com; here the server is on loopback.
         body = path.read_text().replace("https://widgets.example.com", host.server)
-        media = "text/javascript" if path.suffix in (".js", ".jsx", ".mjs") else "text/html"
+        media = {".js": "text/javascript", ".jsx": "text/javascript", ".mjs": "text/javascript",
+                 ".css": "text/css"}.get(path.suffix, "text/html")
         return Response(body, media_type=media)
 
     async def backend(scope: Any, receive: Any, send: Any) -> None:

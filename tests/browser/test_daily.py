@@ -91,6 +91,10 @@ def test_prebuilt_frame_gets_theme_language_and_token(browser: Browser, daily_se
                     lang: dailyLang('french')};
         }""")
         assert props["lang"] == "fr"
+        # The widget's language is French and ui_language "auto": the page is French, and Prebuilt is told so.
+        assert frame.locator("html").get_attribute("lang") == "fr"
+        assert frame.locator("#end").get_attribute("aria-label") == "Terminer"
+        assert frame.evaluate("import('cvi/i18n.js').then((m) => m.dailyLang())") == "fr"
         assert props["options"]["theme"]["colors"]["accent"] == THEME["accent"]
         assert props["options"]["theme"]["colors"]["accentText"] == THEME["accent_text"]
         assert props["options"]["showLeaveButton"] and props["options"]["showFullscreenButton"]

@@ -6,13 +6,21 @@ The React example has its own test (test_react.py): it is bundled with esbuild f
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.browser.conftest import EXAMPLES, SERVER_KEY, Host, WidgetServer, frame_of, wait_event
+from tests.servers import free_port
+from widget_server.audit import audit
+from widget_server.settings import load_settings
 
 pytestmark = pytest.mark.browser
 
@@ -69,3 +77,47 @@ def test_custom_frontend_example(ctx: BrowserContext, errors: Any, host: Host, w
     page.locator("#status", has_text="Ended.").wait_for(timeout=30_000)
     record = widget_server.wait_ended(cid)
     assert record["status"] == "ended"
+
+
+@pytest.mark.parametrize("example", ["snippet/index.html", "iframe/index.html", "two-widgets/index.html",
+                                     "custom-frontend/index.html"])
+def test_examples_fit_a_phone(browser: Browser, host: Host, example: str) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                              permissions=["camera", "microphone"])
+    try:
+        page = ctx.new_page()
+        page.goto(host.example(example))
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(500)
+        # Nothing wider than the phone: no sideways scrolling, the widget's frames inside the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for box in [f.bounding_box() for f in page.locator("iframe:visible").all()]:
+            assert box is None or (box["x"] >= 0 and box["x"] + box["width"] <= 390), box
+    finally:
+        ctx.close()
+
+
+def test_the_local_recipe_runs_the_examples_as_they_are(tmp_path: Any) -> None:
+    """`make run CONFIG=embed_examples/local.toml` and `make examples`: a valid config without warnings, and the
+    examples served with the placeholder server read as the local one."""
+    settings = load_settings(EXAMPLES / "local.toml", {})
+    assert {"support", "sales"} <= set(settings.widgets)
+    # Its server key is committed, so check-config rightly calls it a placeholder; nothing else is wrong.
+    assert [w for w in audit(settings) if not w.startswith("server.server_keys[0]: looks like a placeholder")] == []
+    assert "http://127.0.0.1:8080" in [str(o) for o in settings.widgets["support"].allowed_origins]
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "WIDGET_SERVER": "http://127.0.0.1:8000"}
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "serve.py")], env=env, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/snippet/")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert page.status_code == 200 and 'src="http://127.0.0.1:8000/embed.js"' in page.text
+        assert "widgets.example.com" not in httpx.get(f"http://127.0.0.1:{port}/two-widgets/index.html").text
+        assert httpx.get(f"http://127.0.0.1:{port}/../pyproject.toml").status_code == 404
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -12,19 +12,18 @@ import asyncio
 import concurrent.futures
 import re
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page
+from playwright.sync_api import ConsoleMessage, Page
 
 from tests.browser.conftest import (
     SERVER_KEY,
     Host,
     WidgetServer,
     _host_app,
-    assert_accessible,
     events,
     frame_of,
     on_both_setups,
@@ -415,134 +414,6 @@ def test_a_dropped_room_connection_reconnects_without_a_new_conversation(
     assert widget_server.conversation(cid)["status"] == "active"
     page.evaluate("cvi('end')")
     widget_server.wait_ended(cid)
-
-
-# --- the gallery: every state on desktop and phone, each looked at by axe-core ----------------------------
-
-@pytest.fixture(params=[("desktop", 1280, 800), ("phone", 390, 844)], ids=["desktop", "phone"])
-def viewport_ctx(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, BrowserContext]]:
-    name, width, height = request.param
-    phone = name == "phone"
-    ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
-                              permissions=["camera", "microphone"])
-    ctx.set_default_timeout(10_000)
-    yield name, ctx
-    ctx.close()
-
-
-def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: Host,
-                                widget_server: WidgetServer) -> None:
-    from tests.browser.conftest import RECORDER, shot
-
-    name, ctx = viewport_ctx
-    engine = core(widget_server)
-
-    def snap(page: Page, state: str, frame: Any = None) -> None:
-        page.wait_for_timeout(250)
-        shot(page, f"{state}-{name}")
-        if frame is not None:
-            assert_accessible(frame)
-        else:
-            assert_accessible(page, "[data-cvi-widget]")
-
-    def new_page(title: str, widget: str, script: str = "") -> Page:
-        page = ctx.new_page()
-        page.add_init_script(RECORDER)
-        if script:
-            page.add_init_script(script)
-        page.goto(host.page(f"{title}-{name}", "<p>Welcome to the host page.</p>" + host.snippet(widget)))
-        wait_event(page, "ready", widget=widget)
-        return page
-
-    # The launcher, the lobby, connecting, in call, minimized, ended with transcript and rating.
-    page = new_page("gallery", "lobby")
-    snap(page, "launcher")
-    frame = open_lobby(page, "lobby")
-    frame.locator("#preview[data-media=video]").wait_for(state="attached")
-    snap(page, "lobby", frame)
-    frame.locator("label[for=consent]").click()   # the label is the larger target on a phone
-    engine.latency_ms = 1500
-    try:
-        frame.get_by_role("button", name="Join with video").click()
-        frame.locator("#app[data-state=connecting]").wait_for(state="attached")
-        snap(page, "connecting", frame)
-    finally:
-        engine.latency_ms = 0
-    wait_event(page, "utterance", role="replica")
-    frame.get_by_label("Type a message").fill("What does it cost?")
-    frame.get_by_label("Type a message").press("Enter")
-    wait_event(page, "utterance", role="replica", text_contains="What does it cost?")
-    snap(page, "in-call", frame)
-    page.locator("[data-cvi-widget=lobby] .close").click()
-    wait_event(page, "state", state="minimized")
-    snap(page, "minimized", frame)
-    frame.get_by_role("button", name="Expand").click()
-    frame.get_by_role("button", name="End", exact=True).click()
-    frame.locator("#app[data-state=ended]").wait_for(state="attached")
-    frame.get_by_role("button", name="Good", exact=True).click()
-    snap(page, "ended", frame)
-    page.close()
-
-    # The camera refused: voice only. The microphone refused: type instead.
-    page = new_page("camera-denied", "support", refuse_media_script("NotAllowedError", ""))
-    frame = open_lobby(page, "support")
-    frame.locator("#lobby-status").wait_for()
-    snap(page, "lobby-camera-denied", frame)
-    frame.get_by_role("button", name="Voice only").click()
-    wait_event(page, "utterance", role="replica")
-    snap(page, "voice-only", frame)
-    page.evaluate("cvi('end')")
-    page.close()
-    page = new_page("mic-denied", "support", refuse_media_script("NotAllowedError", "NotAllowedError"))
-    frame = open_lobby(page, "support")
-    frame.locator("#lobby-status").wait_for()
-    frame.get_by_role("button", name="Type instead").click()
-    wait_event(page, "utterance", role="replica")
-    frame.get_by_label("Type a message").fill("Can I just type?")
-    frame.get_by_label("Type a message").press("Enter")
-    wait_event(page, "utterance", role="replica", text_contains="Can I just type?")
-    snap(page, "text-only", frame)
-    page.evaluate("cvi('end')")
-    page.close()
-
-    # Busy, rate limited, engine error.
-    held = httpx.post(f"{widget_server.url}/api/widgets/busy/conversations", json={},
-                      headers={"Authorization": f"Bearer {SERVER_KEY}"}).json()["conversation_id"]
-    try:
-        page = new_page("busy", "busy")
-        page.evaluate("cvi('start')")
-        wait_event(page, "error", code="busy")
-        snap(page, "busy", frame_of(page, "busy"))
-        page.close()
-    finally:
-        httpx.post(f"{widget_server.url}/api/conversations/{held}/end",
-                   headers={"Authorization": f"Bearer {SERVER_KEY}"})
-
-    async def spend(store: Any) -> None:
-        await store.hit("ip:limited:127.0.0.1", 3600, 1, time.time())
-        await store.hit("ip:limited:127.0.0.1", 3600, 1, time.time())
-
-    store_call(widget_server, spend)
-    page = new_page("limited", "limited")
-    page.evaluate("cvi('start')")
-    wait_event(page, "error", code="rate-limited")
-    snap(page, "rate-limited", frame_of(page, "limited"))
-    page.close()
-    engine.fail_rate = 1.0
-    try:
-        page = new_page("engine-error", "support")
-        page.evaluate("cvi('start')")
-        wait_event(page, "error", code="engine-unavailable")
-        snap(page, "engine-error", frame_of(page))
-        page.close()
-    finally:
-        engine.fail_rate = 0.0
-
-    # Origin not allowed: the frame page itself, opened for a site that is not in allowed_origins.
-    page = ctx.new_page()
-    page.goto(f"{widget_server.url}/w/support?origin=http://127.0.0.9")
-    snap(page, "origin-not-allowed", page)
-    page.close()
 
 
 def test_console_warns_once_per_refusal(open_page: Callable[..., Page], host: Host, errors: Any) -> None:

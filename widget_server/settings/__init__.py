@@ -39,6 +39,7 @@ from widget_server.settings.widgets import (
     Limits,
     Overrides,
     Recording,
+    Teaser,
     Theme,
     WidgetSettings,
     read_widget,
@@ -47,8 +48,8 @@ from widget_server.store.urls import parse_store_url
 
 __all__ = ["OVERRIDABLE", "PAGE_MESSAGES", "ConfigError", "EndedCta", "EngineSettings", "HistoryTarget",
            "LifecycleSettings", "Limits", "Network", "Overrides", "Recording", "RetentionSettings", "ServerSettings",
-           "Settings", "Theme", "WebhookSettings", "WidgetSettings", "default_settings", "load_history_target",
-           "load_settings", "parse_settings"]
+           "Settings", "Teaser", "Theme", "WebhookSettings", "WidgetSettings", "default_settings",
+           "load_history_target", "load_settings", "parse_settings"]
 
 
 @dataclass(frozen=True)

@@ -60,9 +60,22 @@ def colour(value: str) -> str:
     return value
 
 
+def colour_or_empty(value: str) -> str:
+    return colour(value) if value else value
+
+
+FONT_STACK = re.compile(r'^[\w \-,"\']+$')
+
+
+def font_stack(value: str) -> str:
+    if value and not FONT_STACK.match(value):
+        raise ValueError('must be a CSS font stack like "Inter, system-ui, sans-serif"')
+    return value
+
+
 def colour_or_image(value: str) -> str:
-    if not COLOR.match(value) and urlsplit(value).scheme not in ("http", "https"):
-        raise ValueError('must be a colour like "#0b1020" or an http(s) image URL')
+    if value != "blur" and not COLOR.match(value) and urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError('must be a colour like "#0b1020", an http(s) image URL, or "blur"')
     return value
 
 

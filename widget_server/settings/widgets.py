@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from widget_server.config_registry import Reader, boolean, choice, integer, string, strings, table
+from widget_server import i18n
+from widget_server.config_registry import Reader, boolean, choice, integer, string, strings, table, texts
 from widget_server.origins import OriginPattern, parse_origin_pattern
-from widget_server.settings.forms import POSITIONS, colour, colour_or_image, language, url_or_empty
+from widget_server.settings.forms import (
+    POSITIONS,
+    colour,
+    colour_or_empty,
+    colour_or_image,
+    font_stack,
+    language,
+    url_or_empty,
+)
 from widget_server.settings.recording import RecordingStorage, storage_problems
 
 OVERRIDABLE = ("conversational_context", "custom_greeting", "language", "user_name")
@@ -25,12 +34,31 @@ class Limits:
 
 @dataclass(frozen=True)
 class Theme:
+    scheme: str = choice("auto", ("auto", "light", "dark"), "light or dark; auto: the visitor's system setting")
     accent: str = string("#4f46e5", "accent colour", parse=colour)
     accent_text: str = string("#ffffff", "text on the accent", parse=colour)
-    background: str = string("#111827", "call background", parse=colour)
-    base_text: str = string("#f9fafb", "text colour", parse=colour)
-    launcher_label: str = string("Talk to us", "the launcher bubble's label", max_len=60)
+    background: str = string("", "panel background; empty: the scheme's", parse=colour_or_empty)
+    base_text: str = string("", "text colour; empty: the scheme's", parse=colour_or_empty)
+    radius: int = integer(16, 0, 32, "corner radius of the panel in px (controls follow it)")
+    font: str = string("", "a CSS font stack; empty: the system's", max_len=200, parse=font_stack)
+    header_title: str = string("", "the panel header's title; empty: display_name", max_len=80)
+    launcher_label: str = string("", "the launcher's label; empty: the catalog's, in the visitor's language",
+                                 max_len=60)
+    launcher_style: str = choice("pill", ("pill", "round"), "a pill with icon and label, or a round button")
+    launcher_icon: str = choice("video", ("video", "chat", "wave", "avatar"), "the launcher's icon")
     launcher_position: str = choice("bottom-right", POSITIONS, "the launcher bubble's corner")
+
+
+# Each theme colour with the colour it must stay readable on (WCAG AA), for check-config.
+CONTRAST_PAIRS = (("base_text", "background"), ("accent_text", "accent"))
+SCHEMES = {"dark": {"background": "#111827", "base_text": "#f9fafb"},
+           "light": {"background": "#ffffff", "base_text": "#111827"}}
+
+
+@dataclass(frozen=True)
+class Teaser:
+    text: str = string("", "a proactive line beside the launcher; empty: none", max_len=140)
+    delay_s: int = integer(8, 0, 3600, "seconds after the page loads before the teaser shows")
 
 
 @dataclass(frozen=True)
@@ -70,7 +98,7 @@ class WidgetSettings:
     participant_absent_timeout: int = integer(60, 1, 3600, "seconds for somebody to join")
     enable_closed_captions: bool = boolean(True, "captions in the call UI")
     apply_greenscreen: bool = boolean(False, "render the replica on green")
-    background: str = string("#0b1020", "colour or image behind a green-screened replica", max_len=2000,
+    background: str = string("#0b1020", "colour, image or blur behind a green-screened replica", max_len=2000,
                              parse=colour_or_image)
     enable_recording: bool = boolean(False, "allow recording")
     recording: Recording = table(Recording, "the S3 target of recordings")
@@ -92,6 +120,10 @@ class WidgetSettings:
     record_events: bool = boolean(False, "the server joins the room to record its events")
     limits: Limits = table(Limits, "how much the widget may be used")
     theme: Theme = table(Theme, "colours and the launcher")
+    teaser: Teaser = table(Teaser, "a proactive bubble beside the launcher")
+    ui_language: str = choice("auto", ("auto", *i18n.languages()),
+                              "the UI's language; auto: the conversation's, else the browser's")
+    texts: tuple[tuple[str, str], ...] = texts("replacements for any UI string, by catalog key", keys=i18n.keys())
     overrides: Overrides = table(Overrides, "what an embedding page may set")
 
 
@@ -105,6 +137,12 @@ def read_widget(r: Reader, wid: str, raw: dict[str, Any]) -> WidgetSettings:
     flat = bool(widget.recording.s3_bucket or widget.recording.role_arn)
     r.problems += storage_problems(widget.recording_storage, f"widgets.{wid}.recording_storage",
                                    widget.enable_recording, flat)
+    english = i18n.english()
+    for key, text in widget.texts:
+        extra = i18n.placeholders(text) - i18n.placeholders(english[key])
+        if extra:
+            r.problems.append(f"widgets.{wid}.texts.{key}: unknown placeholder {{{sorted(extra)[0]}}}, "
+                              f"got {text!r} (the English text is {english[key]!r})")
     if widget.consent_url and not widget.consent_text:
         r.problems.append(f"widgets.{wid}.consent_url: needs consent_text, got no consent_text")
     return widget

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import fields
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from widget_server import i18n
 from widget_server.context import Context
 from widget_server.conversations import consent_hash
 from widget_server.errors import Problem
@@ -43,14 +45,10 @@ def public_config(c: Context, widget: WidgetSettings) -> dict[str, Any]:
         "ended_cta": {"label": widget.ended_cta.label, "url": widget.ended_cta.url} if widget.ended_cta.url else None,
         # Three beats per grace, so two can be lost before the server ends the conversation.
         "heartbeat_ms": int(max(0.2, min(10.0, c.settings.lifecycle.heartbeat_grace_s / 3)) * 1000),
-        "theme": {
-            "accent": widget.theme.accent,
-            "accent_text": widget.theme.accent_text,
-            "background": widget.theme.background,
-            "base_text": widget.theme.base_text,
-            "launcher_label": widget.theme.launcher_label,
-            "launcher_position": widget.theme.launcher_position,
-        },
+        "theme": {f.name: getattr(widget.theme, f.name) for f in fields(widget.theme)},
+        "teaser": {"text": widget.teaser.text, "delay_s": widget.teaser.delay_s} if widget.teaser.text else None,
+        "ui_language": widget.ui_language,
+        "texts": dict(widget.texts),
         "overrides": list(widget.overrides.allow),
     }
 
@@ -72,9 +70,9 @@ def embedding_origin(request: Request, c: Context, widget: WidgetSettings) -> st
     return str(parsed)
 
 
-def _page(c: Context, name: str, status: int = 200, headers: dict[str, str] | None = None,
+def _page(c: Context, template: str, status: int = 200, headers: dict[str, str] | None = None,
           **values: Any) -> HTMLResponse:
-    html = c.templates.get_template(name).render(asset=c.assets.url, **values)
+    html = c.templates.get_template(template).render(asset=c.assets.url, **values)
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
@@ -115,11 +113,19 @@ async def frame_page(request: Request) -> Response:
     if origin is None:
         return _page(c, "error.html", 403, headers, title="Not available here",
                      message="This conversation widget is not enabled for this website.", nonce=nonce)
+    config = public_config(c, widget)
+    # English (with the widget's own texts) is rendered into the page; the other catalogs are fetched when chosen.
+    strings = {**i18n.english(), **config["texts"]}
     return _page(
         c, "frame.html", 200, headers,
         nonce=nonce,
         widget=widget,
-        config=public_config(c, widget),
+        config=config,
+        t=strings.__getitem__,
+        name=config["display_name"] or strings["launcher_label"],
+        catalogs={code: c.assets.url(f"i18n/{code}.json") for code in i18n.languages()},
+        strings=strings,
+        launcher_css=c.assets.url("launcher.css"),
         session=c.signer.session(widget.id, origin),
         embedding_origin=origin,
         daily_js=c.assets.url("vendor/daily-esm.js") if c.assets.has("vendor/daily-esm.js") else "",
