@@ -41,8 +41,8 @@ local function prune(widget, now, nows)
       end
     else
       local reason = nil
-      if tonumber(e[2]) <= now then reason = 'gone'
-      elseif e[1] == 'offered' and tonumber(e[3]) <= now then reason = 'turn_missed'
+      if e[1] == 'offered' and tonumber(e[3]) <= now then reason = 'turn_missed'
+      elseif tonumber(e[2]) <= now then reason = 'gone'
       elseif e[1] == 'waiting' and tonumber(e[4]) <= now then reason = 'expired' end
       if reason then depart(widget, id, reason, nows) end
     end
@@ -114,7 +114,8 @@ if waiting(ids) == 0 then return out end
 local left = free(widget, tonumber(ARGV[3]), nows)
 for _, id in ipairs(ids) do
   local key = '{P}q:' .. id
-  local e = redis.call('HMGET', key, 'state', 'hold_until')
+  local e = redis.call('HMGET', key, 'state', 'hold_until', 'holder')
+  if e[1] == 'serving' and not redis.call('ZSCORE', '{P}slots:' .. widget, e[3]) then break end
   if e[1] == 'waiting' then
     if left <= 0 or tonumber(e[2] or '0') > now then break end
     redis.call('HSET', key, 'state', 'offered', 'turn_until', ARGV[4])

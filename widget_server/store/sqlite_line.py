@@ -65,10 +65,10 @@ def prune_line(db: sqlite3.Connection, widget: str, now: float) -> list[sqlite3.
             if row["turn_until"] <= now:  # the instance running its create died: the place is kept
                 db.execute("UPDATE line SET state = 'waiting', holder = '', turn_until = 0, seen_until = ? "
                            "WHERE queue_id = ?", (max(row["seen_until"], now + 30), row["queue_id"]))
-        elif row["seen_until"] <= now:
-            reason = "gone"
         elif row["state"] == "offered" and row["turn_until"] <= now:
             reason = "turn_missed"
+        elif row["seen_until"] <= now:
+            reason = "gone"
         elif row["state"] == "waiting" and row["wait_until"] <= now:
             reason = "expired"
         if reason:
@@ -134,6 +134,9 @@ class SqliteLine:
                 return offered
             free = _free(db, widget, limit, now)
             for row in rows:
+                held = "SELECT 1 FROM slots WHERE widget = ? AND holder = ?"
+                if row["state"] == "serving" and db.execute(held, (widget, row["holder"])).fetchone() is None:
+                    break  # its create failed and it is being settled (put back at the head, or out): wait
                 if row["state"] != "waiting":
                     continue
                 if free <= 0 or row["hold_until"] > now:
