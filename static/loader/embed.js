@@ -168,7 +168,7 @@
       if (message.event == 'request-close') return setOpen(widget, false);
       if (message.event == 'request-open') return setOpen(widget, true);
       if (message.event == 'state') {
-        widget.live = /^(starting|waiting|in-call|reconnecting|minimized)$/.test(data.state);
+        widget.live = /^(starting|queued|waiting|in-call|reconnecting|minimized)$/.test(data.state);
         widget.close.setAttribute('aria-label', widget.live ? 'Minimize' : 'Close');
         widget.close.textContent = widget.live ? '\u2013' : '\u00d7';
       }
