@@ -8,11 +8,11 @@ created for them. Then an instance is killed with SIGKILL while the line is full
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,10 +40,8 @@ class Watch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
                 self.peak = max(self.peak, len(self.cluster.engine("active")))
-            except (httpx.HTTPError, ValueError):
-                pass
             self._stop.wait(0.02)
 
     def stop(self) -> int:
