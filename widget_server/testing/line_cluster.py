@@ -8,6 +8,7 @@ line across instances, for tests/test_line_instances.py and the benchmark (bench
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterator
@@ -114,11 +115,11 @@ def line_cluster(work: Path, *, slots: int = 2, grace_s: float = 2.0, latency_ms
         config.write_text(_config(f"http://127.0.0.1:{ports[0]}", store, sandbox_url, slots, grace_s))
         servers = []
         for port in ports:
-            log = work / f"serve-{port}.log"
+            health = f"http://127.0.0.1:{port}/healthz"
             proc = stack.enter_context(procs.running(
                 [*cli, "serve", "--config", str(config), "--port", str(port)],
-                lambda p=port: procs.answers_http(f"http://127.0.0.1:{p}/healthz"), timeout=30, log=log,
-                env={"PYTHONUNBUFFERED": "1"}))
+                functools.partial(procs.answers_http, health), timeout=30,
+                log=work / f"serve-{port}.log", env={"PYTHONUNBUFFERED": "1"}))
             servers.append(proc)
         yield LineCluster(ports, servers, sandbox_url, Signer([SECRET]), config, work)
 
