@@ -87,6 +87,10 @@ async def test_busy_visitors_line_up_and_are_served_in_order(line: AppClient, cl
     kinds = webhook_types(line)
     assert [k for k, _ in kinds] == ["queue.joined", "queue.joined", "queue.served"]
     assert kinds[2][1]["queue_id"] == b["queue_id"] and kinds[2][1]["waited_s"] == 20
+    # the history counts who was served from the line (the report's line summary)
+    audit = await line.app.state.ctx.history.audit_log(0, 100)
+    assert [(e["action"], e["target"], e["detail"]["reason"]) for e in audit if e["actor"] == "line"] == [
+        ("queue.served", b["queue_id"], "served")]
 
 
 async def test_a_full_line_refuses_with_queue_full(line: AppClient) -> None:

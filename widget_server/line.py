@@ -239,6 +239,10 @@ class Line:
         else:
             self.metrics.queue_left.labels(d.widget, d.reason).inc()
             await self.webhooks.emit_data("queue.left", {**data, "reason": d.reason})
+        # the history's record of it (the report's line counts: ledger.line_summary)
+        await self.conversations.recorder.audit("line", "queue.served" if d.reason == "served" else "queue.left",
+                                                d.queue_id, widget=d.widget, reason=d.reason,
+                                                waited_s=round(waited, 3))
         log.info("line %s %s %s after %.1f s", d.widget, d.reason, d.queue_id, waited,
                  extra={"widget": d.widget, "queue_id": d.queue_id, "reason": d.reason, "seconds": round(waited, 3)})
 
