@@ -481,7 +481,10 @@ class Conversations:
         done = await self.store.finish(local_id, "failed", reason, self.clock())
         if done:
             await self.recorder.ended(local_id)
-            record = await self.store.by_local(local_id)
+            try:
+                record = await self.store.by_local(local_id)
+            except STORE_ERRORS:  # the line's job offers the slot when the store answers again
+                record = None
             if record is not None:
                 await self._freed(record.widget)
         return done
