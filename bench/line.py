@@ -9,6 +9,7 @@ its join: the create starts there. The figure is the time to that post, and to B
 
 from __future__ import annotations
 
+import random
 import statistics
 import sys
 import tempfile
@@ -48,7 +49,8 @@ def one_round(cluster: LineCluster) -> tuple[float, float]:
     thread = threading.Thread(target=page)
     thread.start()
     streaming.wait(10)
-    time.sleep(0.2)
+    # at a random moment of the stream's poll (0.25 s): a fixed one would measure one phase of it only
+    time.sleep(random.uniform(0.2, 0.45))
     marks["freed"] = time.perf_counter()
     cluster.end(0, a)
     thread.join(30)

@@ -248,6 +248,7 @@ function waitInLine(current, place) {
       setState('queued', screen, detail);
       if (screen.primary && document.hasFocus()) $('screen-primary').focus();   // your turn: Join now
     },
+    connecting: (text) => { if (!current.ended) setState('connecting', {text, secondary: cancel}); },
     leave: () => call === current && finish(current, 'cancelled', true, 'lobby')});
   return current.line.wait().finally(() => { current.line = null; });
 }

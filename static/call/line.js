@@ -58,7 +58,7 @@ function notify(name) {
 /**
  * Wait in line until it is the visitor's turn and they are there: resolves with the create's answer (201),
  * rejects with an Error {status, kind} when the place ends without one (left, expired, turn missed...).
- * ui: {widget, name, show({text, primary, secondary}, detail), announce(text), leave()}.
+ * ui: {widget, name, show({text, primary, secondary}, detail), connecting(text), announce(text), leave()}.
  */
 export class Line {
   constructor(place, ui) {
@@ -87,7 +87,8 @@ export class Line {
   }
 
   update(doc) {
-    if (this.closed) return;
+    // While the join is under way its answer decides (the stream may say "served" before the 201 arrives).
+    if (this.closed || (this.joining && doc.state !== 'waiting')) return;
     const previous = this.place;
     this.place = {...previous, ...doc, ticket: previous.ticket};
     if (doc.state === 'left') return this.fail(410, `queue-${doc.reason}`);
@@ -123,7 +124,7 @@ export class Line {
   async join() {
     if (this.joining || this.closed) return;
     this.joining = true;
-    this.ui.show({text: 'It is your turn. Connecting…'}, {position: 0, estimated_wait_s: 0});
+    this.ui.connecting('It is your turn. Connecting…');
     try {
       const res = await fetch(`${this.base}/join`, {method: 'POST',
         headers: {'Content-Type': 'application/json', Authorization: `Bearer ${this.place.ticket}`}, body: '{}'});

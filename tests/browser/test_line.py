@@ -102,7 +102,9 @@ def test_b_waits_at_position_1_and_is_connected_without_a_click(
     a.evaluate("cvi('end', {widget: 'line'})")
     b_id = wait_event(b, "conversation.started", timeout=20)["conversation_id"]  # no click on B's page
     order = [e["event"] if e["event"] != "state" else f"state:{e['state']}" for e in events(b)]
-    assert order.index("state:queued") < order.index("conversation.created") < order.index("conversation.started")
+    first = order.index("state:queued")
+    assert order.index("state:starting", first) < order.index("conversation.created") < order.index(
+        "conversation.started")
     assert engine_ids(widget_server) - before == {a_id, b_id}
     widget_server.wait_ended(a_id)
     b.evaluate("cvi('end', {widget: 'line'})")
