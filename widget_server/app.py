@@ -183,6 +183,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock,
                           jobs=[*recorder.jobs(), ("line", TICK_S, line.tick)])
     hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
+    line.bus = hub.bus
     assets = assets or Assets()
     health = Health(store, engine, assets, clock)
     # one store outage, one line when it starts and one when it ends, whoever noticed it
@@ -208,6 +209,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             # Each step bounded: a process told to stop must stop (what is cut off here is what the
             # sweep and the reconciler of the other instances, or of the next start, are for).
             await _bounded("background jobs", lifecycle.stop())
+            await _bounded("line listeners", line.aclose())
             await _bounded("live rooms", hub.aclose())
             await _bounded("engine client", engine.aclose())
             await _bounded("store", store.close())

@@ -20,12 +20,14 @@ import heapq
 import json
 import logging
 import statistics
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from widget_server.clock import Clock, iso
 from widget_server.conversations import Attempt, Conversations, Created, log_create
 from widget_server.errors import EngineError, Problem
+from widget_server.live.base import Bus
 from widget_server.metrics import Metrics
 from widget_server.settings import Settings, WidgetSettings
 from widget_server.store import STORE_ERRORS, Store
@@ -61,7 +63,10 @@ class Line:
     metrics: Metrics
     webhooks: Webhooks
     clock: Clock
+    # the live bus (Redis pub/sub across instances): an offer made on one instance wakes the streams of all
+    bus: Bus | None = None
     _moved: dict[str, asyncio.Event] = field(default_factory=dict)
+    _listening: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     _lengths: dict[str, tuple[float, float]] = field(default_factory=dict)  # widget -> (read at, typical length)
     _ages: dict[str, tuple[float, list[float]]] = field(default_factory=dict)  # widget -> (read at, creations)
 
@@ -190,6 +195,11 @@ class Line:
         offered = await self.store.line_advance(widget.id, widget.limits.max_concurrent,
                                                 now + widget.queue.turn_window_s, now)
         self.moved(widget.id)
+        if offered and self.bus is not None:
+            try:
+                await self.bus.publish(f"line:{widget.id}", {"offered": len(offered)})
+            except Exception as exc:  # the other instances' streams see it at their next poll
+                log.warning("line %s: offer not published: %s", widget.id, type(exc).__name__)
         return offered
 
     async def on_free(self, widget_id: str) -> None:
@@ -208,10 +218,31 @@ class Line:
             event.set()
 
     async def wait_moved(self, widget_id: str, timeout: float) -> None:
-        """Until this instance moves the widget's line, or ``timeout`` (others' moves are seen by polling)."""
+        """Until the widget's line moves (an offer on any instance), or ``timeout`` (what else changed is seen
+        by polling)."""
+        if self.bus is not None and widget_id not in self._listening:
+            self._listening[widget_id] = self._noop  # taken now: one listener per widget, however many wait
+
+            async def heard(_: dict[str, Any]) -> None:
+                self.moved(widget_id)
+
+            try:
+                self._listening[widget_id] = await self.bus.listen(f"line:{widget_id}", heard)
+            except Exception as exc:
+                del self._listening[widget_id]
+                log.warning("line %s: not listening for offers: %s", widget_id, type(exc).__name__)
         event = self._moved.setdefault(widget_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
+
+    @staticmethod
+    async def _noop() -> None:
+        return None
+
+    async def aclose(self) -> None:
+        stoppers, self._listening = list(self._listening.values()), {}
+        for stop in stoppers:
+            await stop()
 
     async def tick(self) -> list[tuple[str, str]]:
         """The leased job: every line moves, every departure is told (webhooks, metrics)."""
