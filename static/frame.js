@@ -242,7 +242,7 @@ const cancel = {label: 'Cancel', run: () => call && finish(call, 'cancelled', tr
 // Every slot busy: a place in the waiting line (cvi/line.js) until the visitor's turn creates the conversation.
 function waitInLine(current, place) {
   if (current.ended) return Promise.reject(new Error('cancelled'));
-  current.line = new Line(place, {widget: cfg.id, name, announce,
+  current.line = new Line(place, {widget: cfg.id, name, announce, heartbeatMs: HEARTBEAT_MS,
     show: (screen, detail) => {
       if (current.ended) return;
       setState('queued', screen, detail);

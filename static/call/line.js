@@ -58,7 +58,8 @@ function notify(name) {
 /**
  * Wait in line until it is the visitor's turn and they are there: resolves with the create's answer (201),
  * rejects with an Error {status, kind} when the place ends without one (left, expired, turn missed...).
- * ui: {widget, name, show({text, primary, secondary}, detail), connecting(text), announce(text), leave()}.
+ * ui: {widget, name, heartbeatMs, show({text, primary, secondary}, detail), connecting(text), announce(text),
+ *     leave()}.
  */
 export class Line {
   constructor(place, ui) {
@@ -83,7 +84,21 @@ export class Line {
         try { this.update(JSON.parse(e.data)); } catch { /* a broken event: the next one says it again */ }
       });
       document.addEventListener('visibilitychange', this.onVisible);
+      // The open stream is the visitor's presence; heartbeats too, for a proxy that holds streams back.
+      this.beat = setInterval(() => this.heartbeat(), this.ui.heartbeatMs || 10000);
     });
+  }
+
+  async heartbeat() {
+    if (this.joining || this.closed) return;
+    try {
+      const res = await fetch(`${this.base}/heartbeat`, {method: 'POST',
+        headers: {Authorization: `Bearer ${this.place.ticket}`}});
+      const data = await res.json().catch(() => ({}));
+      if (res.status === 200) this.update(data);
+      else if (res.status === 410) this.update({state: 'left', reason: String(data.type || '').split('/').pop()
+        .replace(/^queue-/, '').replace('-', '_')});
+    } catch { /* the next beat, or the stream, says it */ }
   }
 
   update(doc) {
@@ -160,6 +175,7 @@ export class Line {
     if (this.closed) return;
     this.closed = true;
     this.events?.close();
+    clearInterval(this.beat);
     document.removeEventListener('visibilitychange', this.onVisible);
     if (!leave) return;
     const body = JSON.stringify({ticket: this.place.ticket});

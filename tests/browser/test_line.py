@@ -142,3 +142,21 @@ def test_a_hidden_tab_is_prompted_and_leave_gives_the_place_up(
     b.evaluate("cvi('end', {widget: 'line'})")
     widget_server.wait_ended(b_id)
     assert engine_ids(widget_server) - before == {a_id, b_id}
+
+
+def test_closing_the_tab_gives_the_place_up_at_once(
+        visitors: tuple[str, Callable[[], BrowserContext]], host: Host, widget_server: WidgetServer) -> None:
+    name, new = visitors
+    before = engine_ids(widget_server)
+    a = visit(new(), host, f"line-a3-{name}")
+    a_id = wait_event(a, "conversation.started", timeout=20)["conversation_id"]
+    b = visit(new(), host, f"line-b3-{name}")
+    wait_event(b, "state", state="queued", position=1)
+    b.close(run_before_unload=True)  # pagehide: the page's beacon leaves the line
+    deadline = time.monotonic() + 2  # well within the heartbeat grace (3 s): the Leave, not the silence
+    while 'widget_queue_length{widget="line"} 0.0' not in httpx.get(f"{widget_server.url}/metrics").text:
+        assert time.monotonic() < deadline, "the closed tab's place was not given up at once"
+        time.sleep(0.05)
+    a.evaluate("cvi('end', {widget: 'line'})")
+    widget_server.wait_ended(a_id)
+    assert engine_ids(widget_server) - before == {a_id}
