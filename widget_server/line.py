@@ -39,9 +39,9 @@ log = logging.getLogger("widget_server.line")
 
 TICK_S = 0.5             # the leased job's pace: the line moves though the instance that freed a slot died
 CLAIM_MARGIN_S = 30      # a claim's lease past the engine's timeout: a dead instance's claim gives the place back
-ESTIMATE_CACHE_S = 10    # the recent conversation lengths are read at most this often per widget
+ESTIMATE_CACHE_S = 60    # the recent conversation lengths are read at most this often per widget
 AGES_CACHE_S = 2         # the live conversations' ages: what every page's poll would otherwise read
-RECENT_S = 3 * 3600      # ... from the conversations created this far back
+RECENT_S = 3600          # ... from the conversations created this far back
 ENGINE_HOLD_S = 15       # the engine's concurrency refusal without a Retry-After: the line waits this long
 # Why a ticket is no longer in line, in the visitor's words (the 410's detail; the page has its own).
 GONE = {
@@ -153,8 +153,12 @@ class Line:
         except Problem:
             await self._leave(widget, queue_id, "failed")
             raise
-        await self.store.line_leave(widget.id, queue_id, "served", self.clock())
-        await self.drain()
+        try:
+            await self.store.line_leave(widget.id, queue_id, "served", self.clock())
+            await self.drain()
+        except STORE_ERRORS as exc:  # the visitor has the conversation; a lapsed claim's turn goes unconfirmed
+            log.warning("line %s: %s served but not taken out of line: %s", widget.id, queue_id,
+                        type(exc).__name__)
         return created
 
     @staticmethod
