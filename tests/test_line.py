@@ -195,3 +195,19 @@ async def test_line_disabled_keeps_the_busy_refusal(client_for: Callable[..., An
     await client.create()
     busy = await client.create()
     assert busy.status_code == 503 and busy.json()["type"].endswith("/busy")
+
+
+async def test_the_estimate_comes_from_recent_lengths_and_live_ages(line: AppClient, clock: FakeClock) -> None:
+    first = (await line.create()).json()
+    clock.advance(120)
+    await end(line, first)  # the widget's recent conversations last 120 s
+    await line.create()     # the one now talking
+    clock.advance(30)
+    b = (await line.create()).json()
+    assert b["estimated_wait_s"] == 90  # 120 s typical, 30 s of it gone
+    for _ in range(5):      # past the typical length (b's page beating): expected to end soon, not at once
+        clock.advance(20)
+        await place(line, b)
+    c = (await line.create()).json()
+    assert (await place(line, b))["estimated_wait_s"] == 12  # a tenth of the typical length
+    assert c["estimated_wait_s"] == 12 + 120  # then one more conversation of the typical length
