@@ -492,6 +492,10 @@ function closed() {
 
 function confirmClose() {
   if (!call) return post('request-close');
+  if (state === 'queued') {
+    return showConfirm({title: 'Leave the line?', text: 'Closing this panel gives up your place in line.',
+      yes: 'Leave the line', no: 'Stay in line', onYes: () => { end('panel_closed'); post('request-close'); }});
+  }
   showConfirm({
     title: 'End the conversation?', text: `Closing this panel ends your conversation with ${name}.`,
     yes: 'End conversation', no: 'Keep talking',
