@@ -68,6 +68,7 @@ async def test_claim_serve_and_the_cap_holds(store: Store) -> None:  # noqa: F81
     assert not await store.line_leave("w", "q0", "served", T0 + 4)
     gone = await store.line_place("w", "q0", T0 + 4)
     assert (gone.state, gone.reason) == ("left", "served")
+    assert gone.entry is not None and gone.entry.payload == ""  # the visitor's details go with the place
     assert (await store.line_place("w", "q1", T0 + 4)).position == 1
     assert [(d.queue_id, d.reason) for d in await store.line_departures(10)] == [("q0", "served")]
     assert await store.line_departures(10) == []  # handed out once

@@ -22,6 +22,7 @@ local function depart(widget, id, reason, nows)
   redis.call('ZREM', '{P}slots:' .. widget, id)
   local joined = redis.call('HGET', key, 'joined_at') or nows
   redis.call('HSET', key, 'state', 'left', 'reason', reason)
+  redis.call('HDEL', key, 'payload')
   redis.call('EXPIRE', key, {LINE_KEEP_S})
   redis.call('RPUSH', '{P}line:gone', id .. '|' .. widget .. '|' .. reason .. '|' .. joined .. '|' .. nows)
 end

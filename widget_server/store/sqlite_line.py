@@ -49,7 +49,8 @@ def _entry(row: sqlite3.Row) -> LineEntry:
 
 
 def _depart(db: sqlite3.Connection, row: sqlite3.Row, reason: str, now: float) -> None:
-    db.execute("UPDATE line SET state = 'left', reason = ?, left_at = ? WHERE queue_id = ?",
+    # what the create needed (overrides, the client address) is forgotten with the place
+    db.execute("UPDATE line SET state = 'left', reason = ?, left_at = ?, payload = '' WHERE queue_id = ?",
                (reason, now, row["queue_id"]))
     db.execute("DELETE FROM slots WHERE widget = ? AND holder = ?", (row["widget"], row["queue_id"]))
     db.execute("INSERT INTO line_departures (queue_id, widget, reason, joined_at, at) VALUES (?, ?, ?, ?, ?)",
