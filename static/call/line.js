@@ -110,6 +110,9 @@ export class Line {
     if (doc.state === 'offered') return this.turn();
     if (doc.state !== 'waiting') return;
     const wait = aboutWait(doc.estimated_wait_s);
+    const said = `${doc.position}|${wait}`;
+    if (said === this.said) return;   // the host hears a change, not every heartbeat
+    this.said = said;
     this.ui.show({
       text: `All of ${this.ui.name}'s conversations are busy. ${positionText(doc.position)} ` +
         `Estimated wait: ${wait}.`,
@@ -122,6 +125,7 @@ export class Line {
   }
 
   turn() {
+    this.said = '';
     if (document.visibilityState === 'visible') return this.join();
     if (this.prompted) return;
     this.prompted = true;
@@ -149,6 +153,7 @@ export class Line {
       if (res.status === 201) return this.done(data);
       if (res.status === 202) {  // the engine is full: back at the head of the line
         this.prompted = false;
+        this.said = '';
         return this.update(data);
       }
       if (res.status === 409) return;  // not yet (the stream says when)
