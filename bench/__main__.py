@@ -45,7 +45,7 @@ CREATE = "/api/widgets/bench/conversations"
 MINT = "/api/widgets/bench/sessions"
 ENGINE_LATENCY_MS = 1000
 JOIN_DELAY_S = 0.3  # the sandbox's fixed replica join delay (SandboxCore's default)
-SECTIONS = ("latency", "throughput", "memory", "scale", "browser", "sizes")
+SECTIONS = ("latency", "throughput", "memory", "scale", "browser", "line", "sizes")
 
 
 def ratio(a: WrkRun, b: WrkRun) -> float:
@@ -210,6 +210,15 @@ def section_browser(t: Table, tmp: Path, runs: int) -> None:
           lambda v: v <= 150)
 
 
+def section_line(t: Table, tmp: Path, rounds: int) -> None:
+    from bench.line import measure
+
+    started, created = measure(tmp / "line", rounds)
+    t.add("freed slot -> next visitor's create started (two instances, Redis)", started, "ms", "<= 500 ms",
+          lambda v: v <= 500)
+    t.add("freed slot -> next visitor's 201 (engine 20 ms)", created, "ms")
+
+
 def section_sizes(t: Table) -> None:
     raw, gz, br = sizes(LOADER)
     t.text("embed.js raw / gzip / brotli", f"{raw} / {gz} / {br}", "bytes",
@@ -263,6 +272,9 @@ def main() -> None:
             section_scale(t, tmp, seconds, repeats)
         if "browser" not in skip:
             section_browser(t, tmp, runs)
+        if "line" not in skip:
+            (tmp / "line").mkdir()
+            section_line(t, tmp, 5 if args.quick else 20)
     if "sizes" not in skip:
         section_sizes(t)
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()

@@ -8,6 +8,7 @@ import {mediaProblem, refusal} from 'cvi/refusals.js';
 import {Transcript} from 'cvi/transcript.js';
 import * as i18n from 'cvi/i18n.js';
 import {t} from 'cvi/i18n.js';
+import {Line} from 'cvi/line.js';
 
 const boot = JSON.parse(document.getElementById('cvi-boot').textContent);
 const cfg = boot.config;
@@ -20,9 +21,9 @@ const embedded = window.parent !== window;
 const video = !cfg.audio_only;   // the replica is seen, and the visitor may be
 let name = cfg.display_name;
 // Frame states and the host's `state` names (docs/embedding.md).
-const VIEW = {idle: 'lobby', lobby: 'lobby', switch: 'screen', connecting: 'screen', waiting: 'screen', busy: 'screen',
-  refused: 'screen', 'in-call': 'call', reconnecting: 'call', ended: 'ended'};
-const HOST = {idle: 'idle', lobby: 'lobby', switch: 'lobby', connecting: 'starting', waiting: 'waiting',
+const VIEW = {idle: 'lobby', lobby: 'lobby', switch: 'screen', connecting: 'screen', queued: 'screen', waiting: 'screen',
+  busy: 'screen', refused: 'screen', 'in-call': 'call', reconnecting: 'call', ended: 'ended'};
+const HOST = {idle: 'idle', lobby: 'lobby', switch: 'lobby', connecting: 'starting', queued: 'queued', waiting: 'waiting',
   'in-call': 'in-call', reconnecting: 'reconnecting', busy: 'busy', refused: 'error', ended: 'ended'};
 const JOINABLE = ['idle', 'lobby', 'switch', 'busy', 'refused', 'ended'];
 
@@ -59,9 +60,10 @@ function announce(text) {
   requestAnimationFrame(() => { region.textContent = text; });
 }
 
-function reportState() {
+// detail: what a state says besides its name (queued: {position, estimated_wait_s}, on each change).
+function reportState(detail = null) {
   const host = minimized && (state === 'in-call' || state === 'reconnecting') ? 'minimized' : HOST[state];
-  if (host !== hostLast) post('state', {state: (hostLast = host)});
+  if (host !== hostLast || detail) post('state', {state: (hostLast = host), ...detail});
 }
 
 function focusFirst(view, asked = false) {
@@ -76,7 +78,7 @@ function focusFirst(view, asked = false) {
   target?.focus();
 }
 
-function setState(next, screen = null) {
+function setState(next, screen = null, detail = null) {
   const previous = state;
   state = next;
   $('app').dataset.state = next;
@@ -85,7 +87,7 @@ function setState(next, screen = null) {
   for (const id of ['lobby', 'screen', 'call', 'ended']) $(id).hidden = id !== view;
   if (screen) drawScreen(screen);
   $('app').setAttribute('aria-busy', String(next === 'connecting' || next === 'waiting'));
-  reportState();
+  reportState(detail);
   if (previous !== next && VIEW[previous] !== view) focusFirst(view);
 }
 
@@ -211,7 +213,7 @@ function loadCall(spec) {
   return Promise.all([loadOnce(`cvi/${spec.client || 'daily'}-room.js`), view]);
 }
 
-async function createConversation() {
+async function createConversation(current) {
   const body = {};
   for (const [key, value] of Object.entries(overrides)) {
     if (cfg.overrides.includes(key) && typeof value === 'string' && value.trim()) body[key] = value;
@@ -230,6 +232,7 @@ async function createConversation() {
     res = await create();
     data = await res.json().catch(() => ({}));
   }
+  if (res.status === 202) return waitInLine(current, data);
   if (!res.ok) {
     throw Object.assign(new Error(`HTTP ${res.status}`), {
       status: res.status, kind: data.type ? String(data.type).split('/').pop() : '',
@@ -241,6 +244,20 @@ async function createConversation() {
 
 const cancel = {get label() { return t('cancel'); }, run: () => call && finish(call, 'cancelled', true, 'lobby')};
 
+// Every slot busy: a place in the waiting line (cvi/line.js) until the visitor's turn creates the conversation.
+function waitInLine(current, place) {
+  if (current.ended) return Promise.reject(new Error('cancelled'));
+  current.line = new Line(place, {widget: cfg.id, name, announce, heartbeatMs: HEARTBEAT_MS,
+    show: (screen, detail) => {
+      if (current.ended) return;
+      setState('queued', screen, detail);
+      if (screen.primary && document.hasFocus()) $('screen-primary').focus();   // your turn: Join now
+    },
+    connecting: (text) => { if (!current.ended) setState('connecting', {text, secondary: cancel}); },
+    leave: () => call === current && finish(current, 'cancelled', true, 'lobby')});
+  return current.line.wait().finally(() => { current.line = null; });
+}
+
 async function startCall(mode, stream, release) {
   clearTimers();
   const my = ++gen;
@@ -249,7 +266,7 @@ async function startCall(mode, stream, release) {
   const current = call = {conv: null, room: null, ui: null, media: stream, mode, ended: false, started: false,
     release};
   setState('connecting', {text: t('connecting'), secondary: cancel});
-  const conv = createConversation();
+  const conv = createConversation(current);
   conv.then((c) => {
     current.conv = c;
     // Created after this attempt was over (cancelled, switched): end it without announcing it to the host.
@@ -358,7 +375,7 @@ const back = {get label() { return t('back'); }, run: () => showLobby({ask: open
 
 function failCreate(current, err) {
   finish(current, 'error', false, 'refused');
-  const r = refusal(err);
+  const r = err.line ? {...err.line, action: 'retry'} : refusal(err);
   post('error', {code: r.code, message: r.text, ...(err.retryAfter ? {retry_after: err.retryAfter} : {})});
   announce(r.text);
   if (r.action === 'reload') {
@@ -402,6 +419,7 @@ function heartbeat(current) {
 
 function teardown(current) {
   current.ended = true;
+  current.line?.close();
   clearInterval(current.beat);
   if (call === current) call = null;
   current.media?.getTracks().forEach((t) => t.stop());
@@ -482,6 +500,10 @@ function closed() {
 
 function confirmClose() {
   if (!call) return post('request-close');
+  if (state === 'queued') {
+    return showConfirm({title: 'Leave the line?', text: 'Closing this panel gives up your place in line.',
+      yes: 'Leave the line', no: 'Stay in line', onYes: () => { end('panel_closed'); post('request-close'); }});
+  }
   showConfirm({
     title: t('confirm_title'), text: t('confirm_text', {name}),
     yes: t('end_conversation'), no: t('keep_talking'),
@@ -567,7 +589,7 @@ window.addEventListener('pagehide', () => { if (call) finish(call, 'page_hidden'
 document.addEventListener('visibilitychange', () => {
   clearTimeout(hiddenTimer);
   // A tab in the background for a minute is a visitor who left; a quick switch is not.
-  if (document.visibilityState === 'hidden' && call) hiddenTimer = setTimeout(() => call && finish(call, 'page_hidden'), 60000);
+  if (document.visibilityState === 'hidden' && call && state !== 'queued') hiddenTimer = setTimeout(() => call && finish(call, 'page_hidden'), 60000);
 });
 document.addEventListener('keydown', (e) => {
   if (e.key !== 'Escape') return;

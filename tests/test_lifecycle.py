@@ -197,7 +197,8 @@ async def test_two_instances_on_one_redis_hold_the_caps(client_for: Callable[...
                                                         make_settings: Callable[..., Settings],
                                                         redis_url: str) -> None:
     settings = make_settings({**QUIET, "server": {"store": redis_url},
-                              "widgets": {"support": {"limits": {"max_concurrent": 3, "per_ip_per_hour": 100}},
+                              "widgets": {"support": {"limits": {"max_concurrent": 3, "per_ip_per_hour": 100},
+                                                      "queue": {"enabled": False}},
                                           "public": {"limits": {"max_concurrent": 50, "per_ip_per_hour": 4}}}})
     a, b = await start(client_for, settings), await start(client_for, settings)
     answers = await asyncio.gather(*((a if i % 2 else b).create() for i in range(12)))

@@ -70,7 +70,8 @@ async def test_request_ids_are_taken_or_made_and_on_every_line_of_the_request(
 async def test_rule_refusals_are_one_line_each_with_the_reason(
         client_for: Callable[..., Any], make_settings: Callable[..., Settings],
         json_lines: list[dict[str, Any]]) -> None:
-    client = await client_for(make_settings({"widgets": {"support": {"limits": {"max_concurrent": 1}}}}))
+    client = await client_for(make_settings({"widgets": {"support": {"limits": {"max_concurrent": 1},
+                                                                     "queue": {"enabled": False}}}}))
     assert (await client.create()).status_code == 201
     assert (await client.create()).status_code == 503
     lines = [line for line in json_lines if line["message"].startswith("create ")]

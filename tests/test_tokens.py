@@ -67,6 +67,21 @@ def test_tokens_are_not_interchangeable() -> None:
             signer.read_session(garbage)
 
 
+def test_queue_ticket_is_bound_to_its_widget_and_place_and_expires(clock: FakeClock) -> None:
+    signer = Signer([KEY], clock)
+    ticket = signer.queue_ticket("support", "q_1")
+    signer.check_queue_ticket(ticket, "support", "q_1", max_age=600)
+    for widget, place, token in (("support", "q_2", ticket), ("sales", "q_1", ticket),
+                                 ("support", "q_1", signer.end_token("q_1")), ("support", "q_1", _flip(ticket, 9))):
+        with pytest.raises(BadToken):
+            signer.check_queue_ticket(token, widget, place, max_age=600)
+    with pytest.raises(BadToken):
+        signer.check_end_token(ticket, "q_1")  # not an end token either
+    clock.advance(601)
+    with pytest.raises(BadToken, match="expired"):
+        signer.check_queue_ticket(ticket, "support", "q_1", max_age=600)
+
+
 def test_meeting_token_is_daily_format_and_verified() -> None:
     now = time.time()
     token = meeting_token("s3cret", room="c1", domain_id="d1", exp=now + 60, user_name="Ada", user_id="u" * 50)

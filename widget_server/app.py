@@ -31,6 +31,7 @@ from widget_server.history import open_history
 from widget_server.history.recorder import Recorder
 from widget_server.hot import HotRouter
 from widget_server.lifecycle import Lifecycle
+from widget_server.line import TICK_S, Line
 from widget_server.live.bus import open_bus
 from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
@@ -41,6 +42,7 @@ from widget_server.tokens import Signer
 from widget_server.tracing import TracingMiddleware
 from widget_server.views import api, embed, hooks, live, ops
 from widget_server.views import history as history_views
+from widget_server.views import line as line_views
 from widget_server.webhooks import Webhooks
 
 log = logging.getLogger("widget_server")
@@ -98,6 +100,10 @@ def _routes(extra: list[BaseRoute], metrics_route: bool = True) -> list[BaseRout
         Route("/w/{widget}", embed.frame_page, methods=["GET"]),
         Route("/static/{path:path}", embed.static_file, methods=["GET"]),
         Route("/api/widgets/{widget}/challenge", api.challenge, methods=["POST"]),
+        Route("/api/widgets/{widget}/queue/{queue_id}", line_views.place, methods=["GET"]),
+        Route("/api/widgets/{widget}/queue/{queue_id}/heartbeat", line_views.heartbeat, methods=["POST"]),
+        Route("/api/widgets/{widget}/queue/{queue_id}/join", line_views.join, methods=["POST"]),
+        Route("/api/widgets/{widget}/queue/{queue_id}/leave", line_views.leave, methods=["POST"]),
         Route("/api/conversations/{conversation_id}", api.conversation_status, methods=["GET"]),
         Route("/api/conversations/{conversation_id}/rating", api.rate_conversation, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/interactions", live.post_interaction, methods=["POST"]),
@@ -172,9 +178,12 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     recorder = Recorder(history, store, engine, settings, metrics, clock)
     webhooks = Webhooks(settings.webhooks, store, metrics, clock, attempts=recorder.delivery)
     conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock, recorder)
+    line = Line(settings, store, conversations, signer, metrics, webhooks, clock)
+    conversations.on_free = line.on_free
     lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock,
-                          jobs=recorder.jobs())
+                          jobs=[*recorder.jobs(), ("line", TICK_S, line.tick)])
     hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
+    line.bus = hub.bus
     assets = assets or Assets()
     health = Health(store, engine, assets, clock)
     # one store outage, one line when it starts and one when it ends, whoever noticed it
@@ -183,7 +192,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
                             auto_reload=False)
     ctx = Context(
         settings=settings, clock=clock, store=store, engine=engine, signer=signer, metrics=metrics,
-        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, live=hub, history=history,
+        webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, line=line, live=hub, history=history,
         assets=assets, templates=templates, health=health,
     )
 
@@ -200,6 +209,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             # Each step bounded: a process told to stop must stop (what is cut off here is what the
             # sweep and the reconciler of the other instances, or of the next start, are for).
             await _bounded("background jobs", lifecycle.stop())
+            await _bounded("line listeners", line.aclose())
             await _bounded("live rooms", hub.aclose())
             await _bounded("engine client", engine.aclose())
             await _bounded("store", store.close())

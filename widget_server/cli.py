@@ -161,16 +161,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     import time
 
     from widget_server.history import LedgerQuery
-    from widget_server.ledger import ledger, render, summary
+    from widget_server.ledger import ledger, line_summary, render, render_line, summary
 
     async def work(history: History) -> int:
         now = time.time()
-        query = LedgerQuery(widget=args.widget, since=now - args.hours * 3600, limit=None, order="asc")
+        since = now - args.hours * 3600
+        query = LedgerQuery(widget=args.widget, since=since, limit=None, order="asc")
         rows = ledger(list(await history.page(query)), now)
+        line = line_summary(await history.audit_log(since, limit=1_000_000))
+        if args.widget:
+            line = {w: s for w, s in line.items() if w == args.widget}
         if args.json:
-            print(json.dumps({"rows": [r.to_json() for r in rows], "summary": summary(rows)}, indent=2))
+            print(json.dumps({"rows": [r.to_json() for r in rows], "summary": summary(rows), "line": line}, indent=2))
         else:
             print(render(rows))
+            if line:
+                print("\n" + render_line(line))
         return 0
 
     return _with_history(args, work)

@@ -19,6 +19,7 @@ from widget_server.errors import Problem
 from widget_server.health import Health
 from widget_server.history import History
 from widget_server.lifecycle import Lifecycle
+from widget_server.line import Line
 from widget_server.live.hub import LiveHub
 from widget_server.metrics import Metrics
 from widget_server.settings import Settings, WidgetSettings
@@ -38,6 +39,7 @@ class Context:
     webhooks: Webhooks
     conversations: Conversations
     lifecycle: Lifecycle
+    line: Line
     live: LiveHub
     history: History
     assets: Assets

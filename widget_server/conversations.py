@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,8 +160,19 @@ class Conversations:
     # (local id, engine id, reason) of creates ended at the engine that the store did not take yet
     unrecorded: list[tuple[str, str, str]] = field(default_factory=list)
     _ending: set[str] = field(default_factory=set)  # conversation ids being ended by end_record
+    # told the widget's id whenever a slot is freed (the waiting line offers it to its head: line.py)
+    on_free: Callable[[str], Awaitable[None]] | None = None
 
-    async def _check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
+    def lease(self, widget: WidgetSettings, now: float) -> tuple[float, float]:
+        """A conversation created now: when it expires, and how long its slot is held at most."""
+        expires_at = now + widget.max_call_duration
+        return expires_at, expires_at + widget.participant_absent_timeout + SLOT_GRACE_S
+
+    async def _freed(self, widget_id: str) -> None:
+        if self.on_free is not None:
+            await self.on_free(widget_id)
+
+    async def check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits
         if browser and limits.per_ip_per_hour and client_ip:
             wait = await self.store.hit(f"ip:{widget.id}:{client_ip}", 3600, limits.per_ip_per_hour, now)
@@ -187,12 +199,16 @@ class Conversations:
         client_ip: str,
         browser: bool,
         consent: str | None = None,
+        slot: str | None = None,
     ) -> Created:
-        """``consent``: the hash of the consent text the visitor accepted (see :func:`parse_consent`)."""
+        """``consent``: the hash of the consent text the visitor accepted (see :func:`parse_consent`).
+
+        ``slot``: the local id a slot is already held for (the waiting line took it, after the limits).
+        """
         attempt = Attempt(widget.id)
         try:
             result = await self._create(widget, overrides, attempt, origin=origin, client_ip=client_ip,
-                                        browser=browser, consent=consent)
+                                        browser=browser, consent=consent, slot=slot)
         except Problem as problem:
             log_create(attempt, "refused", reason=problem.kind)
             raise
@@ -206,13 +222,16 @@ class Conversations:
         return result
 
     async def _create(self, widget: WidgetSettings, overrides: dict[str, str], attempt: Attempt, *, origin: str,
-                      client_ip: str, browser: bool, consent: str | None = None) -> Created:
+                      client_ip: str, browser: bool, consent: str | None = None, slot: str | None = None) -> Created:
         now = self.clock()
-        await self._check_limits(widget, client_ip, browser, now)
-        local_id = new_id("l_")
-        expires_at = now + widget.max_call_duration
-        lease = expires_at + widget.participant_absent_timeout + SLOT_GRACE_S
-        if not await self.store.acquire_slot(widget.id, widget.limits.max_concurrent, local_id, lease, now):
+        expires_at, lease = self.lease(widget, now)
+        if slot is not None:
+            local_id = slot
+        else:
+            await self.check_limits(widget, client_ip, browser, now)
+            local_id = new_id("l_")
+        if slot is None and not await self.store.acquire_slot(widget.id, widget.limits.max_concurrent, local_id,
+                                                              lease, now):
             self.metrics.refused.labels(widget.id, "busy").inc()
             raise Problem(503, "All conversation slots are busy",
                           f"widget {widget.id} has {widget.limits.max_concurrent} conversations running",
@@ -455,6 +474,7 @@ class Conversations:
                 "widget": record.widget, "conversation_id": record.conversation_id, "reason": reason,
                 "seconds": round(seconds, 3), "seconds_without_visitor": None if idle is None else round(idle, 3)})
             await self.recorder.ended(record.local_id)
+            await self._freed(record.widget)
         return done
 
     async def fail(self, local_id: str, reason: str) -> bool:
@@ -462,6 +482,12 @@ class Conversations:
         done = await self.store.finish(local_id, "failed", reason, self.clock())
         if done:
             await self.recorder.ended(local_id)
+            try:
+                record = await self.store.by_local(local_id)
+            except STORE_ERRORS:  # the line's job offers the slot when the store answers again
+                record = None
+            if record is not None:
+                await self._freed(record.widget)
         return done
 
     async def heartbeat(self, conversation_id: str) -> ConversationRecord:

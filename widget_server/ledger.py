@@ -103,3 +103,34 @@ def render(rows: list[LedgerRow]) -> str:
         lines.append(f"{reason[:40]:40} {int(s['count']):5} {s['seconds_live']:9.1f} "
                      f"{s['median_without_visitor']:20.1f} {s['worst_without_visitor']:8.1f}")
     return "\n".join(lines)
+
+
+def line_summary(audit: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per widget, the visitors of its waiting line (from the history's audit: actor "line"): how many were
+    served from it, how many left it and why, and their median wait."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in audit:
+        if entry.get("actor") != "line":
+            continue
+        detail = entry.get("detail") or {}
+        widget = str(detail.get("widget", ""))
+        row = out.setdefault(widget, {"served": 0, "left": 0, "reasons": {}, "waits": []})
+        reason = str(detail.get("reason", ""))
+        if reason == "served":
+            row["served"] += 1
+        else:
+            row["left"] += 1
+            row["reasons"][reason] = row["reasons"].get(reason, 0) + 1
+        row["waits"].append(float(detail.get("waited_s") or 0.0))
+    for row in out.values():
+        waits = row.pop("waits")
+        row["median_wait_s"] = round(statistics.median(waits), 3) if waits else 0.0
+    return out
+
+
+def render_line(summary_: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{'waiting line':20} {'served':>6} {'left':>5} {'median wait s':>13}  why they left"]
+    for widget, row in sorted(summary_.items()):
+        why = ", ".join(f"{k} {v}" for k, v in sorted(row["reasons"].items())) or "-"
+        lines.append(f"{widget[:20]:20} {row['served']:6} {row['left']:5} {row['median_wait_s']:13.1f}  {why}")
+    return "\n".join(lines)

@@ -68,6 +68,17 @@ class Metrics:
         self.seconds_without_visitor = Counter(
             "widget_seconds_without_visitor", "Seconds ended conversations ran after their visitor was last seen "
             "(the ledger's definition)", ["widget", "reason"], registry=r)
+        self.queue_length = Gauge("widget_queue_length", "Visitors in the widget's waiting line", ["widget"],
+                                  registry=r)
+        self.queue_joined = Counter("widget_queue_joined", "Visitors who joined the waiting line", ["widget"],
+                                    registry=r)
+        self.queue_served = Counter("widget_queue_served", "Visitors served from the waiting line", ["widget"],
+                                    registry=r)
+        self.queue_left = Counter("widget_queue_left", "Visitors who left the line unserved", ["widget", "reason"],
+                                  registry=r)
+        self.queue_wait = Histogram("widget_queue_wait_seconds", "Seconds from joining the line to leaving it",
+                                    ["widget", "outcome"], registry=r,
+                                    buckets=(5, 15, 30, 60, 120, 180, 300, 600, 900, 1800))
         self.http_seconds = Histogram("widget_http_request_seconds", "HTTP request latency by route template",
                                       ["route", "method", "status"], registry=r, buckets=HTTP_BUCKETS)
         self._http: dict[tuple[str, str, int], Histogram] = {}
@@ -100,12 +111,15 @@ class Metrics:
             slots: dict[str, float] = {w: await store.live_slots(w, now) for w in widgets}
             tally = Tally(r.widget for r in await store.live_records())
             live: dict[str, float] = {w: tally.get(w, 0) for w in widgets}
+            line: dict[str, float] = {w: await store.line_length(w, now) for w in widgets}
         except Exception:  # the counters still answer while the store is down or closed (/readyz says so)
             backlog, slots, live = math.nan, dict.fromkeys(widgets, math.nan), dict.fromkeys(widgets, math.nan)
+            line = dict.fromkeys(widgets, math.nan)
         self.webhook_backlog.set(backlog)
         for widget in widgets:
             self.slots_taken.labels(widget).set(slots[widget])
             self.live.labels(widget).set(live[widget])
+            self.queue_length.labels(widget).set(line[widget])
         return self.render()
 
     def render(self) -> bytes:

@@ -124,6 +124,65 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+SCHEMAS["Place"] = {
+    "type": "object", "required": ["queue_id", "state", "position"],
+    "properties": {
+        "queue_id": {"type": "string"},
+        "state": {"type": "string", "enum": ["waiting", "offered", "serving", "left"],
+                  "description": "offered: the visitor's turn (join before turn_until); serving: being created"},
+        "position": {"type": "integer", "description": "1 for the head of the line; 0 once offered"},
+        "length": {"type": "integer"},
+        "estimated_wait_s": {"type": "integer", "description": "an estimate; pages round it, never show it raw"},
+        "ticket": {"type": "string", "description": "only in the 202 of the create: what proves the place"},
+        "expires_at": {"type": "string", "description": "max_wait_s after joining"},
+        "turn_until": {"type": "string"}, "turn_window_s": {"type": "integer"},
+        "reason": {"type": "string", "description": "state left: served, left, gone, expired, turn_missed, failed"},
+    },
+}
+QUEUE_PARAMS = [WIDGET_PARAM, {"name": "queue_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+TICKET_BODY = {"required": False, "content": {
+    "application/json": {"schema": {"type": "object", "properties": {"ticket": {"type": "string"}}}},
+    "text/plain": {"schema": {"type": "string"}}}}
+PLACE = {"$ref": "#/components/schemas/Place"}
+LEFT = {"410": _problem("No longer in line: type queue-<reason> (served, left, gone, expired, turn-missed, "
+                        "failed), the reason in words in detail")}
+
+
+def line_paths() -> dict[str, Any]:
+    """The waiting line's routes (views/line.py), each authorised by the place's ticket."""
+    base = "/api/widgets/{widget}/queue/{queue_id}"
+    return {
+        base: {"get": {
+            "summary": "Where a place in line stands; with Accept: text/event-stream, a `place` event on each change",
+            "description": "The open stream is the visitor's presence (as heartbeats are). EventSource cannot set "
+                           "headers: the ticket may be passed as ?ticket=.",
+            "parameters": [*QUEUE_PARAMS, {"name": "ticket", "in": "query", "required": False,
+                                           "schema": {"type": "string"}}],
+            "security": [{"ticket": []}],
+            "responses": {"200": {"description": "The place", "content": {
+                "application/json": {"schema": PLACE}, "text/event-stream": {"schema": {"type": "string"}}}},
+                **UNAUTHORISED, **NOT_FOUND}}},
+        f"{base}/heartbeat": {"post": {
+            "summary": "The visitor is still waiting (presence for lifecycle.heartbeat_grace_s)",
+            "parameters": QUEUE_PARAMS, "security": [{"ticket": []}], "requestBody": TICKET_BODY,
+            "responses": {"200": _json("The place", PLACE), **LEFT, **BAD_BODY, **UNAUTHORISED, **NOT_FOUND}}},
+        f"{base}/join": {"post": {
+            "summary": "The visitor is there and it is their turn: create the conversation",
+            "description": "Answers like the create (201). The engine's own concurrency refusal puts the place "
+                           "back at the head of the line: 202 with the place.",
+            "parameters": QUEUE_PARAMS, "security": [{"ticket": []}], "requestBody": TICKET_BODY,
+            "responses": {"201": _json("Created", {"$ref": "#/components/schemas/Created"}),
+                          "202": _json("Back at the head of the line", PLACE),
+                          "409": _problem("Not this visitor's turn yet (type not-your-turn)"), **LEFT,
+                          **BAD_BODY, **UNAUTHORISED, **NOT_FOUND, **ENGINE_ERRORS}}},
+        f"{base}/leave": {"post": {
+            "summary": "Leave the line at once (sendBeacon may post {\"ticket\"} as text/plain)",
+            "parameters": QUEUE_PARAMS, "security": [{"ticket": []}], "requestBody": TICKET_BODY,
+            "responses": {"204": {"description": "Out of the line; everyone behind moved up"},
+                          **BAD_BODY, **UNAUTHORISED, **NOT_FOUND}}},
+    }
+
+
 def openapi_document(public_url: str) -> dict[str, Any]:
     html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     paths: dict[str, Any] = {
@@ -156,10 +215,16 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/CreateBody"}}}},
             "responses": {"201": _json("Created", {"$ref": "#/components/schemas/Created"}),
+                          "202": _json("No free slot: a place in the widget's waiting line (browser creates "
+                                       "with queue.enabled; docs/queue.md)", {"$ref": "#/components/schemas/Place"}),
                           **BAD_BODY, **UNAUTHORISED,
                           "403": _problem("Origin not allowed, or override not allowed"),
                           **NOT_FOUND, "429": _problem("Rate limit or daily budget spent (Retry-After)"),
-                          **ENGINE_ERRORS}}},
+                          **ENGINE_ERRORS,
+                          "503": _problem("Every slot busy (server-key creates, queue.enabled = false: type busy), "
+                                          "the line full (type queue-full), or the engine's concurrency "
+                                          "(Retry-After)")}}},
+        **line_paths(),
         "/api/widgets/{widget}/sessions": {"post": {
             "summary": "Mint a short-lived session for a custom front end",
             "parameters": [WIDGET_PARAM], "security": [{"serverKey": []}],
@@ -300,6 +365,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "securitySchemes": {
                 "serverKey": {"type": "http", "scheme": "bearer", "description": "an entry of server.server_keys"},
                 "endToken": {"type": "http", "scheme": "bearer", "description": "the end_token of a create"},
+                "ticket": {"type": "http", "scheme": "bearer", "description": "the ticket of a place in line"},
             },
         },
     }

@@ -103,6 +103,7 @@ class Signer:
         self._sessions = _Stamp(ordered, "widget-session", clock)
         self._ends = _Stamp(ordered, "end-token", clock)
         self._refs = _Stamp(ordered, "engine-callback", clock)
+        self._tickets = _Stamp(ordered, "queue-ticket", clock)
         self._session_payloads: dict[tuple[str, str, str], bytes] = {}
 
     def session(self, widget: str, origin: str, issued_by: str = "frame") -> str:
@@ -131,6 +132,16 @@ class Signer:
         cid = data.get("c") if isinstance(data, dict) else None
         if not isinstance(cid, str) or not hmac.compare_digest(cid.encode(), conversation_id.encode()):
             raise BadToken("end token is for another conversation")
+
+    def queue_ticket(self, widget: str, queue_id: str) -> str:
+        """What proves a place in a widget's line (the page sends it back to heartbeat, leave and join)."""
+        return self._tickets.dumps({"w": widget, "q": queue_id})
+
+    def check_queue_ticket(self, token: str, widget: str, queue_id: str, max_age: int) -> None:
+        data = self._tickets.loads(token, max_age)
+        if not isinstance(data, dict) or data.get("w") != widget or not isinstance(data.get("q"), str) \
+                or not hmac.compare_digest(str(data["q"]).encode(), queue_id.encode()):
+            raise BadToken("the ticket is for another place in line")
 
     def callback_ref(self, local_id: str) -> str:
         return self._refs.dumps(local_id)

@@ -36,7 +36,7 @@ from widget_server.tokens import new_id
 log = logging.getLogger("widget_server.webhooks")
 
 EVENT_TYPES = ("conversation.created", "conversation.started", "conversation.ended", "conversation.rated",
-               "transcript.ready", "recording.ready")
+               "transcript.ready", "recording.ready", "queue.joined", "queue.left", "queue.served")
 BATCH = 20
 SIGNATURE_TOLERANCE_S = 300
 
@@ -87,17 +87,22 @@ class Webhooks:
 
     def event(self, event_type: str, record: ConversationRecord, **data: Any) -> OutboxItem | None:
         """The outbox item for one event about ``record``; None when no webhook is configured."""
+        return self.item(event_type, {"conversation_id": record.conversation_id, "widget": record.widget, **data})
+
+    def item(self, event_type: str, data: dict[str, Any]) -> OutboxItem | None:
+        """The outbox item for one event with ``data`` as it is (the line's events have no conversation)."""
         if self.settings is None:
             return None
         now = self.clock()
         event_id = new_id("evt_")
-        body = {
-            "id": event_id,
-            "type": event_type,
-            "created_at": iso(now, ms=True),
-            "data": {"conversation_id": record.conversation_id, "widget": record.widget, **data},
-        }
+        body = {"id": event_id, "type": event_type, "created_at": iso(now, ms=True), "data": data}
         return OutboxItem(event_id, json.dumps(body, separators=(",", ":"), sort_keys=True), now)
+
+    async def emit_data(self, event_type: str, data: dict[str, Any]) -> None:
+        item = self.item(event_type, data)
+        if item is not None:
+            await self.store.outbox_put(item)
+            self.wake()
 
     async def emit(self, event_type: str, record: ConversationRecord, **data: Any) -> None:
         item = self.event(event_type, record, **data)

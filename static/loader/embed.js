@@ -177,7 +177,7 @@
       if (message.event == 'request-close') return setOpen(widget, false);
       if (message.event == 'request-open') return setOpen(widget, true);
       if (message.event == 'state') {
-        widget.live = /^(starting|waiting|in-call|reconnecting|minimized)$/.test(data.state);
+        widget.live = /^(starting|queued|waiting|in-call|reconnecting|minimized)$/.test(data.state);
         widget.host.dataset.s = data.state;
         labels(widget);
       }

@@ -72,7 +72,10 @@ def widget_config(host_origin: str) -> dict[str, Any]:
         "pow": {**common, "ui": "custom", "proof_of_work": 16,
                 "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         "busy": {**common, "ui": "custom", "limits": {"max_concurrent": 1, "per_ip_per_hour": 1000},
-                 "overrides": {"allow": ["language"]}},
+                 "overrides": {"allow": ["language"]}, "queue": {"enabled": False}},
+        # The waiting line (issue 15): one slot, and a line behind it.
+        "line": {**common, "ui": "custom", "display_name": "Ada", "limits": {"max_concurrent": 1,
+                                                                             "per_ip_per_hour": 1000}},
         "audio": {**common, "ui": "custom", "audio_only": True, "custom_greeting": "Audio only here.",
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         # The visitor's call (issue 13): a name and picture, consent, a rating, a next step.

@@ -163,6 +163,8 @@ conversation_name = "support"
 [widgets.support.limits]
 max_concurrent = 3
 per_ip_per_hour = 10000
+[widgets.support.queue]
+enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
 
 [widgets.public]
 replica_id = "r_chaos"
@@ -171,6 +173,8 @@ private = false
 [widgets.public.limits]
 max_concurrent = 50
 per_ip_per_hour = 4
+[widgets.public.queue]
+enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
 
 [widgets.burst]
 replica_id = "r_chaos"
@@ -178,6 +182,8 @@ conversation_name = "burst"
 [widgets.burst.limits]
 max_concurrent = 20
 per_ip_per_hour = 10000
+[widgets.burst.queue]
+enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
 
 [widgets.short]
 replica_id = "r_chaos"
@@ -186,6 +192,9 @@ max_call_duration = 2
 [widgets.short.limits]
 max_concurrent = 1
 per_ip_per_hour = 10000
+
+[widgets.short.queue]
+enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
 """
 
 

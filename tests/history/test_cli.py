@@ -62,6 +62,21 @@ async def test_report_reads_history_without_secrets(tmp_path: Path) -> None:
     assert '"seconds_live": 40.0' in cli("report", "--config", str(config), "--json", "--widget", "support").stdout
 
 
+async def test_report_counts_the_waiting_line(tmp_path: Path) -> None:
+    config = await filled(tmp_path)
+    history = open_history(f"sqlite:///{tmp_path / 'state.db'}")
+    await history.open()
+    for reason, waited in (("served", 30.0), ("served", 50.0), ("left", 5.0), ("expired", 600.0)):
+        action = "queue.served" if reason == "served" else "queue.left"
+        await history.record_audit(time.time() - 10, "line", action, "q_x",
+                                   {"widget": "support", "reason": reason, "waited_s": waited})
+    await history.close()
+    out = cli("report", "--config", str(config))
+    assert out.returncode == 0, out.stderr
+    row = next(ln for ln in out.stdout.splitlines() if ln.startswith("support "))
+    assert row.split()[:4] == ["support", "2", "2", "40.0"] and "expired 1, left 1" in row
+
+
 async def test_purge_dry_run_says_what_it_would_remove(tmp_path: Path) -> None:
     config = await filled(tmp_path)
     dry = cli("purge", "--config", str(config), "--dry-run")

@@ -33,6 +33,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Queue:
+    enabled: bool = boolean(True, "a visitor finding every slot busy waits in line instead of a refusal")
+    max_length: int = integer(20, 1, 10_000, "visitors in line at most; past it: 503 queue-full")
+    max_wait_s: int = integer(600, 10, 86_400, "seconds in line before the ticket expires")
+    turn_window_s: int = integer(30, 5, 600, "seconds to confirm the visitor is there once it is their turn")
+
+
+@dataclass(frozen=True)
 class Theme:
     scheme: str = choice("auto", ("auto", "light", "dark"), "light or dark; auto: the visitor's system setting")
     accent: str = string("#4f46e5", "accent colour", parse=colour)
@@ -119,6 +127,7 @@ class WidgetSettings:
     page_messages: tuple[str, ...] = strings((), "messages a host page may send into the room", options=PAGE_MESSAGES)
     record_events: bool = boolean(False, "the server joins the room to record its events")
     limits: Limits = table(Limits, "how much the widget may be used")
+    queue: Queue = table(Queue, "the waiting line when every slot is busy")
     theme: Theme = table(Theme, "colours and the launcher")
     teaser: Teaser = table(Teaser, "a proactive bubble beside the launcher")
     ui_language: str = choice("auto", ("auto", *i18n.languages()),

@@ -81,6 +81,56 @@ class ConversationRecord:
         return max(0.0, end - self.created_at)
 
 
+# Why a visitor is no longer in a widget's line (``queue.left``'s reason; "served" is ``queue.served``).
+LEFT_REASONS = ("served", "left", "gone", "expired", "turn_missed", "failed")
+LINE_KEEP_S = 3600  # a departed entry still answers (410 with its reason) this long
+
+
+@dataclass
+class LineEntry:
+    """One visitor waiting in a widget's line (``widget_server.line`` owns the rules).
+
+    ``waiting``: in order (``seq``); ``offered``: its turn, a slot held for it (holder ``queue_id``) until
+    ``turn_until``; ``serving``: its create runs, the slot now the conversation's (``holder``) and the entry
+    kept until ``turn_until`` (a lease: an instance that dies mid-create gives the place back, not away).
+    """
+
+    queue_id: str
+    widget: str
+    joined_at: float
+    seen_until: float            # the page's last heartbeat plus the grace: past it the visitor is gone
+    wait_until: float            # joined_at + max_wait_s: past it, still waiting, the ticket expires
+    payload: str = ""            # JSON: what the create needs when the turn comes
+    seq: int = 0
+    state: str = "waiting"       # waiting | offered | serving | left
+    turn_until: float = 0.0
+    hold_until: float = 0.0      # the engine refused for concurrency: nobody is offered a slot before this
+    holder: str = ""
+    reason: str = ""             # why it left (state "left")
+
+
+@dataclass(frozen=True)
+class LinePlace:
+    """Where one ticket stands: ``position`` 1-based among those waiting, 0 once offered or serving."""
+
+    state: str                   # waiting | offered | serving | left | "" (unknown)
+    position: int
+    length: int                  # entries in the widget's line, whatever their state
+    reason: str = ""             # state "left": why
+    entry: LineEntry | None = None
+
+
+@dataclass(frozen=True)
+class Departure:
+    """An entry that left the line (drained by ``line_departures`` for the webhooks and metrics)."""
+
+    queue_id: str
+    widget: str
+    reason: str
+    joined_at: float
+    at: float
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """One operator webhook waiting for a 2xx; ``body`` is the exact JSON that is signed."""
@@ -99,7 +149,53 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
-        """Take one of ``limit`` slots of ``widget`` atomically; expired leases do not count."""
+        """Take one of ``limit`` slots of ``widget`` atomically; expired leases do not count.
+
+        Refused while anyone waits in the widget's line: a newcomer never takes a slot from the line.
+        """
+        ...
+
+    # --- the line: one FIFO per widget; every call first drops the entries whose time ran out --------------
+
+    async def line_enter(self, entry: LineEntry, limit: int, holder: str, lease_until: float, max_length: int,
+                         now: float) -> int:
+        """Take a slot for ``holder`` if one is free and nobody waits (0), else join the line (the position,
+        1-based), or -1 when ``max_length`` entries are in it already; one atomic step."""
+        ...
+
+    async def line_advance(self, widget: str, limit: int, turn_until: float, now: float) -> list[str]:
+        """Offer every free slot to the head of the line, in order (holding the slot until ``turn_until``);
+        the queue ids offered now."""
+        ...
+
+    async def line_claim(self, widget: str, queue_id: str, holder: str, lease_until: float, claim_until: float,
+                         now: float) -> bool:
+        """An offered entry's visitor is there: its held slot becomes ``holder``'s (the conversation's);
+        the entry stays, ``serving``, until ``line_leave(..., "served")`` or ``claim_until``."""
+        ...
+
+    async def line_requeue(self, widget: str, queue_id: str, hold_until: float, seen_until: float,
+                           now: float) -> bool:
+        """A serving entry goes back to waiting in its own place (the head); nobody is offered before
+        ``hold_until`` (the engine's concurrency refusal)."""
+        ...
+
+    async def line_leave(self, widget: str, queue_id: str, reason: str, now: float) -> bool:
+        """Take an entry out at once (freeing a slot held for it); True for the call that did."""
+        ...
+
+    async def line_touch(self, widget: str, queue_id: str, seen_until: float, now: float) -> LinePlace:
+        """The visitor is still there (presence until ``seen_until``); where the ticket stands now."""
+        ...
+
+    async def line_place(self, widget: str, queue_id: str, now: float) -> LinePlace: ...
+
+    async def line_length(self, widget: str, now: float) -> int:
+        """Entries in the widget's line (the gauge ``widget_queue_length``)."""
+        ...
+
+    async def line_departures(self, limit: int) -> list[Departure]:
+        """Take up to ``limit`` departures, oldest first (each is handed out once, to one instance)."""
         ...
 
     async def live_slots(self, widget: str, now: float) -> int:

@@ -42,6 +42,7 @@ from widget_server.store.base import (
     day_start,
     fixed_window,
 )
+from widget_server.store.redis_line import LINE_LUA, LINE_SCRIPTS, RedisLine
 from widget_server.store.urls import parse_store_url
 
 P = "ws:"
@@ -90,8 +91,12 @@ local function queue()
 end
 """
 
-_ACQUIRE = """
+# A newcomer never takes a slot while anyone waits in the widget's line (ARGV[5]).
+_ACQUIRE = LINE_LUA + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and waiting(prune(ARGV[5], tonumber(ARGV[1]), ARGV[1])) > 0 then
+  return 0
+end
 if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   return 0
 end
@@ -347,7 +352,7 @@ def connect(url: str) -> tuple[aioredis.Redis, list[aioredis.Redis]]:
     return master, list(sentinel.sentinels)
 
 
-class RedisStore:
+class RedisStore(RedisLine):
     def __init__(self, url: str) -> None:
         self.url = url
         self._r: aioredis.Redis | None = None
@@ -369,6 +374,8 @@ class RedisStore:
                           ("hit", _HIT), ("used", _USED), ("used_scan", _USED_SCAN), ("backfill", _BACKFILL),
                           ("lock", _LOCK), ("claim", _CLAIM), ("archived", _ARCHIVED), ("ttls", _GIVE_TTLS),
                           ("rate", _RATE)):
+            self._scripts[name] = self._r.register_script(src)
+        for name, src in LINE_SCRIPTS.items():
             self._scripts[name] = self._r.register_script(src)
         if not await self._r.exists(_BUDGET_MARK):
             since = day_start(time.time()) - 2 * DAY
@@ -407,8 +414,12 @@ class RedisStore:
         return await self._scripts[name](keys=keys, args=args)
 
     async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
-        got = await self._run("acquire", [f"{P}slots:{widget}"], [repr(now), limit, holder, repr(lease_until)])
+        args = [repr(now), limit, holder, repr(lease_until), widget]
+        got = await self._run("acquire", [f"{P}slots:{widget}"], args)
         return bool(got)
+
+    async def _hash(self, queue_id: str) -> dict[str, str]:
+        return cast(dict[str, str], await self.r.hgetall(f"{P}q:{queue_id}"))
 
     async def live_slots(self, widget: str, now: float) -> int:
         return int(await self.r.zcount(f"{P}slots:{widget}", f"({now!r}", "+inf"))

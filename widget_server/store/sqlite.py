@@ -29,6 +29,7 @@ from widget_server.store.base import (
     booked_day,
     fixed_window,
 )
+from widget_server.store.sqlite_line import LINE_SCHEMA, SqliteLine, waiting_in_line
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -169,7 +170,7 @@ def _queue(db: sqlite3.Connection, item: OutboxItem | None) -> None:
         db.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?)", (item.id, item.body, item.due_at, item.attempts))
 
 
-class SqliteStore:
+class SqliteStore(SqliteLine):
     def __init__(self, path: str) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
@@ -185,6 +186,7 @@ class SqliteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(SCHEMA)
+        db.executescript(LINE_SCHEMA)
         have = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
         for column in ("consent", "rating"):  # added after the first release: older files lack them
             if column not in have:
@@ -238,6 +240,8 @@ class SqliteStore:
     async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
         with self._tx() as db:
             db.execute("DELETE FROM slots WHERE widget = ? AND lease_until <= ?", (widget, now))  # by index
+            if waiting_in_line(db, widget, now):
+                return False
             row = db.execute("SELECT n - EXISTS (SELECT 1 FROM slots WHERE widget = ? AND holder = ?) "
                              "FROM slot_counts WHERE widget = ?", (widget, holder, widget)).fetchone()
             if row is not None and row[0] >= limit:  # the others' slots (this holder's own may be renewed)

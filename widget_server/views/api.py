@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from widget_server import pow
 from widget_server.clock import iso
-from widget_server.conversations import Attempt, log_create, parse_consent, parse_overrides, parse_rating
+from widget_server.conversations import Attempt, Created, log_create, parse_consent, parse_overrides, parse_rating
 from widget_server.errors import FieldError, Problem, invalid
 from widget_server.origins import origin_allowed, parse_origin
 from widget_server.responses import JSONAnswer
@@ -103,9 +103,20 @@ async def create_conversation(request: Request) -> Response:
         log_create(Attempt(widget.id), "refused", reason=problem.kind)
         raise
     ip = client_ip(request, c.settings.server.trusted_proxies)
+    if caller.kind == "session" and widget.queue.enabled:  # no free slot: a place in line (line.py)
+        entered = await c.line.enter(widget, overrides, origin=caller.origin, client_ip=ip, consent=consent)
+        if not isinstance(entered, Created):
+            return JSONAnswer(entered, status_code=202, no_store=True)
+        return await answer_created(request, widget, entered)
     created = await c.conversations.create(
         widget, overrides, origin=caller.origin, client_ip=ip, browser=caller.kind == "session", consent=consent
     )
+    return await answer_created(request, widget, created)
+
+
+async def answer_created(request: Request, widget: WidgetSettings, created: Created) -> Response:
+    """201 with the conversation; the room handed to the live hub first (the server's own seat)."""
+    c = ctx(request)
     cid = created.answer["conversation_id"]
     try:
         if created.room is not None:

@@ -1,0 +1,192 @@
+// The waiting line (docs/queue.md): every slot was busy, so the create answered 202 with a place in line.
+// This module shows the place and a rounded estimate, offers Leave, and on the visitor's turn confirms they are
+// there (at once when the tab is visible; otherwise a "your turn" prompt, a notification and a chime if the
+// browser allows them). Only that confirmation creates the conversation: nobody is billed for waiting.
+
+/** A wait in words, never a raw number of seconds: "less than a minute", "about 2 minutes"... */
+export function aboutWait(seconds) {
+  const s = Math.max(0, Number(seconds) || 0);
+  if (s < 45) return 'less than a minute';
+  if (s < 90) return 'about a minute';
+  if (s < 55 * 60) return `about ${Math.round(s / 60)} minutes`;
+  if (s < 90 * 60) return 'about an hour';
+  return 'more than an hour';
+}
+
+// Why a place ended without a conversation, in the visitor's words (the 410's type: queue-<reason>).
+const LEFT = {
+  expired: 'You waited longer than this line allows, so your place has expired. You can join the line again.',
+  'turn-missed': 'It was your turn, but you were away, so the next visitor was connected. You can join the line again.',
+  gone: 'This page lost touch with the line, so your place was given up. You can join the line again.',
+  failed: 'The conversation could not start. Please try again.',
+  left: 'You left the line.',
+};
+
+/** Why a place ended ({code, text}), from the 410 problem type (or the place's reason). */
+export function leftLine(kind) {
+  const reason = String(kind || '').replace(/^queue-/, '').replace('_', '-');
+  return {code: reason === 'failed' ? 'engine-unavailable' : 'queue-' + reason, text: LEFT[reason] || LEFT.gone};
+}
+
+function positionText(position) {
+  return position <= 1 ? 'You are next in line.' : `You are number ${position} in line.`;
+}
+
+function chime() {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    tone.frequency.value = 660;
+    gain.gain.setValueAtTime(0.15, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.6);
+    tone.onended = () => audio.close();
+  } catch { /* no sound: the prompt is on the page */ }
+}
+
+function notify(name) {
+  try {
+    if (window.Notification?.permission === 'granted') {
+      new Notification('It is your turn', {body: `${name} is ready for you. Come back to join.`, tag: 'cvi-line'});
+    }
+  } catch { /* notifications are a bonus */ }
+}
+
+/**
+ * Wait in line until it is the visitor's turn and they are there: resolves with the create's answer (201),
+ * rejects with an Error {status, kind} when the place ends without one (left, expired, turn missed...).
+ * ui: {widget, name, heartbeatMs, show({text, primary, secondary}, detail), connecting(text), announce(text),
+ *     leave()}.
+ */
+export class Line {
+  constructor(place, ui) {
+    this.place = place;
+    this.ui = ui;
+    this.base = `/api/widgets/${encodeURIComponent(ui.widget)}/queue/${encodeURIComponent(place.queue_id)}`;
+    this.closed = false;
+    this.joining = false;
+    this.prompted = false;
+    this.onVisible = () => {
+      if (document.visibilityState === 'visible' && this.place.state === 'offered') this.join();
+    };
+  }
+
+  wait() {
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      this.update(this.place);
+      this.events = new EventSource(`${this.base}?ticket=${encodeURIComponent(this.place.ticket)}`);
+      this.events.addEventListener('place', (e) => {
+        try { this.update(JSON.parse(e.data)); } catch { /* a broken event: the next one says it again */ }
+      });
+      document.addEventListener('visibilitychange', this.onVisible);
+      // The open stream is the visitor's presence; heartbeats too, for a proxy that holds streams back.
+      this.beat = setInterval(() => this.heartbeat(), this.ui.heartbeatMs || 10000);
+    });
+  }
+
+  async heartbeat() {
+    if (this.joining || this.closed) return;
+    try {
+      const res = await fetch(`${this.base}/heartbeat`, {method: 'POST',
+        headers: {Authorization: `Bearer ${this.place.ticket}`}});
+      const data = await res.json().catch(() => ({}));
+      if (res.status === 200) this.update(data);
+      else if (res.status === 410) this.update({state: 'left', reason: String(data.type || '').split('/').pop()
+        .replace(/^queue-/, '').replace('-', '_')});
+    } catch { /* the next beat, or the stream, says it */ }
+  }
+
+  update(doc) {
+    // While the join is under way its answer decides (the stream may say "served" before the 201 arrives).
+    if (this.closed || (this.joining && doc.state !== 'waiting')) return;
+    const previous = this.place;
+    this.place = {...previous, ...doc, ticket: previous.ticket};
+    if (doc.state === 'left') return this.fail(410, `queue-${doc.reason}`);
+    if (doc.state === 'offered') return this.turn();
+    if (doc.state !== 'waiting') return;
+    const wait = aboutWait(doc.estimated_wait_s);
+    const said = `${doc.position}|${wait}`;
+    if (said === this.said) return;   // the host hears a change, not every heartbeat
+    this.said = said;
+    this.ui.show({
+      text: `All of ${this.ui.name}'s conversations are busy. ${positionText(doc.position)} ` +
+        `Estimated wait: ${wait}.`,
+      secondary: {label: 'Leave the line', run: () => this.ui.leave()},
+    }, {position: doc.position, estimated_wait_s: doc.estimated_wait_s});
+    if (doc.position !== previous.position || !this.shown) {
+      this.ui.announce(`${positionText(doc.position)} Estimated wait: ${wait}.`);
+    }
+    this.shown = true;
+  }
+
+  turn() {
+    this.said = '';
+    if (document.visibilityState === 'visible') return this.join();
+    if (this.prompted) return;
+    this.prompted = true;
+    this.ui.show({
+      text: `It is your turn! ${this.ui.name} is ready for you. Join within ${this.place.turn_window_s || 30} seconds ` +
+        'to keep your place.',
+      primary: {label: 'Join now', run: () => this.join()},
+      secondary: {label: 'Leave the line', run: () => this.ui.leave()},
+    }, {position: 0, estimated_wait_s: 0});
+    this.ui.announce('It is your turn. Join now.');
+    notify(this.ui.name);
+    chime();
+  }
+
+  async join() {
+    if (this.joining || this.closed) return;
+    this.joining = true;
+    this.ui.connecting('It is your turn. Connecting…');
+    try {
+      const res = await fetch(`${this.base}/join`, {method: 'POST',
+        headers: {'Content-Type': 'application/json', Authorization: `Bearer ${this.place.ticket}`}, body: '{}'});
+      const data = await res.json().catch(() => ({}));
+      if (this.closed) return;
+      const kind = data.type ? String(data.type).split('/').pop() : '';
+      if (res.status === 201) return this.done(data);
+      if (res.status === 202) {  // the engine is full: back at the head of the line
+        this.prompted = false;
+        this.said = '';
+        return this.update(data);
+      }
+      if (res.status === 409) return;  // not yet (the stream says when)
+      return this.fail(res.status, kind, Number(res.headers.get('Retry-After')) || 0);
+    } catch {
+      // the network blinked: the stream reconnects and offers the turn again while it lasts
+    } finally {
+      this.joining = false;
+    }
+  }
+
+  done(conversation) {
+    this.close(false);
+    this.resolve(conversation);
+  }
+
+  fail(status, kind, retryAfter = 0) {
+    this.close(false);
+    this.reject(Object.assign(new Error(`HTTP ${status}`), {status, kind, retryAfter, line: leftLine(kind)}));
+  }
+
+  /** Stop waiting; ``leave`` also gives the place up at once (Leave, the tab closing). */
+  close(leave = true) {
+    if (this.closed) return;
+    this.closed = true;
+    this.events?.close();
+    clearInterval(this.beat);
+    document.removeEventListener('visibilitychange', this.onVisible);
+    if (!leave) return;
+    const body = JSON.stringify({ticket: this.place.ticket});
+    if (!navigator.sendBeacon?.(`${this.base}/leave`, new Blob([body], {type: 'text/plain'}))) {
+      fetch(`${this.base}/leave`, {method: 'POST', keepalive: true, headers: {'Content-Type': 'application/json'}, body})
+        .catch(() => {});
+    }
+  }
+}

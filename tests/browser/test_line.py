@@ -1,0 +1,162 @@
+"""The waiting line in real Chromium (issue 15): visitor B waits at position 1 while A talks and is connected
+without a click when A ends; a hidden tab gets a "your turn" prompt; Leave gives the place up at once.
+
+Each visitor is its own browser context (one browser allows one live call: static/call/one-call.js). The widget
+``line`` has one slot. Conversations are counted at the sandbox engine itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.browser.conftest import (
+    RECORDER,
+    Host,
+    WidgetServer,
+    assert_accessible,
+    events,
+    frame_of,
+    shot,
+    wait_event,
+)
+
+pytestmark = pytest.mark.browser
+
+# The frame's tab may be told hidden (window.__hide()) and visible again (window.__show()).
+VISIBILITY = """
+if (window.top !== window) {
+  let hidden = false;
+  Object.defineProperty(document, 'visibilityState', {get: () => (hidden ? 'hidden' : 'visible')});
+  Object.defineProperty(document, 'hidden', {get: () => hidden});
+  window.__hide = () => { hidden = true; document.dispatchEvent(new Event('visibilitychange')); };
+  window.__show = () => { hidden = false; document.dispatchEvent(new Event('visibilitychange')); };
+}
+"""
+
+
+@pytest.fixture(params=[("desktop", 1280, 800), ("phone", 390, 844)], ids=["desktop", "phone"])
+def visitors(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Callable[[], BrowserContext]]]:
+    name, width, height = request.param
+    phone = name == "phone"
+    made: list[BrowserContext] = []
+
+    def new() -> BrowserContext:
+        ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
+                                  permissions=["camera", "microphone"])
+        ctx.set_default_timeout(15_000)
+        made.append(ctx)
+        return ctx
+
+    yield name, new
+    for ctx in made:
+        ctx.close()
+
+
+def engine_ids(widget_server: WidgetServer) -> set[str]:
+    return set(widget_server.app.state.ctx.engine.core.conversations)
+
+
+def visit(ctx: BrowserContext, host: Host, title: str, script: str = "") -> Page:
+    page = ctx.new_page()
+    page.add_init_script(RECORDER)
+    if script:
+        page.add_init_script(script)
+    page.goto(host.page(title, "<p>Welcome to the host page.</p>" + host.snippet("line")))
+    wait_event(page, "ready", widget="line")
+    page.evaluate("cvi('start', {widget: 'line'})")
+    return page
+
+
+def wait_text(frame: Any, text: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (frame.locator("#screen-text").text_content() or ""):
+        assert time.monotonic() < deadline, frame.locator("#screen-text").text_content()
+        time.sleep(0.05)
+
+
+def test_b_waits_at_position_1_and_is_connected_without_a_click(
+        visitors: tuple[str, Callable[[], BrowserContext]], host: Host, widget_server: WidgetServer) -> None:
+    name, new = visitors
+    before = engine_ids(widget_server)
+    a = visit(new(), host, f"line-a-{name}")
+    a_id = wait_event(a, "conversation.started", timeout=20)["conversation_id"]
+    b = visit(new(), host, f"line-b-{name}")
+    state = wait_event(b, "state", state="queued")
+    assert state["position"] == 1 and state["estimated_wait_s"] > 0
+    frame = frame_of(b, "line")
+    wait_text(frame, "You are next in line.")
+    text = frame.locator("#screen-text").text_content() or ""
+    assert "Estimated wait: about" in text or "less than a minute" in text
+    assert not any(ch.isdigit() and f"{ch} s" in text for ch in "0123456789")  # never raw seconds
+    assert frame.get_by_role("button", name="Leave the line").is_visible()
+    b.wait_for_timeout(300)
+    shot(b, f"line-waiting-{name}")
+    assert_accessible(frame)
+    assert engine_ids(widget_server) - before == {a_id}  # B is not billed while waiting
+    a.evaluate("cvi('end', {widget: 'line'})")
+    b_id = wait_event(b, "conversation.started", timeout=20)["conversation_id"]  # no click on B's page
+    order = [e["event"] if e["event"] != "state" else f"state:{e['state']}" for e in events(b)]
+    first = order.index("state:queued")
+    assert order.index("state:starting", first) < order.index("conversation.created") < order.index(
+        "conversation.started")
+    assert engine_ids(widget_server) - before == {a_id, b_id}
+    widget_server.wait_ended(a_id)
+    b.evaluate("cvi('end', {widget: 'line'})")
+    assert widget_server.wait_ended(b_id)["status"] == "ended"
+
+
+def test_a_hidden_tab_is_prompted_and_leave_gives_the_place_up(
+        visitors: tuple[str, Callable[[], BrowserContext]], host: Host, widget_server: WidgetServer) -> None:
+    name, new = visitors
+    before = engine_ids(widget_server)
+    a = visit(new(), host, f"line-a2-{name}")
+    a_id = wait_event(a, "conversation.started", timeout=20)["conversation_id"]
+    b = visit(new(), host, f"line-b2-{name}", VISIBILITY)
+    c = visit(new(), host, f"line-c2-{name}")
+    wait_event(b, "state", state="queued", position=1)
+    wait_event(c, "state", state="queued", position=2)
+    b_frame = frame_of(b, "line")
+    b_frame.evaluate("window.__hide()")
+    a.evaluate("cvi('end', {widget: 'line'})")
+    wait_text(b_frame, "It is your turn!")
+    join = b_frame.get_by_role("button", name="Join now")
+    assert join.is_visible()
+    assert engine_ids(widget_server) - before == {a_id}  # nothing created before the visitor is there
+    b.wait_for_timeout(300)
+    shot(b, f"line-turn-{name}")
+    assert_accessible(b_frame)
+    join.click()
+    b_id = wait_event(b, "conversation.started", timeout=20)["conversation_id"]
+    # C, now at the head, leaves: out of the line at once, and nothing is ever created for C
+    wait_event(c, "state", state="queued", position=1)
+    frame_of(c, "line").get_by_role("button", name="Leave the line").click()
+    wait_event(c, "state", state="lobby")
+    metrics = httpx.get(f"{widget_server.url}/metrics", timeout=5).text
+    assert 'widget_queue_length{widget="line"} 0.0' in metrics
+    b.evaluate("cvi('end', {widget: 'line'})")
+    widget_server.wait_ended(b_id)
+    assert engine_ids(widget_server) - before == {a_id, b_id}
+
+
+def test_closing_the_tab_gives_the_place_up_at_once(
+        visitors: tuple[str, Callable[[], BrowserContext]], host: Host, widget_server: WidgetServer) -> None:
+    name, new = visitors
+    before = engine_ids(widget_server)
+    a = visit(new(), host, f"line-a3-{name}")
+    a_id = wait_event(a, "conversation.started", timeout=20)["conversation_id"]
+    b = visit(new(), host, f"line-b3-{name}")
+    wait_event(b, "state", state="queued", position=1)
+    b.close(run_before_unload=True)  # pagehide: the page's beacon leaves the line
+    deadline = time.monotonic() + 2  # well within the heartbeat grace (3 s): the Leave, not the silence
+    while 'widget_queue_length{widget="line"} 0.0' not in httpx.get(f"{widget_server.url}/metrics").text:
+        assert time.monotonic() < deadline, "the closed tab's place was not given up at once"
+        time.sleep(0.05)
+    a.evaluate("cvi('end', {widget: 'line'})")
+    widget_server.wait_ended(a_id)
+    assert engine_ids(widget_server) - before == {a_id}
