@@ -8,7 +8,6 @@ import {mediaProblem, refusal} from 'cvi/refusals.js';
 import {Transcript} from 'cvi/transcript.js';
 import * as i18n from 'cvi/i18n.js';
 import {t} from 'cvi/i18n.js';
-import {Line} from 'cvi/line.js';
 
 const boot = JSON.parse(document.getElementById('cvi-boot').textContent);
 const cfg = boot.config;
@@ -245,8 +244,11 @@ async function createConversation(current) {
 const cancel = {get label() { return t('cancel'); }, run: () => call && finish(call, 'cancelled', true, 'lobby')};
 
 // Every slot busy: a place in the waiting line (cvi/line.js) until the visitor's turn creates the conversation.
-function waitInLine(current, place) {
-  if (current.ended) return Promise.reject(new Error('cancelled'));
+// The line's module is fetched only when a visitor is in it (the frame page's byte budget).
+async function waitInLine(current, place) {
+  if (current.ended) throw new Error('cancelled');
+  const {Line} = await import('cvi/line.js');
+  if (current.ended) throw new Error('cancelled');
   current.line = new Line(place, {widget: cfg.id, name, announce, heartbeatMs: HEARTBEAT_MS,
     show: (screen, detail) => {
       if (current.ended) return;
