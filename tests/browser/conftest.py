@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Frame, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Frame,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -218,11 +227,40 @@ def host(widget_server: WidgetServer, _ports: tuple[int, int]) -> Iterator[Host]
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
+def _playwright() -> Iterator[Playwright]:
     # Package scope: the sync API runs its own event loop, which must be gone before async tests run.
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
+        yield p
+
+
+@pytest.fixture(scope="package")
+def browser(_playwright: Playwright) -> Iterator[Browser]:
+    b = _playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="package")
+def refusing_browser(_playwright: Playwright) -> Iterator[Callable[..., BrowserContext]]:
+    """``new_context(permissions, devices=True)``: a context of a Chromium that asks like a visitor's does.
+
+    Without ``--use-fake-ui-for-media-stream`` nothing grants what the context was not given, so Chromium itself
+    refuses it (NotAllowedError, as when the visitor answers Block, and ``permissions.query`` says "denied");
+    ``devices=False`` drops the fake devices too: a machine with no camera or microphone (NotFoundError)."""
+    launched: dict[bool, Browser] = {}
+
+    def new_context(permissions: list[str], devices: bool = True, **options: Any) -> BrowserContext:
+        if devices not in launched:
+            args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"
+                    and (devices or a != "--use-fake-device-for-media-stream")]
+            launched[devices] = _playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = launched[devices].new_context(permissions=permissions, **options)
+        context.set_default_timeout(10_000)
+        return context
+
+    yield new_context
+    for b in launched.values():
         b.close()
 
 
@@ -348,21 +386,3 @@ def axe_violations(target: Page | Frame, include: str | None = None) -> list[dic
 def assert_accessible(target: Page | Frame, include: str | None = None) -> None:
     found = axe_violations(target, include)
     assert found == [], json.dumps(found, indent=1)[:4000]
-
-
-def refuse_media_script(camera: str = "", mic: str = "") -> str:
-    """A frame init script: getUserMedia rejects a camera (and/or microphone) request with DOMException ``camera``
-    (``mic``), e.g. "NotAllowedError" (the visitor refused) or "NotFoundError" (no such device), as a browser does;
-    other requests go to the real (fake-device) getUserMedia."""
-    return f"""
-if (location.pathname.startsWith('/w/')) {{
-  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-  window.__gum = [];
-  navigator.mediaDevices.getUserMedia = function (c) {{
-    window.__gum.push({{audio: !!c.audio, video: !!c.video}});
-    const refuse = (c.video && {json.dumps(camera)}) || (c.audio && {json.dumps(mic)});
-    if (refuse) return Promise.reject(new DOMException('refused by the test', refuse));
-    return real(c);
-  }};
-}}
-"""

@@ -1,9 +1,9 @@
 """The visitor's call in real Chromium (issue 13): the lobby and its fallbacks, nothing billed before Join, a call
 nobody loses by accident, each refusal in its own words, one live call per browser, the ended screen.
 
-Camera and microphone come from Chromium's fake devices. A refused or missing device is a page script that makes
-getUserMedia reject with the DOMException a browser gives (NotAllowedError, NotFoundError): see
-``refuse_media_script``. Conversations are counted at the sandbox engine itself (its core's conversations).
+Camera and microphone come from Chromium's fake devices. A refused or missing device is Chromium's own refusal:
+a browser without the flag that grants every prompt, in a context not given the permission, or without the fake
+devices (``refusing_browser``). Conversations are counted at the sandbox engine itself (its core's conversations).
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
 from tests.browser.conftest import (
+    RECORDER,
     SERVER_KEY,
+    Errors,
     Host,
     WidgetServer,
     _host_app,
     assert_accessible,
     events,
     frame_of,
-    refuse_media_script,
     wait_event,
 )
 from tests.servers import serve_app
@@ -85,36 +86,61 @@ def store_call(widget_server: WidgetServer, work: Callable[[Any], Coroutine[Any,
 
 # --- nothing is billed before Join ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("camera", "mic", "code", "offer"), [
-    ("NotAllowedError", "NotAllowedError", "permission-denied", "Type instead"),
-    ("NotFoundError", "NotFoundError", "no-device", "Type instead"),
-    ("NotAllowedError", "", "permission-denied", "Voice only"),
-], ids=["denied", "no-device", "camera-denied"])
+@pytest.fixture
+def refusing_page(refusing_browser: Callable[..., BrowserContext], errors: Errors) -> Iterator[Callable[..., Page]]:
+    """``refusing_page(url, permissions, devices=True)``: a page whose browser refuses what it was not given."""
+    contexts: list[BrowserContext] = []
+
+    def open_(url: str, permissions: list[str], devices: bool = True, **options: Any) -> Page:
+        contexts.append(refusing_browser(permissions, devices, **options))
+        page = errors.watch(contexts[-1].new_page())
+        page.add_init_script(RECORDER)
+        page.goto(url)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize(("permissions", "devices", "code", "offer", "mode"), [
+    (["microphone"], True, "permission-denied", "Voice only", "voice"),
+    (["camera"], True, "permission-denied", "Type instead", "text"),
+    ([], True, "permission-denied", "Type instead", "text"),
+    (["camera", "microphone"], False, "no-device", "Type instead", "text"),
+], ids=["camera-refused", "microphone-refused", "both-refused", "no-device"])
 def test_refused_media_creates_nothing_and_offers_a_fallback(
-        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer,
-        camera: str, mic: str, code: str, offer: str) -> None:
+        refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer,
+        permissions: list[str], devices: bool, code: str, offer: str, mode: str) -> None:
     before = set(core(widget_server).conversations)
-    page = open_page("about:blank")
-    page.add_init_script(refuse_media_script(camera, mic))
-    page.goto(host.page(f"refused-{code}-{offer[:4]}", host.snippet("support")))
+    page = refusing_page(host.page(f"refused-{code}-{mode}-{len(permissions)}", host.snippet("support")),
+                         permissions, devices)
     wait_event(page, "ready")
-    page.evaluate("cvi('start')")   # granted by the browser, refused by the device: the lobby, not a call
+    page.evaluate("cvi('start')")   # not granted (or nothing to grant): the lobby asks, Chromium refuses
     error = wait_event(page, "error")
     assert error["code"] == code
     frame = frame_of(page)
+    assert frame.evaluate("navigator.permissions.query({name: 'camera'}).then((p) => p.state)") == \
+        ("granted" if "camera" in permissions else "denied")
     frame.locator("#lobby-status").wait_for()
     status = frame.locator("#lobby-status").inner_text()
     assert ("blocked" if code == "permission-denied" else "No ") in status, status
     primary = frame.locator(".join button.primary")
     assert primary.inner_text() == offer
     assert not frame.locator("#join-video").is_visible()
+    assert_accessible(frame)
     page.wait_for_timeout(300)
     assert created_since(widget_server, before) == set()
     assert "starting" not in host_states(page, "support")
-    # The fallback joins without the refused device.
-    primary.click()
+    # Asking again is refused again, at once: still nothing at the engine.
+    frame.get_by_role("button", name="Try again").click()
+    frame.locator("#lobby-status").wait_for()
+    assert created_since(widget_server, before) == set()
+    # The fallback joins without the refused device: one conversation, the one the visitor asked for.
+    frame.locator(".join button.primary").click()
     started = wait_event(page, "conversation.started")
-    assert frame.locator("body").get_attribute("data-mode") == ("text" if mic else "voice")
+    assert created_since(widget_server, before) == {started["conversation_id"]}
+    assert frame.locator("body").get_attribute("data-mode") == mode
     assert frame.evaluate("document.getElementById('self-view').srcObject") is None
     page.evaluate("cvi('end')")
     assert widget_server.wait_ended(started["conversation_id"])["status"] == "ended"
@@ -427,9 +453,9 @@ def viewport_ctx(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple
     ctx.close()
 
 
-def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: Host,
-                                widget_server: WidgetServer) -> None:
-    from tests.browser.conftest import RECORDER, shot
+def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: Host, widget_server: WidgetServer,
+                                refusing_browser: Callable[..., BrowserContext]) -> None:
+    from tests.browser.conftest import shot
 
     name, ctx = viewport_ctx
     engine = core(widget_server)
@@ -442,11 +468,14 @@ def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: 
         else:
             assert_accessible(page, "[data-cvi-widget]")
 
-    def new_page(title: str, widget: str, script: str = "") -> Page:
-        page = ctx.new_page()
+    def new_page(title: str, widget: str, permissions: list[str] | None = None) -> Page:
+        context = ctx
+        if permissions is not None:   # Chromium refuses what this context was not given
+            phone = name == "phone"
+            size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 800}
+            context = refusing_browser(permissions, viewport=size, is_mobile=phone, has_touch=phone)
+        page = context.new_page()
         page.add_init_script(RECORDER)
-        if script:
-            page.add_init_script(script)
         page.goto(host.page(f"{title}-{name}", "<p>Welcome to the host page.</p>" + host.snippet(widget)))
         wait_event(page, "ready", widget=widget)
         return page
@@ -481,7 +510,7 @@ def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: 
     page.close()
 
     # The camera refused: voice only. The microphone refused: type instead.
-    page = new_page("camera-denied", "support", refuse_media_script("NotAllowedError", ""))
+    page = new_page("camera-denied", "support", ["microphone"])
     frame = open_lobby(page, "support")
     frame.locator("#lobby-status").wait_for()
     snap(page, "lobby-camera-denied", frame)
@@ -489,8 +518,8 @@ def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: 
     wait_event(page, "utterance", role="replica")
     snap(page, "voice-only", frame)
     page.evaluate("cvi('end')")
-    page.close()
-    page = new_page("mic-denied", "support", refuse_media_script("NotAllowedError", "NotAllowedError"))
+    page.context.close()
+    page = new_page("mic-denied", "support", ["camera"])
     frame = open_lobby(page, "support")
     frame.locator("#lobby-status").wait_for()
     frame.get_by_role("button", name="Type instead").click()
@@ -500,7 +529,7 @@ def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: 
     wait_event(page, "utterance", role="replica", text_contains="Can I just type?")
     snap(page, "text-only", frame)
     page.evaluate("cvi('end')")
-    page.close()
+    page.context.close()
 
     # Busy, rate limited, engine error.
     held = httpx.post(f"{widget_server.url}/api/widgets/busy/conversations", json={},
