@@ -189,6 +189,13 @@ export class SandboxRoom extends Emitter {
     this._send({action: 'update-participant', video: on});
   }
 
+  // A device the visitor turned on during the call (voice only: the camera; typing: the microphone).
+  async addLocalTrack(track) {
+    this.media ||= new MediaStream();
+    this.media.addTrack(track);
+    this._send({action: 'update-participant', [track.kind]: true});
+  }
+
   startRecording() { this._send({action: 'start-recording'}); }
 
   stopRecording() { this._send({action: 'stop-recording'}); }

@@ -150,6 +150,7 @@ class Host:
     server: str
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)
     backend: Any = None  # an ASGI app served under /custom (the custom front end example's back end)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # a page's own headers beside its CSP
 
     def snippet(self, widget: str = "support", **data: str) -> str:
         attrs = "".join(f' data-{k.replace("_", "-")}="{v}"' for k, v in data.items())
@@ -173,8 +174,9 @@ class Host:
 
 def _host_app(host: Host) -> Starlette:
     async def page(request: Request) -> Response:
-        html, csp = host.pages[request.path_params["name"]]
-        return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+        name = request.path_params["name"]
+        html, csp = host.pages[name]
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp, **host.headers.get(name, {})})
 
     async def example(request: Request) -> Response:
         path = (EXAMPLES / request.path_params["path"]).resolve()

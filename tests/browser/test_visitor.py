@@ -146,6 +146,88 @@ def test_refused_media_creates_nothing_and_offers_a_fallback(
     assert widget_server.wait_ended(started["conversation_id"])["status"] == "ended"
 
 
+def visitor_in_room(widget_server: WidgetServer, cid: str, device: str) -> bool:
+    """Whether the visitor's ``device`` ("audio" or "video") is on, as the sandbox engine's room has it."""
+    members = core(widget_server).conversations[cid].room.visitors
+    return bool(members) and bool(getattr(members[0].participant, device))
+
+
+def wait_in_room(widget_server: WidgetServer, cid: str, device: str, on: bool) -> None:
+    deadline = time.monotonic() + 5
+    while visitor_in_room(widget_server, cid, device) != on:
+        assert time.monotonic() < deadline, f"{device} still {not on} in the room"
+        time.sleep(0.05)
+
+
+def test_a_voice_only_visitor_turns_the_camera_on_during_the_call(
+        refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    before = set(core(widget_server).conversations)
+    page = refusing_page(host.page("camera-later", host.snippet("support")), ["microphone"])
+    frame = open_lobby(page, "support")
+    frame.get_by_role("button", name="Voice only").click()
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    wait_in_room(widget_server, cid, "video", False)
+    camera = frame.get_by_role("button", name="Camera off")
+    assert camera.get_attribute("aria-pressed") == "true"
+    # Asked now, refused by the browser: said in its own words, and the call goes on with the voice.
+    camera.click()
+    note = frame.locator("#device-note")
+    note.wait_for()
+    assert note.inner_text().startswith("Your camera is blocked for this site. "
+                                        "The conversation goes on with your voice.")
+    assert camera.get_attribute("aria-pressed") == "true"
+    assert frame.locator("#app").get_attribute("data-state") == "in-call"
+    assert_accessible(frame)
+    # The visitor allows it (the address bar's control): pressed again, the camera joins the same call.
+    page.context.grant_permissions(["camera", "microphone"])
+    camera.click()
+    frame.locator("#self-view:not([hidden])").wait_for()
+    assert camera.get_attribute("aria-pressed") == "false"
+    assert note.is_hidden()
+    assert frame.evaluate("document.getElementById('self-view').srcObject.getVideoTracks()[0].readyState") == "live"
+    wait_in_room(widget_server, cid, "video", True)
+    camera.click()   # and off again, as any camera
+    wait_in_room(widget_server, cid, "video", False)
+    assert created_since(widget_server, before) == {cid}
+    page.evaluate("cvi('end')")
+    widget_server.wait_ended(cid)
+    assert frame.evaluate("document.getElementById('self-view').srcObject") is None
+
+
+def test_a_typing_visitor_switches_to_voice_when_the_browser_allows(
+        refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    before = set(core(widget_server).conversations)
+    page = refusing_page(host.page("voice-later", host.snippet("support")), ["camera"])
+    frame = open_lobby(page, "support")
+    frame.get_by_role("button", name="Type instead").click()
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    wait_in_room(widget_server, cid, "audio", False)
+    mic = frame.get_by_role("button", name="Mute")
+    assert mic.get_attribute("aria-pressed") == "true"   # typing: the microphone is off
+    assert frame.locator("#cam").is_hidden() and frame.locator("#cc").is_hidden()
+    mic.click()
+    note = frame.locator("#device-note")
+    note.wait_for()
+    assert note.inner_text().startswith("Your microphone is blocked for this site. You can keep typing.")
+    assert_accessible(frame)
+    page.context.grant_permissions(["camera", "microphone"])
+    mic.click()
+    frame.locator("body[data-mode=voice]").wait_for(state="attached")
+    assert mic.get_attribute("aria-pressed") == "false"
+    assert note.is_hidden()
+    wait_in_room(widget_server, cid, "audio", True)
+    # Talking now: captions can be had, and the camera may follow.
+    assert frame.locator("#cc").is_visible()
+    frame.get_by_role("button", name="Camera off").click()
+    wait_in_room(widget_server, cid, "video", True)
+    mic.click()   # an ordinary mute from here on
+    assert mic.get_attribute("aria-pressed") == "true"
+    wait_in_room(widget_server, cid, "audio", False)
+    assert created_since(widget_server, before) == {cid}
+    page.evaluate("cvi('end')")
+    widget_server.wait_ended(cid)
+
+
 def test_lobby_cancel_and_a_second_start_create_nothing(open_page: Callable[..., Page], host: Host,
                                                        widget_server: WidgetServer) -> None:
     before = set(core(widget_server).conversations)
@@ -517,6 +599,9 @@ def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: 
     frame.get_by_role("button", name="Voice only").click()
     wait_event(page, "utterance", role="replica")
     snap(page, "voice-only", frame)
+    frame.get_by_role("button", name="Camera off").click()   # asked now, refused again by the browser
+    frame.locator("#device-note").wait_for()
+    snap(page, "camera-refused-in-call", frame)
     page.evaluate("cvi('end')")
     page.context.close()
     page = new_page("mic-denied", "support", ["camera"])
@@ -528,6 +613,9 @@ def test_gallery_of_every_state(viewport_ctx: tuple[str, BrowserContext], host: 
     frame.get_by_label("Type a message").press("Enter")
     wait_event(page, "utterance", role="replica", text_contains="Can I just type?")
     snap(page, "text-only", frame)
+    frame.get_by_role("button", name="Mute").click()   # typing: the microphone asked now, refused
+    frame.locator("#device-note").wait_for()
+    snap(page, "microphone-refused-in-call", frame)
     page.evaluate("cvi('end')")
     page.context.close()
 
