@@ -1,5 +1,6 @@
 """In the call, in real Chromium: speaking indicators and the muted nudge, captions and the transcript panel, the
-network hint, one live call across the tabs of a site, and pages whose policy keeps the devices from the frame.
+network hint, a connection that does not come back, one live call across the tabs of a site, and pages whose
+policy keeps the devices from the frame.
 
 The visitor speaking is a voice-like sound the fake microphone plays (``--use-file-for-fake-audio-capture``):
 Chromium's own fake microphone only beeps for a moment each second, which is not speech."""
@@ -262,3 +263,35 @@ def test_an_iframe_without_allow_camera_microphone_is_told_at_once(
     frame.locator("#app").wait_for(state="attached")
     page.wait_for_timeout(300)
     assert len(warned) == 1 and 'allow="camera; microphone' in warned[0], warned
+
+
+def test_a_connection_that_does_not_come_back_ends_the_call_and_says_why(
+        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    before = engine_ids(widget_server)
+    page = open_page(host.page("lost", host.snippet("support")))
+    sockets: list[Any] = []
+
+    def first_only(ws: Any) -> None:
+        if sockets:   # the network is gone: every new connection fails
+            ws.close()
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws(\?|$)"), first_only)
+    wait_event(page, "ready")
+    page.evaluate("cvi('start')")
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    sockets[0].close()
+    wait_event(page, "state", state="reconnecting")
+    ended = wait_event(page, "conversation.ended", timeout=15)
+    assert (ended["conversation_id"], ended["reason"]) == (cid, "connection_lost")
+    frame = frame_of(page)
+    frame.locator("#app[data-state=ended]").wait_for(state="attached")
+    assert frame.locator("#ended-why").inner_text() == "The connection was lost."
+    assert frame.get_by_role("button", name="Start again").is_visible()
+    # Ended at the server by the page itself (billing stops now, not at the heartbeat grace); nothing new.
+    record = widget_server.wait_ended(cid)
+    assert (record["status"], record["end_reason"]) == ("ended", "visitor_ended")
+    assert engine_ids(widget_server) - before == {cid}
+    assert_accessible(frame)
