@@ -295,3 +295,51 @@ def test_a_connection_that_does_not_come_back_ends_the_call_and_says_why(
     assert (record["status"], record["end_reason"]) == ("ended", "visitor_ended")
     assert engine_ids(widget_server) - before == {cid}
     assert_accessible(frame)
+
+
+def tab_to(page: Page, frame: Any, target: str, limit: int = 15) -> None:
+    for _ in range(limit):
+        if frame.evaluate("document.hasFocus() && document.activeElement.id") == target:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached #{target}")
+
+
+def test_keyboard_only_through_every_control_minimize_and_back(open_page: Callable[..., Page], host: Host,
+                                                                widget_server: WidgetServer) -> None:
+    page = open_page(host.page("keys", host.snippet("support")))
+    wait_event(page, "ready")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    frame = frame_of(page)
+    frame.locator("#join-video:focus").wait_for()
+    page.keyboard.press("Enter")
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    frame.locator("#say-text:focus").wait_for()
+    focused = "document.activeElement.id"
+    # Every control is reached with Tab and works with the keyboard.
+    reached: list[str] = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        current = frame.evaluate(f"document.hasFocus() ? {focused} : ''")
+        if current in reached:
+            break
+        reached.append(current)
+    assert {"mic", "cam", "cc", "show-transcript", "end"} <= set(reached), reached
+    tab_to(page, frame, "mic")
+    page.keyboard.press("Space")
+    assert frame.locator("#mic").get_attribute("aria-pressed") == "true"
+    page.keyboard.press("Space")
+    assert frame.locator("#mic").get_attribute("aria-pressed") == "false"
+    # Escape minimizes: no longer modal, Tab goes on into the host page and comes back to the bubble's
+    # controls (Expand first); Expand brings the panel back.
+    page.keyboard.press("Escape")
+    wait_event(page, "state", state="minimized")
+    assert widget_server.conversation(cid)["status"] == "active"
+    tab_to(page, frame, "expand")
+    page.keyboard.press("Enter")
+    wait_event(page, "open")
+    tab_to(page, frame, "end")
+    page.keyboard.press("Enter")
+    wait_event(page, "conversation.ended")
+    assert widget_server.wait_ended(cid)["end_reason"] == "visitor_end_button"
