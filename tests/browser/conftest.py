@@ -91,6 +91,8 @@ def widget_config(host_origin: str) -> dict[str, Any]:
                   "ended_cta": {"label": "Book a demo", "url": "https://www.example.com/demo"},
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000},
                   "theme": {"accent": "#0f766e", "launcher_label": "Talk to Ada"}},
+        "short": {**common, "ui": "custom", "max_call_duration": 6, "custom_greeting": "Quick one.",
+                  "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         "returning": {**common, "ui": "custom", "skip_lobby": True, "custom_greeting": "Welcome back.",
                       "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         "limited": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1}},

@@ -1,6 +1,6 @@
 """In the call, in real Chromium: speaking indicators and the muted nudge, captions and the transcript panel, the
-network hint, a connection that does not come back, one live call across the tabs of a site, and pages whose
-policy keeps the devices from the frame.
+network hint, a connection that does not come back, the time limit, keyboard only, one live call across the tabs
+of a site, and pages whose policy keeps the devices from the frame.
 
 The visitor speaking is a voice-like sound the fake microphone plays (``--use-file-for-fake-audio-capture``):
 Chromium's own fake microphone only beeps for a moment each second, which is not speech."""
@@ -349,3 +349,22 @@ def test_keyboard_only_through_every_control_minimize_and_back(open_page: Callab
     page.keyboard.press("Enter")
     wait_event(page, "conversation.ended")
     assert widget_server.wait_ended(cid)["end_reason"] == "visitor_end_button"
+
+
+def test_the_time_limit_ends_the_call_and_says_so(open_page: Callable[..., Page], host: Host,
+                                                  widget_server: WidgetServer) -> None:
+    page = open_page(host.page("short", host.snippet("short")))
+    wait_event(page, "ready")
+    page.evaluate("cvi('start')")
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    frame = frame_of(page, "short")
+    warning = frame.locator("#time-warning")
+    warning.wait_for()
+    assert re.fullmatch(r"The call will end in \d seconds\.", warning.inner_text()), warning.inner_text()
+    ended = wait_event(page, "conversation.ended", timeout=15)
+    assert (ended["conversation_id"], ended["reason"]) == (cid, "ended_by_engine")
+    frame.locator("#app[data-state=ended]").wait_for(state="attached")
+    assert frame.locator("#ended-why").inner_text() == "The time for this conversation is up."
+    record = widget_server.wait_ended(cid)
+    assert (record["status"], record["end_reason"]) == ("ended", "max_call_duration reached")
+    assert_accessible(frame)
