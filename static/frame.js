@@ -45,6 +45,7 @@ let countTimer = 0;
 let hiddenTimer = 0;
 let told = false;       // the loader has the launcher's look (ready); a new language sends it again
 let gen = 0;            // bumps on every start/end so late answers of an old attempt are ignored
+let creating = 0;       // creates not answered yet: the page must stay to end what they bring
 const transcript = new Transcript(() => name);
 const lobby = new Lobby({video, onMedia: lobbyMedia});
 
@@ -269,13 +270,14 @@ async function startCall(mode, stream, release) {
     release};
   setState('connecting', {text: t('connecting'), secondary: cancel});
   const conv = createConversation(current);
+  creating++;
   conv.then((c) => {
     current.conv = c;
     // Created after this attempt was over (cancelled, switched): end it without announcing it to the host.
     if (gen !== my || current.ended) return endConversation(current, 'cancelled');
     current.beat = setInterval(() => heartbeat(current), HEARTBEAT_MS);
     post('conversation.created', {conversation_id: c.conversation_id, expires_at: c.expires_at});
-  }, () => {});
+  }, () => {}).then(() => { creating--; released(); });
   let c;
   let mods;
   try {
@@ -444,15 +446,22 @@ function endConversation(current, reason, beacon = false) {
 function finish(current, reason, sendEnd = true, next = 'ended') {
   if (current.ended) return;
   const timeUp = current.conv && Date.parse(current.conv.expires_at) - Date.now() < 3000;
+  // The end leaves first: on a slow machine the page may be removed any moment after (cvi('destroy')).
+  if (sendEnd) endConversation(current, reason, reason === 'page_hidden');
   teardown(current);
   // Ended while minimized (not by the host page, which closes the panel itself): show why, full size.
   if (minimized && reason !== 'visitor_ended') post('request-open');
-  if (sendEnd) endConversation(current, reason, reason === 'page_hidden');
   gen++;
   if (current.conv) post('conversation.ended', {conversation_id: current.conv.conversation_id, reason});
-  if (next === 'lobby') return showLobby({ask: open});
-  if (next === 'ended') return showEnded(reason, current, timeUp);
-  setState(next, {text: ''});
+  if (next === 'lobby') showLobby({ask: open});
+  else if (next === 'ended') showEnded(reason, current, timeUp);
+  else setState(next, {text: ''});
+  released();
+}
+
+// Tells the loader this page holds no conversation and waits for no create: a destroyed widget may go now.
+function released() {
+  if (!call && !creating) post('released');
 }
 
 function showEnded(reason, current, timeUp) {
@@ -550,7 +559,10 @@ function onMessage(e) {
   }
   else if (m.cmd === 'open') opened();
   else if (m.cmd === 'start') hostStart();
-  else if (m.cmd === 'end') end('visitor_ended');
+  else if (m.cmd === 'end') {
+    end('visitor_ended');
+    released();
+  }
   else if (m.cmd === 'close') closed();
   else if (m.cmd === 'confirm-close') confirmClose();
   else if (m.cmd === 'minimize') {

@@ -68,6 +68,8 @@ export function mountCommon({room, config, conversation, transcript, announce, o
   transcript.attach($('lines'));
 
   return {
+    // A visitor who typed turned the microphone on: captions can be had now.
+    talking() { cc.hidden = !config.captions; },
     started() {
       tick();
       ticking = setInterval(tick, 1000);

@@ -4,7 +4,8 @@
 import {runChromaKey} from 'cvi/chroma.js';
 import {mountCommon, pressed} from 'cvi/common-ui.js';
 import {t} from 'cvi/i18n.js';
-import {levelMeter} from 'cvi/lobby.js';
+import {askDevice, levelMeter} from 'cvi/lobby.js';
+import {deviceProblem} from 'cvi/refusals.js';
 
 const $ = (id) => document.getElementById(id);
 const SPEAKING = 0.12;   // microphone level that counts as speaking
@@ -29,7 +30,7 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
     else stage.style.backgroundColor = bg;
   }
   const self = $('self-view');
-  const hasVideo = !!media?.getVideoTracks().length;
+  let hasVideo = !!media?.getVideoTracks().length;
   if (hasVideo) self.srcObject = new MediaStream(media.getVideoTracks());
   self.hidden = !hasVideo;
   if (speaker && audio.setSinkId) audio.setSinkId(speaker).catch(() => {});
@@ -68,28 +69,69 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
     net.textContent = poor ? t('weak_connection') : '';
   });
 
-  let muted = false;
+  // Joined typing or with voice only, the visitor may turn the microphone or the camera on now: the buttons
+  // show them off (pressed), and pressing asks the browser at that moment.
+  let talking = !!media?.getAudioTracks().length;
+  let muted = !talking;
   let camOff = !hasVideo;
   const mic = $('mic');
   const cam = $('cam');
   const nudge = $('nudge');
-  mic.hidden = mode === 'text' || !media?.getAudioTracks().length;
-  cam.hidden = !hasVideo;
-  pressed(mic, false);
-  pressed(cam, false);
+  const note = $('device-note');
+  const mayTalk = config.audio_only || config.allow_voice_only;
+  mic.hidden = !talking && !(mode === 'text' && mayTalk);
+  cam.hidden = config.audio_only || !talking;
+  pressed(mic, muted);
+  pressed(cam, camOff);
   let loud = 0;
   let nudged = false;
-  const stopMeter = levelMeter(media, (level, raw) => {
+  let gone = false;
+  const added = [];
+  const onLevel = (level, raw) => {
     stage.classList.toggle('user-speaking', level > SPEAKING);
-    // Speaking while muted: tell the visitor (once per mute, announced once).
-    loud = muted && raw > SPEAKING ? loud + 50 : 0;
+    // Speaking while muted: tell the visitor (once per mute, announced once). Speech dips between syllables, so
+    // the quiet moments only wear the count down: about 600 ms of voice within a sentence or two is enough.
+    loud = !muted ? 0 : raw > SPEAKING ? loud + 50 : Math.max(0, loud - 25);
     if (loud >= NUDGE_MS && nudge.hidden) {
       nudge.hidden = false;
       if (!nudged) announce(nudge.textContent);
       nudged = true;
     }
-  });
-  mic.onclick = () => {
+  };
+  let stopMeter = levelMeter(media, onLevel);
+
+  let asking = null;
+  let noteTimer = 0;
+  async function turnOn(kind) {
+    const got = await (asking ||= askDevice(kind).finally(() => { asking = null; }));
+    if (gone) return got.track?.stop();
+    clearTimeout(noteTimer);
+    note.hidden = !got.problem;
+    if (got.problem) {
+      note.textContent = deviceProblem(kind === 'video' ? 'camera' : 'microphone', got.problem);
+      announce(note.textContent);
+      noteTimer = setTimeout(() => { note.hidden = true; }, 15000);
+      return null;
+    }
+    added.push(got.track);
+    await room.addLocalTrack(got.track);
+    return got.track;
+  }
+
+  mic.onclick = async () => {
+    if (!talking) {
+      const track = await turnOn('audio');
+      if (!track) return;
+      talking = true;
+      muted = false;
+      pressed(mic, false);
+      stopMeter();
+      stopMeter = levelMeter(new MediaStream([track]), onLevel);
+      cam.hidden = config.audio_only;
+      document.body.dataset.mode = 'voice';
+      common.talking();
+      return;
+    }
     muted = !muted;
     room.setLocalAudio(!muted);
     pressed(mic, muted);
@@ -98,7 +140,18 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
       nudged = false;
     }
   };
-  cam.onclick = () => {
+  cam.onclick = async () => {
+    if (!hasVideo) {
+      const track = await turnOn('video');
+      if (!track) return;
+      hasVideo = true;
+      camOff = false;
+      pressed(cam, false);
+      self.srcObject = new MediaStream([track]);
+      self.hidden = false;
+      document.body.dataset.mode = 'video';
+      return;
+    }
     camOff = !camOff;
     room.setLocalVideo(!camOff);
     pressed(cam, camOff);
@@ -123,6 +176,10 @@ export function mountUI({room, config, conversation, media, mode, transcript, an
     caption: common.caption,
     speaking(role, on) { stage.classList.toggle(`${role}-speaking`, on); },
     destroy() {
+      gone = true;
+      added.forEach((t) => t.stop());
+      clearTimeout(noteTimer);
+      note.hidden = true;
       chroma?.stop();
       stopMeter();
       common.destroy();

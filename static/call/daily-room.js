@@ -105,6 +105,14 @@ export class DailyRoom {
 
   setLocalVideo(on) { this.call.setLocalVideo(on); }
 
+  // A device the visitor turned on during the call: the call object takes the track this page opened.
+  async addLocalTrack(track) {
+    const audio = track.kind === 'audio';
+    await this.call.setInputDevicesAsync(audio ? {audioSource: track} : {videoSource: track});
+    if (audio) this.call.setLocalAudio(true);
+    else this.call.setLocalVideo(true);
+  }
+
   startRecording() { this.call.startRecording(); }
 
   stopRecording() { this.call.stopRecording(); }

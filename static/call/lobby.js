@@ -30,14 +30,17 @@ export async function permission(name) {
   try { return (await navigator.permissions.query({name})).state; } catch { return 'unknown'; }
 }
 
+const MIC = {echoCancellation: true, noiseSuppression: true};
+const CAMERA = {width: {ideal: 640}, height: {ideal: 480}, facingMode: 'user'};
+
 /** Camera and microphone with fallbacks: {stream, camera, mic}, each 'ok' | 'off' | 'denied' | 'missing' | 'in-use'.
  * Asks once for both; when that fails, once more for the microphone alone, so a visitor without a camera (or
  * who refused it) can still talk. A refused permission is not asked for again: the browser answers at once. */
 export async function acquire({video, audioId = '', videoId = ''}) {
   if (!navigator.mediaDevices?.getUserMedia) return {stream: null, camera: video ? 'missing' : 'off', mic: 'missing'};
-  const audio = {echoCancellation: true, noiseSuppression: true};
+  const audio = {...MIC};
   if (audioId) audio.deviceId = {exact: audioId};
-  const cam = video && {width: {ideal: 640}, height: {ideal: 480}, facingMode: 'user'};
+  const cam = video && {...CAMERA};
   if (cam && videoId) cam.deviceId = {exact: videoId};
   if (!policyAllows('microphone')) return {stream: null, camera: video ? 'policy' : 'off', mic: 'policy'};
   const camAllowed = !cam || policyAllows('camera');
@@ -50,6 +53,16 @@ export async function acquire({video, audioId = '', videoId = ''}) {
   }
   const [voice, micErr] = await tryMedia({audio});
   return {stream: voice, camera: video ? 'policy' : 'off', mic: voice ? 'ok' : why(micErr)};
+}
+
+/** One device asked for during the call ('audio' or 'video'): {track}, or {problem} as acquire() names it.
+ * The browser asks the visitor now, unless the site's permission is already decided. */
+export async function askDevice(kind) {
+  const feature = kind === 'video' ? 'camera' : 'microphone';
+  if (!policyAllows(feature)) return {problem: 'policy'};
+  if (!navigator.mediaDevices?.getUserMedia) return {problem: 'missing'};
+  const [stream, err] = await tryMedia(kind === 'video' ? {video: CAMERA} : {audio: MIC});
+  return stream ? {track: stream.getTracks()[0]} : {problem: why(err)};
 }
 
 export function stopStream(stream) {

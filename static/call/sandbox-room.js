@@ -30,6 +30,7 @@ export class SandboxRoom extends Emitter {
     this.ws = null;
     this.face = null;
     this.state = 'new';
+    this.good = true;   // the connection's quality until measured otherwise
   }
 
   isReplica(p) { return REPLICA.test(p?.user_id || ''); }
@@ -92,6 +93,9 @@ export class SandboxRoom extends Emitter {
           const video = !!this.media?.getVideoTracks().length;
           if (!audio || !video) this._send({action: 'update-participant', audio, video});
           resolve(this.participants());
+          this._measure();
+        } else if (m.action === 'pong') {
+          this._pong(m.id);
         } else if (m.action === 'error' && this.state !== 'joined') {
           reject(Object.assign(new Error(m.detail || m.errorMsg), {code: m.errorMsg}));
         } else {
@@ -157,6 +161,40 @@ export class SandboxRoom extends Emitter {
     }
   }
 
+  // The connection's quality, as daily-js reports it: a ping every 2 s; two answers in a row missing or slower
+  // than 1 s make it 'low', two quick ones 'good' again (network-quality-change {threshold, quality}).
+  _measure() {
+    clearInterval(this.pinger);
+    this.pings = {};
+    this.streak = 0;
+    this.pinger = setInterval(() => {
+      if (this.state !== 'joined') return;   // reconnecting says so itself
+      const now = Date.now();
+      if (Object.values(this.pings).some((t) => now - t > 1000)) {
+        this.pings = {};
+        this._quality(false);
+      }
+      this.pingId = (this.pingId || 0) + 1;
+      this.pings[this.pingId] = now;
+      this._send({action: 'ping', id: this.pingId});
+    }, 2000);
+  }
+
+  _pong(id) {
+    const sent = this.pings?.[id];
+    if (!sent) return;
+    delete this.pings[id];
+    this._quality(Date.now() - sent <= 1000);
+  }
+
+  _quality(good) {
+    this.streak = good === this.good ? 0 : this.streak + 1;
+    if (this.streak < 2) return;
+    this.streak = 0;
+    this.good = good;
+    this.emit('network-quality-change', {threshold: good ? 'good' : 'low', quality: good ? 100 : 20});
+  }
+
   _speaking(data) {
     const type = data?.event_type || '';
     if (this.face && /replica/.test(type + (data?.properties?.role || '')) && /_speaking$/.test(type)) {
@@ -167,6 +205,7 @@ export class SandboxRoom extends Emitter {
   _left(reason) {
     if (this.state === 'left') return;
     this.state = 'left';
+    clearInterval(this.pinger);
     this.face?.stop();
     this.emit('left-meeting', {reason});
   }
@@ -189,6 +228,13 @@ export class SandboxRoom extends Emitter {
     this._send({action: 'update-participant', video: on});
   }
 
+  // A device the visitor turned on during the call (voice only: the camera; typing: the microphone).
+  async addLocalTrack(track) {
+    this.media ||= new MediaStream();
+    this.media.addTrack(track);
+    this._send({action: 'update-participant', [track.kind]: true});
+  }
+
   startRecording() { this._send({action: 'start-recording'}); }
 
   stopRecording() { this._send({action: 'stop-recording'}); }
@@ -196,6 +242,7 @@ export class SandboxRoom extends Emitter {
   async leave() {
     if (this.state === 'joined') this._send({action: 'leave'});
     this.state = 'left';
+    clearInterval(this.pinger);
     this.ws && (this.ws.onclose = null);
     this.face?.stop();
     this.ws?.close();

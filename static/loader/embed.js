@@ -174,6 +174,8 @@
           event.source !== widget.frame.contentWindow) return;
       if (message.event == 'ready') return onReady(widget, data);
       if (message.event == 'look') return look(widget, data);
+      // The widget page holds no conversation now (its end is on its way to the server): a destroyed widget goes.
+      if (message.event == 'released') return widget.destroyed && removeWidget(widget);
       if (message.event == 'request-close') return setOpen(widget, false);
       if (message.event == 'request-open') return setOpen(widget, true);
       if (message.event == 'state') {
@@ -182,7 +184,6 @@
         labels(widget);
       }
       emit(widget, message.event, data);
-      if (widget.destroyed && !widget.live) removeWidget(widget);
     });
     window.addEventListener('message', widget.onMessage);
   }
@@ -264,12 +265,13 @@
     if (!widget) return;
     if (command == 'send') tellFrame(widget, 'send', first);
     if (command == 'destroy') {
-      // Forgotten at once; a live call ends first, as with 'end', and the frame goes when it has ended.
+      // Forgotten at once; a live call ends first, as with 'end', and the frame goes when it says it holds no
+      // conversation, however slow it is to get there (a page gone quiet is ended by the server's heartbeat grace).
       delete widgets[widget.id];
       declared.splice(declared.indexOf(widget.id), 1);
       if (!widget.live || !widget.frame.contentWindow) return removeWidget(widget);
       widget.destroyed = widget.bubble.hidden = widget.panel.hidden = true;
-      widget.timer = setTimeout(guarded(() => removeWidget(widget)), 5000);
+      widget.timer = setTimeout(guarded(() => removeWidget(widget)), 60000);
     }
     if (command == 'end' || command == 'destroy') {
       tellFrame(widget, 'end');

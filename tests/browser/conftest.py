@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Frame, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Frame,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -98,6 +107,10 @@ def widget_config(host_origin: str) -> dict[str, Any]:
         # ui left at its default ("prebuilt"): on a room that is not Daily's, the kit's own UI (issue 12).
         "plain": {**common, "custom_greeting": "Plain widget here.",
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
+        "short": {**common, "ui": "custom", "max_call_duration": 6, "custom_greeting": "Quick one.",
+                  "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
+        "returning": {**common, "ui": "custom", "skip_lobby": True, "custom_greeting": "Welcome back.",
+                      "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         "budget": {**common, "ui": "custom", "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000,
                                                         "minutes_per_day": 1}},
     }
@@ -156,6 +169,7 @@ class Host:
     server: str
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)
     backend: Any = None  # an ASGI app served under /custom (the custom front end example's back end)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # a page's own headers beside its CSP
 
     def snippet(self, widget: str = "support", **data: str) -> str:
         attrs = "".join(f' data-{k.replace("_", "-")}="{v}"' for k, v in data.items())
@@ -179,8 +193,9 @@ class Host:
 
 def _host_app(host: Host) -> Starlette:
     async def page(request: Request) -> Response:
-        html, csp = host.pages[request.path_params["name"]]
-        return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+        name = request.path_params["name"]
+        html, csp = host.pages[name]
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp, **host.headers.get(name, {})})
 
     async def example(request: Request) -> Response:
         path = (EXAMPLES / request.path_params["path"]).resolve()
@@ -234,11 +249,40 @@ def host(widget_server: WidgetServer, _ports: tuple[int, int]) -> Iterator[Host]
 
 
 @pytest.fixture(scope="package")
-def browser() -> Iterator[Browser]:
+def _playwright() -> Iterator[Playwright]:
     # Package scope: the sync API runs its own event loop, which must be gone before async tests run.
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
+        yield p
+
+
+@pytest.fixture(scope="package")
+def browser(_playwright: Playwright) -> Iterator[Browser]:
+    b = _playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="package")
+def refusing_browser(_playwright: Playwright) -> Iterator[Callable[..., BrowserContext]]:
+    """``new_context(permissions, devices=True)``: a context of a Chromium that asks like a visitor's does.
+
+    Without ``--use-fake-ui-for-media-stream`` nothing grants what the context was not given, so Chromium itself
+    refuses it (NotAllowedError, as when the visitor answers Block, and ``permissions.query`` says "denied");
+    ``devices=False`` drops the fake devices too: a machine with no camera or microphone (NotFoundError)."""
+    launched: dict[bool, Browser] = {}
+
+    def new_context(permissions: list[str], devices: bool = True, **options: Any) -> BrowserContext:
+        if devices not in launched:
+            args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"
+                    and (devices or a != "--use-fake-device-for-media-stream")]
+            launched[devices] = _playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = launched[devices].new_context(permissions=permissions, **options)
+        context.set_default_timeout(10_000)
+        return context
+
+    yield new_context
+    for b in launched.values():
         b.close()
 
 
@@ -364,21 +408,3 @@ def axe_violations(target: Page | Frame, include: str | None = None) -> list[dic
 def assert_accessible(target: Page | Frame, include: str | None = None) -> None:
     found = axe_violations(target, include)
     assert found == [], json.dumps(found, indent=1)[:4000]
-
-
-def refuse_media_script(camera: str = "", mic: str = "") -> str:
-    """A frame init script: getUserMedia rejects a camera (and/or microphone) request with DOMException ``camera``
-    (``mic``), e.g. "NotAllowedError" (the visitor refused) or "NotFoundError" (no such device), as a browser does;
-    other requests go to the real (fake-device) getUserMedia."""
-    return f"""
-if (location.pathname.startsWith('/w/')) {{
-  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-  window.__gum = [];
-  navigator.mediaDevices.getUserMedia = function (c) {{
-    window.__gum.push({{audio: !!c.audio, video: !!c.video}});
-    const refuse = (c.video && {json.dumps(camera)}) || (c.audio && {json.dumps(mic)});
-    if (refuse) return Promise.reject(new DOMException('refused by the test', refuse));
-    return real(c);
-  }};
-}}
-"""

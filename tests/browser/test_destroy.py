@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
-from tests.browser.conftest import Host, WidgetServer, events, frame_of, wait_event
+from tests.browser.conftest import SERVER_KEY, Host, WidgetServer, events, frame_of, wait_event
 from tests.browser.test_embed import bubble, start_call
 
 pytestmark = pytest.mark.browser
@@ -94,7 +95,7 @@ def test_destroy_during_a_call_ends_it_on_the_server(open_page: Callable[..., Pa
     # Ended as cvi('end') ends it: by the widget page, which says so before the loader removes it.
     ended = wait_event(page, "conversation.ended")
     assert (ended["conversation_id"], ended["reason"]) == (cid, "visitor_ended")
-    page.wait_for_function(NO_WIDGETS, timeout=3000)  # well before the loader's 5 s fallback
+    page.wait_for_function(NO_WIDGETS)  # the widget page released it, its end on its way
     assert widget_frames(page, "support", 0) == 0
     record = widget_server.wait_ended(cid)
     assert (record["status"], record["end_reason"]) == ("ended", "visitor_ended")
@@ -160,3 +161,44 @@ def test_two_widgets_destroying_one_leaves_the_other(open_page: Callable[..., Pa
     assert widget_server.wait_ended(cid)["end_reason"] == "visitor_ended"
     page.wait_for_function(NO_WIDGETS, timeout=3000)
     assert not [e for e in events(page) if e["widget"] == "sales" and e["event"] != "ready"]
+
+
+# A slow machine, as the widget page lives it: the loader's 'end' reaches the page's handler 2.5 s late, while
+# the page goes on beating and posting its other events (the replica speaks meanwhile). Before the fix, the
+# loader removed the page at its next message, before it had ended anything.
+LATE_END = """
+if (location.pathname.startsWith('/w/')) window.addEventListener('message', (e) => {
+  if (!e.data || e.data.cmd !== 'end' || e.data.late) return;
+  e.stopImmediatePropagation();
+  const again = {data: {...e.data, late: true}, origin: e.origin, source: e.source};
+  setTimeout(() => window.dispatchEvent(new MessageEvent('message', again)), 2500);
+}, true);
+"""
+
+
+def test_destroy_ends_the_call_however_late_the_widget_page_answers(ctx: BrowserContext, open_page: Callable[..., Page],
+                                                                     host: Host, widget_server: WidgetServer) -> None:
+    ctx.add_init_script(LATE_END)  # before the page's own listener
+    page = open_page(host.page("destroy-late", host.snippet("support")))
+    wait_event(page, "ready")
+    cid = start_call(page)["conversation_id"]
+    wait_event(page, "speaking", role="replica", state="stopped")
+    page.evaluate("cvi('destroy')")
+    assert not bubble(page).is_visible()
+    # The replica speaks while the page has not yet had the end: the page posts its events, and stays.
+    r = httpx.post(f"{widget_server.url}/api/conversations/{cid}/interactions", timeout=5,
+                   headers={"Authorization": f"Bearer {SERVER_KEY}"},
+                   json={"message_type": "conversation", "event_type": "conversation.echo",
+                         "properties": {"text": "One more thing."}})
+    assert r.status_code == 202, r.text
+    frame_of(page).locator("#captions", has_text="One more thing.").wait_for(state="attached")
+    page.wait_for_timeout(300)
+    assert page.locator("[data-cvi-widget]").count() == 1
+    assert not [e for e in events(page) if e["event"] == "conversation.ended"]
+    ended = wait_event(page, "conversation.ended", timeout=10)
+    assert (ended["conversation_id"], ended["reason"]) == (cid, "visitor_ended")
+    record = widget_server.wait_ended(cid)
+    assert (record["status"], record["end_reason"]) == ("ended", "visitor_ended")
+    page.wait_for_function(NO_WIDGETS)
+    assert widget_frames(page, "support", 0) == 0
+    assert cid not in widget_server.active_at_engine()

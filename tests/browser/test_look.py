@@ -25,7 +25,6 @@ from tests.browser.conftest import (
     WidgetServer,
     assert_accessible,
     frame_of,
-    refuse_media_script,
     shot,
     wait_event,
 )
@@ -154,21 +153,23 @@ JOIN = {"": "Join with video", "es": "Entrar con vídeo", "ar": "الانضما�
 
 
 @pytest.fixture(params=RUNS, ids=[f"{v}-{lang or scheme}" for v, scheme, lang in RUNS])
-def gallery_ctx(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, str, BrowserContext]]:
+def gallery_ctx(request: pytest.FixtureRequest,
+                browser: Browser) -> Iterator[tuple[str, str, BrowserContext, dict[str, Any]]]:
     viewport, scheme, lang = request.param
     width, height = VIEWPORTS[viewport]
     phone = viewport == "phone"
-    ctx = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone,
-                              permissions=["camera", "microphone"], color_scheme=scheme,  # type: ignore[arg-type]
-                              locale={"es": "es-ES", "ar": "ar-EG"}.get(lang, "en-US"))
+    options: dict[str, Any] = {"viewport": {"width": width, "height": height}, "is_mobile": phone,
+                               "has_touch": phone, "color_scheme": scheme,
+                               "locale": {"es": "es-ES", "ar": "ar-EG"}.get(lang, "en-US")}
+    ctx = browser.new_context(permissions=["camera", "microphone"], **options)
     ctx.set_default_timeout(10_000)
-    yield f"{viewport}-{lang or scheme}", lang, ctx
+    yield f"{viewport}-{lang or scheme}", lang, ctx, options
     ctx.close()
 
 
-def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext], host: Host,
-                                widget_server: WidgetServer) -> None:
-    name, lang, ctx = gallery_ctx
+def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext, dict[str, Any]], host: Host,
+                                widget_server: WidgetServer, refusing_browser: Callable[..., BrowserContext]) -> None:
+    name, lang, ctx, options = gallery_ctx
     engine = core(widget_server)
     data = {"language": LANGUAGE[lang]} if lang else {}
 
@@ -183,11 +184,12 @@ def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext], ho
         else:
             assert_accessible(page, "[data-cvi-widget]")
 
-    def new_page(title: str, widget: str, script: str = "") -> Page:
-        page = ctx.new_page()
+    def new_page(title: str, widget: str, permissions: list[str] | None = None) -> Page:
+        context = ctx
+        if permissions is not None:  # Chromium itself refuses what this context was not given
+            context = refusing_browser(permissions, **options)
+        page = context.new_page()
         page.add_init_script(RECORDER)
-        if script:
-            page.add_init_script(script)
         page.goto(host.page(f"{title}-{name}", "<p>Welcome to the host page.</p>" + host.snippet(widget, **data)))
         wait_event(page, "ready", widget=widget)
         return page
@@ -231,16 +233,19 @@ def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext], ho
     page.close()
 
     # The camera refused: voice only. The microphone refused: type instead.
-    page = new_page("camera-denied", "support", refuse_media_script("NotAllowedError", ""))
+    page = new_page("camera-denied", "support", ["microphone"])
     frame = open_lobby(page, "support")
     frame.locator("#lobby-status").wait_for()
     snap(page, "lobby-camera-denied", frame)
     frame.locator("#join-voice").click()
     wait_event(page, "utterance", role="replica")
     snap(page, "voice-only", frame)
+    frame.locator("#cam").click()   # asked now, refused again by the browser
+    frame.locator("#device-note").wait_for()
+    snap(page, "camera-refused-in-call", frame)
     page.evaluate("cvi('end')")
-    page.close()
-    page = new_page("mic-denied", "support", refuse_media_script("NotAllowedError", "NotAllowedError"))
+    page.context.close()
+    page = new_page("mic-denied", "support", ["camera"])
     frame = open_lobby(page, "support")
     frame.locator("#lobby-status").wait_for()
     frame.locator("#join-text").click()
@@ -249,8 +254,11 @@ def test_gallery_of_every_state(gallery_ctx: tuple[str, str, BrowserContext], ho
     frame.locator("#say-text").press("Enter")
     wait_event(page, "utterance", role="replica", text_contains="Can I just type?")
     snap(page, "text-only", frame)
+    frame.locator("#mic").click()   # typing: the microphone asked now, refused
+    frame.locator("#device-note").wait_for()
+    snap(page, "microphone-refused-in-call", frame)
     page.evaluate("cvi('end')")
-    page.close()
+    page.context.close()
 
     # Busy, rate limited, engine error.
     held = httpx.post(f"{widget_server.url}/api/widgets/busy/conversations", json={},

@@ -1,9 +1,9 @@
 """The visitor's call in real Chromium (issue 13): the lobby and its fallbacks, nothing billed before Join, a call
 nobody loses by accident, each refusal in its own words, one live call per browser, the ended screen.
 
-Camera and microphone come from Chromium's fake devices. A refused or missing device is a page script that makes
-getUserMedia reject with the DOMException a browser gives (NotAllowedError, NotFoundError): see
-``refuse_media_script``. Conversations are counted at the sandbox engine itself (its core's conversations).
+Camera and microphone come from Chromium's fake devices. A refused or missing device is Chromium's own refusal:
+a browser without the flag that grants every prompt, in a context not given the permission, or without the fake
+devices (``refusing_browser``). Conversations are counted at the sandbox engine itself (its core's conversations).
 """
 
 from __future__ import annotations
@@ -12,22 +12,24 @@ import asyncio
 import concurrent.futures
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
 from tests.browser.conftest import (
+    RECORDER,
     SERVER_KEY,
+    Errors,
     Host,
     WidgetServer,
     _host_app,
+    assert_accessible,
     events,
     frame_of,
     on_both_setups,
-    refuse_media_script,
     wait_event,
 )
 from tests.servers import serve_app
@@ -85,39 +87,146 @@ def store_call(widget_server: WidgetServer, work: Callable[[Any], Coroutine[Any,
 
 # --- nothing is billed before Join ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("camera", "mic", "code", "offer"), [
-    ("NotAllowedError", "NotAllowedError", "permission-denied", "Type instead"),
-    ("NotFoundError", "NotFoundError", "no-device", "Type instead"),
-    ("NotAllowedError", "", "permission-denied", "Voice only"),
-], ids=["denied", "no-device", "camera-denied"])
+@pytest.fixture
+def refusing_page(refusing_browser: Callable[..., BrowserContext], errors: Errors) -> Iterator[Callable[..., Page]]:
+    """``refusing_page(url, permissions, devices=True)``: a page whose browser refuses what it was not given."""
+    contexts: list[BrowserContext] = []
+
+    def open_(url: str, permissions: list[str], devices: bool = True, **options: Any) -> Page:
+        contexts.append(refusing_browser(permissions, devices, **options))
+        page = errors.watch(contexts[-1].new_page())
+        page.add_init_script(RECORDER)
+        page.goto(url)
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize(("permissions", "devices", "code", "offer", "mode"), [
+    (["microphone"], True, "permission-denied", "Voice only", "voice"),
+    (["camera"], True, "permission-denied", "Type instead", "text"),
+    ([], True, "permission-denied", "Type instead", "text"),
+    (["camera", "microphone"], False, "no-device", "Type instead", "text"),
+], ids=["camera-refused", "microphone-refused", "both-refused", "no-device"])
 def test_refused_media_creates_nothing_and_offers_a_fallback(
-        open_page: Callable[..., Page], host: Host, widget_server: WidgetServer,
-        camera: str, mic: str, code: str, offer: str) -> None:
+        refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer,
+        permissions: list[str], devices: bool, code: str, offer: str, mode: str) -> None:
     before = set(core(widget_server).conversations)
-    page = open_page("about:blank")
-    page.add_init_script(refuse_media_script(camera, mic))
-    page.goto(host.page(f"refused-{code}-{offer[:4]}", host.snippet("support")))
+    page = refusing_page(host.page(f"refused-{code}-{mode}-{len(permissions)}", host.snippet("support")),
+                         permissions, devices)
     wait_event(page, "ready")
-    page.evaluate("cvi('start')")   # granted by the browser, refused by the device: the lobby, not a call
+    page.evaluate("cvi('start')")   # not granted (or nothing to grant): the lobby asks, Chromium refuses
     error = wait_event(page, "error")
     assert error["code"] == code
     frame = frame_of(page)
+    assert frame.evaluate("navigator.permissions.query({name: 'camera'}).then((p) => p.state)") == \
+        ("granted" if "camera" in permissions else "denied")
     frame.locator("#lobby-status").wait_for()
     status = frame.locator("#lobby-status").inner_text()
     assert ("blocked" if code == "permission-denied" else "No ") in status, status
     primary = frame.locator(".join button.primary")
     assert primary.inner_text() == offer
     assert not frame.locator("#join-video").is_visible()
+    assert_accessible(frame)
     page.wait_for_timeout(300)
     assert created_since(widget_server, before) == set()
     assert "starting" not in host_states(page, "support")
-    # The fallback joins without the refused device.
-    primary.click()
+    # Asking again is refused again, at once: still nothing at the engine.
+    frame.get_by_role("button", name="Try again").click()
+    frame.locator("#lobby-status").wait_for()
+    assert created_since(widget_server, before) == set()
+    # The fallback joins without the refused device: one conversation, the one the visitor asked for.
+    frame.locator(".join button.primary").click()
     started = wait_event(page, "conversation.started")
-    assert frame.locator("body").get_attribute("data-mode") == ("text" if mic else "voice")
+    assert created_since(widget_server, before) == {started["conversation_id"]}
+    assert frame.locator("body").get_attribute("data-mode") == mode
     assert frame.evaluate("document.getElementById('self-view').srcObject") is None
     page.evaluate("cvi('end')")
     assert widget_server.wait_ended(started["conversation_id"])["status"] == "ended"
+
+
+def visitor_in_room(widget_server: WidgetServer, cid: str, device: str) -> bool:
+    """Whether the visitor's ``device`` ("audio" or "video") is on, as the sandbox engine's room has it."""
+    members = core(widget_server).conversations[cid].room.visitors
+    return bool(members) and bool(getattr(members[0].participant, device))
+
+
+def wait_in_room(widget_server: WidgetServer, cid: str, device: str, on: bool) -> None:
+    deadline = time.monotonic() + 5
+    while visitor_in_room(widget_server, cid, device) != on:
+        assert time.monotonic() < deadline, f"{device} still {not on} in the room"
+        time.sleep(0.05)
+
+
+def test_a_voice_only_visitor_turns_the_camera_on_during_the_call(
+        refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    before = set(core(widget_server).conversations)
+    page = refusing_page(host.page("camera-later", host.snippet("support")), ["microphone"])
+    frame = open_lobby(page, "support")
+    frame.get_by_role("button", name="Voice only").click()
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    wait_in_room(widget_server, cid, "video", False)
+    camera = frame.get_by_role("button", name="Camera off")
+    assert camera.get_attribute("aria-pressed") == "true"
+    # Asked now, refused by the browser: said in its own words, and the call goes on with the voice.
+    camera.click()
+    note = frame.locator("#device-note")
+    note.wait_for()
+    assert note.inner_text().startswith("Your camera is blocked for this site. "
+                                        "The conversation goes on with your voice.")
+    assert camera.get_attribute("aria-pressed") == "true"
+    assert frame.locator("#app").get_attribute("data-state") == "in-call"
+    assert_accessible(frame)
+    # The visitor allows it (the address bar's control): pressed again, the camera joins the same call.
+    page.context.grant_permissions(["camera", "microphone"])
+    camera.click()
+    frame.locator("#self-view:not([hidden])").wait_for()
+    assert camera.get_attribute("aria-pressed") == "false"
+    assert note.is_hidden()
+    assert frame.evaluate("document.getElementById('self-view').srcObject.getVideoTracks()[0].readyState") == "live"
+    wait_in_room(widget_server, cid, "video", True)
+    camera.click()   # and off again, as any camera
+    wait_in_room(widget_server, cid, "video", False)
+    assert created_since(widget_server, before) == {cid}
+    page.evaluate("cvi('end')")
+    widget_server.wait_ended(cid)
+    assert frame.evaluate("document.getElementById('self-view').srcObject") is None
+
+
+def test_a_typing_visitor_switches_to_voice_when_the_browser_allows(
+        refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
+    before = set(core(widget_server).conversations)
+    page = refusing_page(host.page("voice-later", host.snippet("support")), ["camera"])
+    frame = open_lobby(page, "support")
+    frame.get_by_role("button", name="Type instead").click()
+    cid = wait_event(page, "conversation.started")["conversation_id"]
+    wait_in_room(widget_server, cid, "audio", False)
+    mic = frame.get_by_role("button", name="Mute")
+    assert mic.get_attribute("aria-pressed") == "true"   # typing: the microphone is off
+    assert frame.locator("#cam").is_hidden() and frame.locator("#cc").is_hidden()
+    mic.click()
+    note = frame.locator("#device-note")
+    note.wait_for()
+    assert note.inner_text().startswith("Your microphone is blocked for this site. You can keep typing.")
+    assert_accessible(frame)
+    page.context.grant_permissions(["camera", "microphone"])
+    mic.click()
+    frame.locator("body[data-mode=voice]").wait_for(state="attached")
+    assert mic.get_attribute("aria-pressed") == "false"
+    assert note.is_hidden()
+    wait_in_room(widget_server, cid, "audio", True)
+    # Talking now: captions can be had, and the camera may follow.
+    assert frame.locator("#cc").is_visible()
+    frame.get_by_role("button", name="Camera off").click()
+    wait_in_room(widget_server, cid, "video", True)
+    mic.click()   # an ordinary mute from here on
+    assert mic.get_attribute("aria-pressed") == "true"
+    wait_in_room(widget_server, cid, "audio", False)
+    assert created_since(widget_server, before) == {cid}
+    page.evaluate("cvi('end')")
+    widget_server.wait_ended(cid)
 
 
 def test_lobby_cancel_and_a_second_start_create_nothing(open_page: Callable[..., Page], host: Host,
@@ -347,9 +456,16 @@ def test_a_page_csp_that_refuses_the_frame_is_told_at_once(open_page: Callable[.
     url = host.page("csp-refuses", host.snippet("support"))
     html, csp = host.pages["csp-refuses"]
     host.pages["csp-refuses"] = (html, csp.replace(f"frame-src {host.server}", "frame-src 'none'"))
-    page = open_page(url)
+    page = open_page("about:blank")
+    warned: list[str] = []
+    page.on("console", lambda m: warned.append(m.text) if m.type == "warning" and m.text.startswith("cvi:") else None)
+    t0 = time.monotonic()
+    page.goto(url)
     error = wait_event(page, "error", timeout=5)
+    assert time.monotonic() - t0 < 5
     assert error["code"] == "frame-refused"
+    page.wait_for_timeout(1800)   # past the origin check's wait: still the one warning, with the fix
+    assert warned == [f"cvi: add {host.server} to frame-src in this page's CSP"], warned
     errors.items[:] = [e for e in errors.items if "frame-src" not in e]
 
 

@@ -133,6 +133,8 @@ async def test_greeting_say_and_captions(sandbox: Callable[..., Sandbox]) -> Non
         await v.send("update-participant", audio=False)
         updated = (await v.until("participant-updated"))["participant"]
         assert updated["local"] is True and updated["audio"] is False
+        await v.send("ping", id=7)   # the page measuring its connection
+        assert (await v.until("pong"))["id"] == 7
     async with httpx.AsyncClient() as client:
         info = (await client.get(doc["conversation_url"])).json()
     assert info["ws"] == f"{sb.ws_base}/rooms/{doc['conversation_id']}/ws" and info["participants"] == 1

@@ -157,6 +157,8 @@ class Conversation:
             )
         elif action in ("start-recording", "stop-recording"):
             self._record(member, start=action == "start-recording")
+        elif action == "ping":   # the page measures its connection (daily-js measures its own)
+            member.push({"action": "pong", "id": message.get("id")})
         else:
             member.push({"action": "nonfatal-error", "type": "unknown-action",
                          "errorMsg": f"unknown action: {action!r}"})
