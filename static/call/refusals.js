@@ -43,11 +43,9 @@ const HOW = () => ` ${t('how_to_allow')}`;
 /** The words for a device refused during the call (device 'camera' | 'microphone', problem as acquire() names it):
  * the call goes on as it was. */
 export function deviceProblem(device, problem) {
-  const words = (device === 'camera' ? CAMERA : MIC)[problem] || (device === 'camera' ? CAMERA : MIC).missing;
-  const goesOn = device === 'camera' ? ' The conversation goes on with your voice.' : ' You can keep typing.';
-  const how = problem === 'denied'
-    ? ' To allow it, click the camera or lock icon in the address bar, choose "Allow", then press the button again.' : '';
-  return words + goesOn + how;
+  const words = t(`${device === 'camera' ? 'camera' : 'mic'}_${KIND[problem] || 'missing'}`);
+  const goesOn = t(device === 'camera' ? 'goes_on_voice' : 'keep_typing');
+  return `${words} ${goesOn}` + (problem === 'denied' ? ` ${t('how_to_allow_now')}` : '');
 }
 
 /** {text, code, device} for the lobby's status line and the host's `error` event; null when all is well. */
