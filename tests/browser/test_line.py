@@ -179,6 +179,14 @@ def test_the_line_speaks_the_visitors_language(
     b.wait_for_timeout(300)
     shot(b, f"line-waiting-ar-{name}")
     assert_accessible(frame)
+    # Closing the panel asks first, in Arabic too; staying keeps the place.
+    b.evaluate("cvi('close', {widget: 'line'})")
+    frame.get_by_role("alertdialog", name="مغادرة الدور؟").wait_for()
+    assert frame.locator("#confirm-text").text_content() == "إغلاق هذه اللوحة يُفقدك مكانك في الدور."
+    b.wait_for_timeout(200)
+    shot(b, f"line-confirm-ar-{name}")
+    frame.get_by_role("button", name="البقاء في الدور").click()
+    assert frame.locator("#confirm").is_hidden() and "أنت التالي" in (frame.locator("#screen-text").text_content() or "")
     frame.get_by_role("button", name="مغادرة الدور").click()
     wait_event(b, "state", state="lobby")
     a.evaluate("cvi('end', {widget: 'line'})")
