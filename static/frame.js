@@ -512,8 +512,8 @@ function closed() {
 function confirmClose() {
   if (!call) return post('request-close');
   if (state === 'queued') {
-    return showConfirm({title: 'Leave the line?', text: 'Closing this panel gives up your place in line.',
-      yes: 'Leave the line', no: 'Stay in line', onYes: () => { end('panel_closed'); post('request-close'); }});
+    return showConfirm({title: t('line_confirm_title'), text: t('line_confirm_text'),
+      yes: t('line_leave'), no: t('line_stay'), onYes: () => { end('panel_closed'); post('request-close'); }});
   }
   showConfirm({
     title: t('confirm_title'), text: t('confirm_text', {name}),

@@ -59,6 +59,17 @@ def test_texts_override_known_keys_and_refuse_unknown_ones(tmp_path: Path) -> No
     assert "widgets.support.texts.cancel: must be a string of 1..2000 characters, got 3" in problems
 
 
+def test_the_waiting_lines_words_may_be_reworded_with_their_own_placeholders(tmp_path: Path) -> None:
+    turn = "Ada can see you now: join within {n} s, {name}."
+    s = _settings(tmp_path, {"texts": {"line_turn": turn, "line_stay": "Keep my place"}})
+    assert dict(s.widgets["support"].texts) == {"line_turn": turn, "line_stay": "Keep my place"}
+    with pytest.raises(ConfigError) as bad:
+        _settings(tmp_path, {"texts": {"line_wait": "About {seconds} seconds", "line_next": "First: {n}"}})
+    problems = "\n".join(bad.value.problems)
+    assert "widgets.support.texts.line_wait: unknown placeholder {seconds}" in problems
+    assert "widgets.support.texts.line_next: unknown placeholder {n}" in problems
+
+
 def test_ui_language_is_a_shipped_catalog_or_auto(tmp_path: Path) -> None:
     assert _settings(tmp_path, {}).widgets["support"].ui_language == "auto"
     assert _settings(tmp_path, {"ui_language": "ar"}).widgets["support"].ui_language == "ar"

@@ -3,33 +3,42 @@
 // there (at once when the tab is visible; otherwise a "your turn" prompt, a notification and a chime if the
 // browser allows them). Only that confirmation creates the conversation: nobody is billed for waiting.
 
+import {locale, number, t} from 'cvi/i18n.js';
+
+// A name inside a sentence keeps its own direction (a Latin name in Arabic text): what <bdi> does, as text.
+const isolate = (name) => `\u2068${name}\u2069`;
+
 /** A wait in words, never a raw number of seconds: "less than a minute", "about 2 minutes"... */
 export function aboutWait(seconds) {
   const s = Math.max(0, Number(seconds) || 0);
-  if (s < 45) return 'less than a minute';
-  if (s < 90) return 'about a minute';
-  if (s < 55 * 60) return `about ${Math.round(s / 60)} minutes`;
-  if (s < 90 * 60) return 'about an hour';
-  return 'more than an hour';
+  if (s < 45) return t('line_wait_soon');
+  if (s < 90) return t('line_wait_minute');
+  if (s >= 90 * 60) return t('line_wait_long');
+  if (s >= 55 * 60) return t('line_wait_hour');
+  // Intl words the unit with the language's plural forms (Arabic has six): "2 minutes", "دقيقتان"...
+  const minutes = new Intl.NumberFormat(locale(), {style: 'unit', unit: 'minute', unitDisplay: 'long'});
+  return t('line_wait_about', {duration: minutes.format(Math.round(s / 60))});
 }
 
 // Why a place ended without a conversation, in the visitor's words (the 410's type: queue-<reason>).
-const LEFT = {
-  expired: 'You waited longer than this line allows, so your place has expired. You can join the line again.',
-  'turn-missed': 'It was your turn, but you were away, so the next visitor was connected. You can join the line again.',
-  gone: 'This page lost touch with the line, so your place was given up. You can join the line again.',
-  failed: 'The conversation could not start. Please try again.',
-  left: 'You left the line.',
-};
+const left = () => ({
+  expired: t('line_expired'),
+  'turn-missed': t('line_turn_missed'),
+  gone: t('line_gone'),
+  failed: t('start_failed'),
+  left: t('line_left'),
+});
 
 /** Why a place ended ({code, text}), from the 410 problem type (or the place's reason). */
 export function leftLine(kind) {
   const reason = String(kind || '').replace(/^queue-/, '').replace('_', '-');
-  return {code: reason === 'failed' ? 'engine-unavailable' : 'queue-' + reason, text: LEFT[reason] || LEFT.gone};
+  const texts = left();
+  return {code: reason === 'failed' ? 'engine-unavailable' : 'queue-' + reason, text: texts[reason] || texts.gone};
 }
 
-function positionText(position) {
-  return position <= 1 ? 'You are next in line.' : `You are number ${position} in line.`;
+function where(position, wait) {
+  const place = position <= 1 ? t('line_next') : t('line_position', {n: number(position)});
+  return `${place} ${t('line_wait', {wait})}`;
 }
 
 function chime() {
@@ -50,7 +59,7 @@ function chime() {
 function notify(name) {
   try {
     if (window.Notification?.permission === 'granted') {
-      new Notification('It is your turn', {body: `${name} is ready for you. Come back to join.`, tag: 'cvi-line'});
+      new Notification(t('line_notify_title'), {body: t('line_notify_text', {name}), tag: 'cvi-line'});
     }
   } catch { /* notifications are a bonus */ }
 }
@@ -114,13 +123,10 @@ export class Line {
     if (said === this.said) return;   // the host hears a change, not every heartbeat
     this.said = said;
     this.ui.show({
-      text: `All of ${this.ui.name}'s conversations are busy. ${positionText(doc.position)} ` +
-        `Estimated wait: ${wait}.`,
-      secondary: {label: 'Leave the line', run: () => this.ui.leave()},
+      text: `${t('line_busy', {name: isolate(this.ui.name)})} ${where(doc.position, wait)}`,
+      secondary: {label: t('line_leave'), run: () => this.ui.leave()},
     }, {position: doc.position, estimated_wait_s: doc.estimated_wait_s});
-    if (doc.position !== previous.position || !this.shown) {
-      this.ui.announce(`${positionText(doc.position)} Estimated wait: ${wait}.`);
-    }
+    if (doc.position !== previous.position || !this.shown) this.ui.announce(where(doc.position, wait));
     this.shown = true;
   }
 
@@ -130,20 +136,19 @@ export class Line {
     if (this.prompted) return;
     this.prompted = true;
     this.ui.show({
-      text: `It is your turn! ${this.ui.name} is ready for you. Join within ${this.place.turn_window_s || 30} seconds ` +
-        'to keep your place.',
-      primary: {label: 'Join now', run: () => this.join()},
-      secondary: {label: 'Leave the line', run: () => this.ui.leave()},
+      text: t('line_turn', {name: isolate(this.ui.name), n: number(this.place.turn_window_s || 30)}),
+      primary: {label: t('line_join_now'), run: () => this.join()},
+      secondary: {label: t('line_leave'), run: () => this.ui.leave()},
     }, {position: 0, estimated_wait_s: 0});
-    this.ui.announce('It is your turn. Join now.');
-    notify(this.ui.name);
+    this.ui.announce(t('line_turn_announce'));
+    notify(isolate(this.ui.name));
     chime();
   }
 
   async join() {
     if (this.joining || this.closed) return;
     this.joining = true;
-    this.ui.connecting('It is your turn. Connecting…');
+    this.ui.connecting(t('line_connecting'));
     try {
       const res = await fetch(`${this.base}/join`, {method: 'POST',
         headers: {'Content-Type': 'application/json', Authorization: `Bearer ${this.place.ticket}`}, body: '{}'});

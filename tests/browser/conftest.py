@@ -84,7 +84,8 @@ def widget_config(host_origin: str) -> dict[str, Any]:
                  "overrides": {"allow": ["language"]}, "queue": {"enabled": False}},
         # The waiting line (issue 15): one slot, and a line behind it.
         "line": {**common, "ui": "custom", "display_name": "Ada", "limits": {"max_concurrent": 1,
-                                                                             "per_ip_per_hour": 1000}},
+                                                                             "per_ip_per_hour": 1000},
+                 "overrides": {"allow": ["language"]}},
         "audio": {**common, "ui": "custom", "audio_only": True, "custom_greeting": "Audio only here.",
                   "limits": {"max_concurrent": 20, "per_ip_per_hour": 1000}},
         # The visitor's call (issue 13): a name and picture, consent, a rating, a next step.

@@ -62,12 +62,12 @@ def engine_ids(widget_server: WidgetServer) -> set[str]:
     return set(widget_server.app.state.ctx.engine.core.conversations)
 
 
-def visit(ctx: BrowserContext, host: Host, title: str, script: str = "") -> Page:
+def visit(ctx: BrowserContext, host: Host, title: str, script: str = "", **data: str) -> Page:
     page = ctx.new_page()
     page.add_init_script(RECORDER)
     if script:
         page.add_init_script(script)
-    page.goto(host.page(title, "<p>Welcome to the host page.</p>" + host.snippet("line")))
+    page.goto(host.page(title, "<p>Welcome to the host page.</p>" + host.snippet("line", **data)))
     wait_event(page, "ready", widget="line")
     page.evaluate("cvi('start', {widget: 'line'})")
     return page
@@ -160,3 +160,36 @@ def test_closing_the_tab_gives_the_place_up_at_once(
     a.evaluate("cvi('end', {widget: 'line'})")
     widget_server.wait_ended(a_id)
     assert engine_ids(widget_server) - before == {a_id}
+
+
+def test_the_line_speaks_the_visitors_language(
+        visitors: tuple[str, Callable[[], BrowserContext]], host: Host, widget_server: WidgetServer) -> None:
+    """Arabic, right to left: the place, the wait in words (Intl's plural minutes) and Leave, from the catalog."""
+    name, new = visitors
+    before = engine_ids(widget_server)
+    a = visit(new(), host, f"line-a4-{name}")
+    a_id = wait_event(a, "conversation.started", timeout=20)["conversation_id"]
+    b = visit(new(), host, f"line-b4-{name}", language="arabic")
+    wait_event(b, "state", state="queued", position=1)
+    frame = frame_of(b, "line")
+    wait_text(frame, "أنت التالي في الدور.")
+    text = frame.locator("#screen-text").text_content() or ""
+    assert "\u2068Ada\u2069" in text and "مدة الانتظار المتوقعة:" in text and "minute" not in text
+    assert frame.evaluate("document.documentElement.dir") == "rtl"
+    b.wait_for_timeout(300)
+    shot(b, f"line-waiting-ar-{name}")
+    assert_accessible(frame)
+    # Closing the panel asks first, in Arabic too; staying keeps the place.
+    b.evaluate("cvi('close', {widget: 'line'})")
+    frame.get_by_role("alertdialog", name="مغادرة الدور؟").wait_for()
+    assert frame.locator("#confirm-text").text_content() == "إغلاق هذه اللوحة يُفقدك مكانك في الدور."
+    b.wait_for_timeout(200)
+    shot(b, f"line-confirm-ar-{name}")
+    frame.get_by_role("button", name="البقاء في الدور").click()
+    assert frame.locator("#confirm").is_hidden()
+    assert "أنت التالي" in (frame.locator("#screen-text").text_content() or "")
+    frame.get_by_role("button", name="مغادرة الدور").click()
+    wait_event(b, "state", state="lobby")
+    a.evaluate("cvi('end', {widget: 'line'})")
+    widget_server.wait_ended(a_id)
+    assert engine_ids(widget_server) - before == {a_id}  # the visitor who left the line was never billed
