@@ -55,6 +55,8 @@ class LedgerQuery:
     since: float | None = None      # created at or after
     until: float | None = None      # created before
     before: float | None = None     # the cursor: created strictly before (newest-first pages)
+    before_id: str | None = None    # with ``before``: also rows created at ``before`` whose local_id is smaller
+    rating: str | None = None       # up | down | none (not rated) | any (rated)
     limit: int | None = 50
     order: str = "desc"
 
@@ -66,6 +68,17 @@ class DayTotal:
     conversations: int              # ended (not failed) conversations created that day
     failed: int                     # creates that never became a conversation
     seconds: float                  # the seconds of that day, of every conversation overlapping it
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """Conversations created in one bucket (an hour or a day) that ended (or failed) for one reason."""
+
+    bucket: int                     # unix seconds of the bucket's start
+    status: str                     # ended | failed | active | lost
+    reason: str                     # the end reason ("" while live)
+    conversations: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,11 @@ class History(Protocol):
         """Per widget and day, days ``first_day <= day <= last_day`` (day starts), oldest first."""
         ...
 
+    async def reason_counts(self, widget: str | None, since: float, until: float,
+                            bucket_s: int = DAY) -> list[ReasonCount]:
+        """Conversations created in ``[since, until)`` per bucket, status and end reason (the console's charts)."""
+        ...
+
     async def timeline(self, local_id: str) -> list[Event]: ...
 
     async def transcript(self, local_id: str) -> Transcript | None: ...
@@ -153,7 +171,8 @@ class History(Protocol):
 
     async def audit_log(self, since: float, limit: int = 100) -> list[dict[str, Any]]: ...
 
-    async def deliveries(self, since: float, limit: int = 100) -> list[dict[str, Any]]: ...
+    async def deliveries(self, since: float, limit: int = 100, *, newest_first: bool = False,
+                         failed_only: bool = False, event_id: str | None = None) -> list[dict[str, Any]]: ...
 
     # --- retention ----------------------------------------------------------------------------------------
     async def purge(self, retention: Retention, now: float, *, dry_run: bool = False) -> dict[str, int]:

@@ -25,8 +25,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Engine,
+    Integer,
     Select,
     and_,
+    cast,
     create_engine,
     delete,
     event,
@@ -44,7 +46,17 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from widget_server.history import migrate as migrations
-from widget_server.history.base import DAY, DayTotal, Event, LedgerQuery, Past, Retention, Transcript, day_parts
+from widget_server.history.base import (
+    DAY,
+    DayTotal,
+    Event,
+    LedgerQuery,
+    Past,
+    ReasonCount,
+    Retention,
+    Transcript,
+    day_parts,
+)
 from widget_server.history.schema import audit, conversations, days, deliveries, events, transcripts
 from widget_server.store import ConversationRecord
 
@@ -349,10 +361,19 @@ class SqlHistory:
             conds.append(c.created_at >= q.since)
         if q.until is not None:
             conds.append(c.created_at < q.until)
-        if q.before is not None:
+        if q.before is not None and q.before_id is not None:
+            conds.append(or_(c.created_at < q.before, and_(c.created_at == q.before, c.local_id < q.before_id)))
+        elif q.before is not None:
             conds.append(c.created_at < q.before)
+        if q.rating in ("up", "down"):
+            conds.append(c.rating.like(f'%"thumbs":"{q.rating}"%'))
+        elif q.rating == "none":
+            conds.append(c.rating.is_(None))
+        elif q.rating == "any":
+            conds.append(c.rating.is_not(None))
         stmt = select(conversations).where(and_(True, *conds))
-        stmt = stmt.order_by(c.created_at.desc() if q.order == "desc" else c.created_at.asc())
+        stmt = stmt.order_by(*((c.created_at.desc(), c.local_id.desc()) if q.order == "desc"
+                               else (c.created_at.asc(), c.local_id.asc())))
         return stmt if q.limit is None else stmt.limit(q.limit)
 
     async def page(self, query: LedgerQuery) -> list[Past]:
@@ -365,6 +386,23 @@ class SqlHistory:
         stmt = stmt.order_by(days.c.day, days.c.widget)
         return await self._run(lambda conn: [
             DayTotal(r.widget, int(r.day), int(r.conversations), int(r.failed), float(r.seconds))
+            for r in conn.execute(stmt)], write=False)
+
+    async def reason_counts(self, widget: str | None, since: float, until: float,
+                            bucket_s: int = DAY) -> list[ReasonCount]:
+        c = conversations.c
+        # SQLite's floor() exists only where it was compiled in; a cast truncates, as floor does for times
+        whole = func.floor(c.created_at / bucket_s) if self.dialect == "postgresql" else \
+            cast(c.created_at / bucket_s, Integer)
+        bucket = (whole * bucket_s).label("bucket")
+        reason = func.coalesce(c.end_reason, "").label("reason")
+        stmt = (select(bucket, c.status, reason, func.count().label("n"), func.sum(c.seconds).label("s"))
+                .where(c.created_at >= since, c.created_at < until))
+        if widget is not None:
+            stmt = stmt.where(c.widget == widget)
+        stmt = stmt.group_by(bucket, c.status, reason).order_by(bucket)
+        return await self._run(lambda conn: [
+            ReasonCount(int(r.bucket), r.status, r.reason, int(r.n), float(r.s or 0.0))
             for r in conn.execute(stmt)], write=False)
 
     async def timeline(self, local_id: str) -> list[Event]:
@@ -393,8 +431,15 @@ class SqlHistory:
         return await self._run(lambda conn: [{**r._asdict(), "detail": json.loads(r.detail)}
                                              for r in conn.execute(stmt)], write=False)
 
-    async def deliveries(self, since: float, limit: int = 100) -> list[dict[str, Any]]:
-        stmt = select(deliveries).where(deliveries.c.at >= since).order_by(deliveries.c.at, deliveries.c.id)
+    async def deliveries(self, since: float, limit: int = 100, *, newest_first: bool = False,
+                         failed_only: bool = False, event_id: str | None = None) -> list[dict[str, Any]]:
+        d = deliveries.c
+        stmt = select(deliveries).where(d.at >= since)
+        if failed_only:
+            stmt = stmt.where(d.outcome != "delivered")
+        if event_id is not None:
+            stmt = stmt.where(d.event_id == event_id)
+        stmt = stmt.order_by(*((d.at.desc(), d.id.desc()) if newest_first else (d.at, d.id)))
         return await self._run(lambda conn: [r._asdict() for r in conn.execute(stmt.limit(limit))], write=False)
 
     # --- retention ----------------------------------------------------------------------------------------
