@@ -19,19 +19,18 @@ function row(r) {
     : '';
   return el('tr', {'data-conversation': id || r.local_id},
     el('td', {}, link), el('td', {}, `${Math.floor(r.age_s)} s`),
-    el('td', {}, r.status + (r.started ? ', replica joined' : '')),
+    el('td', {class: 'wide'}, r.status + (r.started ? ', replica joined' : '')),
     el('td', {}, el('span', {class: `pill ${r.visitor}`}, r.visitor.replace('_', ' '))), el('td', {}, end));
 }
 
 function section(w) {
   const count = `${w.conversations.length}${w.max_concurrent ? ` of ${w.max_concurrent}` : ''} live`;
-  const body = w.conversations.length
-    ? el('div', {class: 'scroll'}, el('table', {},
-        el('caption', {class: 'sr'}, `Live conversations of ${w.widget}`),
-        el('thead', {}, el('tr', {}, ...['Conversation', 'Age', 'State', 'Visitor'].map(
-          (h) => el('th', {scope: 'col'}, h)), el('th', {scope: 'col'}, el('span', {class: 'sr'}, 'Action')))),
-        el('tbody', {}, ...w.conversations.map(row))))
-    : el('p', {class: 'muted'}, 'Nothing live.');
+  const body = el('div', {class: 'scroll'}, el('table', {},
+    el('caption', {class: 'sr'}, `Live conversations of ${w.widget}`),
+    el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, 'Conversation'), el('th', {scope: 'col'}, 'Age'),
+      el('th', {scope: 'col', class: 'wide'}, 'State'), el('th', {scope: 'col'}, 'Visitor'),
+      el('th', {scope: 'col'}, el('span', {class: 'sr'}, 'Action')))),
+    el('tbody', {}, ...w.conversations.map(row))));
   return el('section', {class: 'widget', 'data-widget': w.widget},
     el('h2', {}, `${w.widget} `, el('span', {class: 'muted'}, count)), body);
 }
@@ -44,7 +43,14 @@ async function refresh() {
     if (r.status === 401) { location.assign('/admin/login?next=/admin/live'); return; }
     if (!r.ok) return;
     const data = await r.json();
-    root.replaceChildren(...data.widgets.map(section));
+    const busy = data.widgets.filter((w) => w.conversations.length);
+    const idle = data.widgets.filter((w) => !w.conversations.length).map((w) => w.widget);
+    const live = busy.reduce((n, w) => n + w.conversations.length, 0);
+    const n = data.widgets.length;
+    root.replaceChildren(
+      el('p', {class: 'summary'}, `${live} live in ${busy.length} of ${n} widget${n === 1 ? '' : 's'}.`),
+      ...busy.map(section),
+      ...(idle.length ? [el('p', {class: 'muted idle'}, `Nothing live in ${idle.join(', ')}.`)] : []));
   } catch { /* the next round tries again */ }
 }
 
