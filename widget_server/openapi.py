@@ -130,8 +130,9 @@ ADMIN_ERRORS = {"401": _problem("No console session and no server key"),
 CHANGE_ERRORS = {**ADMIN_ERRORS, "403": _problem("A session without X-CSRF-Token (server keys need none)")}
 HISTORY_DOWN = {"503": _problem("The history database cannot be reached")}
 EVENT_PARAM = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
-LEDGER_PARAMS = [
-    {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+LEDGER_PARAMS = [  # each may be empty (a form's unset field): no filter
+    {"name": name, "in": "query", "required": False,
+     "schema": {"anyOf": [schema, {"type": "string", "maxLength": 0}]}, "description": text}
     for name, schema, text in (
         ("widget", {"type": "string"}, "one widget"),
         ("reason", {"type": "string"}, "an end reason, or a prefix with a trailing * (visitor_*)"),

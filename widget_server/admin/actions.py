@@ -113,7 +113,7 @@ def ledger_query(params: Mapping[str, str], widgets: Mapping[str, Any]) -> Ledge
         errors.append(FieldError("status", "must be active, ended, failed or lost"))
     reason = (params.get("reason") or "")[:200] or None
     limit = 50
-    if params.get("limit"):
+    if "limit" in params:
         try:
             limit = int(params["limit"])
             if not 1 <= limit <= MAX_PAGE:

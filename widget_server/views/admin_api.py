@@ -61,7 +61,7 @@ def series_range(request: Request, c: Context) -> tuple[float, float, str | None
     if widget is not None and widget not in c.settings.widgets:
         errors.append(FieldError("widget", "is not a configured widget"))
     days = 30
-    if params.get("days"):
+    if "days" in params:
         try:
             days = int(params["days"])
             if not 1 <= days <= MAX_RANGE_DAYS:
