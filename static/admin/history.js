@@ -27,6 +27,8 @@ function draw(id, xs, series) {
 async function load() {
   const params = new URLSearchParams(new FormData(form));
   if (!params.get('widget')) params.delete('widget');
+  // per hour, the last 3 days at most (the server reads the ledger for hours, the day totals for days)
+  if (params.get('bucket') === 'hour') params.set('days', String(Math.min(3, Number(params.get('days')))));
   const r = await fetch(`/api/admin/history?${params}`, {headers: {accept: 'application/json'}});
   if (r.status === 401) { location.assign('/admin/login?next=/admin/history'); return; }
   if (!r.ok) return;

@@ -80,14 +80,16 @@ async def today(c: Context) -> dict[str, Any]:
     for wid, widget in sorted(c.settings.widgets.items()):
         ends: dict[str, int] = defaultdict(int)
         failed: dict[str, int] = defaultdict(int)
-        for row in await c.history.reason_counts(wid, start, now + 1, DAY):
-            (failed if row.status == "failed" else ends)[row.reason or "(live)"] += row.conversations
+        for row in await c.history.reason_counts(wid, start, start + DAY, DAY):
+            (failed if row.status == "failed" else ends)[row.reason or "unknown"] += row.conversations
+        live = sum(1 for r in await c.store.live_records(wid) if r.created_at >= start)
         used = await c.store.seconds_used(wid, start, now)
         widgets.append({
             "widget": wid,
             "minutes_used": round(used / 60, 1),
             "minutes_per_day": widget.limits.minutes_per_day,
-            "creates": sum(ends.values()) + sum(failed.values()),
+            "creates": sum(ends.values()) + sum(failed.values()) + live,
+            "live": live,
             "ends_by_reason": dict(sorted(ends.items())),
             "failed_by_reason": dict(sorted(failed.items())),
             "refusals_by_rule": {rule: int(n) for (w, rule), n in sorted(refused.items()) if w == wid and n},

@@ -158,7 +158,11 @@ class History(Protocol):
 
     async def reason_counts(self, widget: str | None, since: float, until: float,
                             bucket_s: int = DAY) -> list[ReasonCount]:
-        """Conversations created in ``[since, until)`` per bucket, status and end reason (the console's charts)."""
+        """Conversations created in ``[since, until)`` per bucket, status and end reason (the console's charts).
+
+        Whole days are read from the per-day reason totals (ended and failed only, kept as each ends); any
+        other bucket from the ledger (live ones too, with reason "").
+        """
         ...
 
     async def timeline(self, local_id: str) -> list[Event]: ...

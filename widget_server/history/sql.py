@@ -57,7 +57,15 @@ from widget_server.history.base import (
     Transcript,
     day_parts,
 )
-from widget_server.history.schema import audit, conversations, days, deliveries, events, transcripts
+from widget_server.history.schema import (
+    audit,
+    conversations,
+    day_reasons,
+    days,
+    deliveries,
+    events,
+    transcripts,
+)
 from widget_server.store import ConversationRecord
 
 T = TypeVar("T")
@@ -230,7 +238,8 @@ class SqlHistory:
         insert_new = self._insert(conversations).values(**row).on_conflict_do_nothing(index_elements=["local_id"])
 
         def write(conn: Connection) -> bool:
-            was = conn.execute(select(c.status).where(c.local_id == record.local_id, open_or_adopted)).first()
+            was = conn.execute(select(c.status, c.end_reason)
+                               .where(c.local_id == record.local_id, open_or_adopted)).first()
             if was is not None:
                 done = conn.execute(update(conversations)
                                     .where(c.local_id == record.local_id, open_or_adopted).values(**changes))
@@ -239,6 +248,8 @@ class SqlHistory:
             if done.rowcount != 1:
                 return False  # ended already: recorded by an earlier call
             self._book(conn, record, was_failed=was is not None and was[0] == "failed")
+            self._book_reason(conn, record, float(row["seconds"]),
+                              failed_reason=was[1] or "" if was is not None and was[0] == "failed" else None)
             _event(conn, record.local_id, record.ended_at or 0.0, "ended", reason=record.end_reason,
                    status=record.status, source=source, seconds=round(row["seconds"], 3))
             return True
@@ -267,6 +278,22 @@ class SqlHistory:
             set_={"conversations": days.c.conversations + stmt.excluded.conversations,
                   "failed": days.c.failed + stmt.excluded.failed,
                   "seconds": days.c.seconds + stmt.excluded.seconds}))
+
+    def _book_reason(self, conn: Connection, record: ConversationRecord, seconds: float, *,
+                     failed_reason: str | None) -> None:
+        """Count the end under its reason on its creation day; an adopted failure leaves its old reason."""
+        day = int(record.created_at // DAY) * DAY
+        rows = [{"widget": record.widget, "day": day, "status": record.status, "reason": record.end_reason or "",
+                 "conversations": 1, "seconds": seconds}]
+        if failed_reason is not None:
+            rows.append({"widget": record.widget, "day": day, "status": "failed", "reason": failed_reason,
+                         "conversations": -1, "seconds": 0.0})
+        for values in rows:  # one row each: a multi-row upsert may not name the same key twice
+            stmt = self._insert(day_reasons).values(values)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["widget", "day", "status", "reason"],
+                set_={"conversations": day_reasons.c.conversations + stmt.excluded.conversations,
+                      "seconds": day_reasons.c.seconds + stmt.excluded.seconds}))
 
     async def record_transcript(self, local_id: str, entries: list[dict[str, Any]], *, source: str,
                                 at: float) -> bool:
@@ -365,8 +392,9 @@ class SqlHistory:
             conds.append(or_(c.created_at < q.before, and_(c.created_at == q.before, c.local_id < q.before_id)))
         elif q.before is not None:
             conds.append(c.created_at < q.before)
-        if q.rating in ("up", "down"):
-            conds.append(c.rating.like(f'%"thumbs":"{q.rating}"%'))
+        if q.rating in ("up", "down"):  # "rating IS NOT NULL" said: the partial index of rated ones serves it
+            conds.extend([c.rating.is_not(None), or_(c.rating.like(f'%"thumbs":"{q.rating}"%'),
+                                                     c.rating.like(f'%"thumbs": "{q.rating}"%'))])
         elif q.rating == "none":
             conds.append(c.rating.is_(None))
         elif q.rating == "any":
@@ -390,6 +418,17 @@ class SqlHistory:
 
     async def reason_counts(self, widget: str | None, since: float, until: float,
                             bucket_s: int = DAY) -> list[ReasonCount]:
+        if bucket_s == DAY and since % DAY == 0:  # whole days: the per-day reason totals, never the ledger
+            r = day_reasons.c
+            stmt = (select(r.day, r.status, r.reason, func.sum(r.conversations).label("n"),
+                           func.sum(r.seconds).label("s"))
+                    .where(r.day >= int(since), r.day < until))
+            if widget is not None:
+                stmt = stmt.where(r.widget == widget)
+            stmt = stmt.group_by(r.day, r.status, r.reason).order_by(r.day)
+            return await self._run(lambda conn: [
+                ReasonCount(int(x.day), x.status, x.reason, int(x.n), float(x.s or 0.0))
+                for x in conn.execute(stmt) if x.n], write=False)
         c = conversations.c
         # SQLite's floor() exists only where it was compiled in; a cast truncates, as floor does for times
         whole = func.floor(c.created_at / bucket_s) if self.dialect == "postgresql" else \

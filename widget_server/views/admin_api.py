@@ -27,7 +27,7 @@ CSV_COLUMNS = ("created_at", "ended_at", "widget", "conversation_id", "local_id"
                "end_source", "seconds", "rating", "transcript")
 CSV_MAX_ROWS = 100_000
 MAX_RANGE_DAYS = 400
-MAX_HOURS = 24 * 14
+MAX_HOURS = 24 * 3  # per hour the ledger is read (per day, the day totals): 3 days
 
 
 def _answer(body: object) -> Response:
