@@ -67,7 +67,7 @@ async def run(tmp: Path, n: int, repeat: int) -> list[tuple[str, str, str]]:
                 "GET /api/admin/live": "/api/admin/live",
                 "GET /api/admin/today": "/api/admin/today",
                 "GET /api/admin/history (30 days, per day)": "/api/admin/history?days=30",
-                "GET /api/admin/history (7 days, per hour)": "/api/admin/history?days=7&bucket=hour",
+                "GET /api/admin/history (3 days, per hour)": "/api/admin/history?days=3&bucket=hour",
                 "GET /api/admin/history (365 days, per day)": "/api/admin/history?days=365",
                 "GET /api/admin/history (30 days, one widget)": "/api/admin/history?days=30&widget=w03",
                 "GET /api/admin/ledger (newest 50)": "/api/admin/ledger",

@@ -182,6 +182,19 @@ def admin_paths() -> dict[str, Any]:
                                    "429": _problem("Too many attempts (Retry-After)"),
                                    "404": ADMIN_ERRORS["404"]}}},
         "/admin/logout": {"post": {"summary": "Sign out (form: csrf)", "responses": FORM_POST}},
+        "/admin/oidc/start": {"get": {
+            "summary": "Single sign-on: to the OpenID provider (authorization code with PKCE)",
+            "parameters": [{"name": "next", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "responses": {"303": {"description": "To the provider's authorization endpoint"},
+                          "502": {"description": "The provider cannot be read (the sign-in form, with why)"},
+                          "404": _problem("The console or [admin.oidc] is off")}}},
+        "/admin/oidc/callback": {"get": {
+            "summary": "Single sign-on: the provider's redirect back (code, state)",
+            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                           for n in ("code", "state", "error")],
+            "responses": {"200": {"description": "Signed in: the session cookie, a page going on to next"},
+                          "403": {"description": "Not signed in (the sign-in form, with why)"},
+                          "404": _problem("The console or [admin.oidc] is off")}}},
         **pages,
         "/admin/live/{conversation_id}/end": {"post": {"summary": "End a live conversation (form: csrf)",
                                                        "parameters": [ID_PARAM], "responses": FORM_POST}},

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from widget_server.admin.oidc import OidcFlow
 from widget_server.clock import Clock
 from widget_server.settings import AdminSettings, Settings
 from widget_server.tokens import BadToken, _Stamp
@@ -55,6 +56,7 @@ class Operator:
     sid: str = ""
     issued_at: float = 0.0
     seen: float = 0.0
+    method: str = "password"  # how the session signed in: password | oidc
 
     @property
     def actor(self) -> str:
@@ -65,6 +67,7 @@ class Operator:
 class AdminAuth:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
+        self.oidc = OidcFlow(clock)
         self._keys: tuple[str, ...] = ()
         self._stamp: _Stamp | None = None
         self._csrf_key = b""
@@ -83,9 +86,11 @@ class AdminAuth:
         ok = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY, password)
         return ok and user is not None
 
-    def issue(self, settings: Settings, name: str, *, sid: str | None = None, issued_at: float | None = None) -> str:
+    def issue(self, settings: Settings, name: str, *, method: str = "password", sid: str | None = None,
+              issued_at: float | None = None) -> str:
         now = self.clock()
-        payload = {"u": name, "sid": sid or secrets.token_urlsafe(16), "iat": issued_at or now, "seen": now}
+        payload = {"u": name, "m": method, "sid": sid or secrets.token_urlsafe(16), "iat": issued_at or now,
+                   "seen": now}
         return self._for(settings).dumps(payload)
 
     def read(self, settings: Settings, token: str | None) -> Operator | None:
@@ -99,19 +104,21 @@ class AdminAuth:
         if not isinstance(data, dict):
             return None
         name, sid, iat, seen = data.get("u"), data.get("sid"), data.get("iat"), data.get("seen")
+        method = data.get("m", "password")
         if not (isinstance(name, str) and isinstance(sid, str) and isinstance(iat, (int, float))
-                and isinstance(seen, (int, float))):
+                and isinstance(seen, (int, float)) and method in ("password", "oidc")):
             return None
         now = self.clock()
-        if admin.user(name) is None or now - iat > admin.session_max_s or now - seen > admin.idle_timeout_s:
+        if not admin.allows(name, method) or now - iat > admin.session_max_s or now - seen > admin.idle_timeout_s:
             return None
-        return Operator(name, "session", sid, float(iat), float(seen))
+        return Operator(name, "session", sid, float(iat), float(seen), method)
 
     def refreshed(self, settings: Settings, operator: Operator) -> str | None:
         """A new cookie value when the session's ``seen`` is over a minute old (the idle clock restarts)."""
         if operator.via != "session" or self.clock() - operator.seen < REFRESH_S:
             return None
-        return self.issue(settings, operator.name, sid=operator.sid, issued_at=operator.issued_at)
+        return self.issue(settings, operator.name, method=operator.method, sid=operator.sid,
+                          issued_at=operator.issued_at)
 
     def csrf(self, settings: Settings, sid: str) -> str:
         self._for(settings)

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from widget_server.config_registry import NO_DEFAULT, Reader, boolean, choice, integer, number, string, strings
-from widget_server.settings.admin import AdminSettings, AdminUser, read_admin
+from widget_server.settings.admin import AdminSettings, AdminUser, OidcSettings, read_admin
 from widget_server.settings.forms import (
     DEFAULT_HISTORY,
     DEFAULT_STORE,
@@ -47,8 +47,8 @@ from widget_server.settings.widgets import (
 from widget_server.store.urls import parse_store_url
 
 __all__ = ["OVERRIDABLE", "PAGE_MESSAGES", "AdminSettings", "AdminUser", "ConfigError", "EndedCta", "EngineSettings",
-           "HistoryTarget",
-           "LifecycleSettings", "Limits", "Network", "Overrides", "Recording", "RetentionSettings", "ServerSettings",
+           "HistoryTarget", "LifecycleSettings", "Limits", "Network", "OidcSettings", "Overrides", "Recording",
+           "RetentionSettings", "ServerSettings",
            "Settings", "Theme", "WebhookSettings", "WidgetSettings", "default_settings", "load_history_target",
            "load_settings", "parse_settings"]
 
@@ -152,6 +152,7 @@ class Settings:
             found.extend(self.webhooks.secrets)
         if self.admin:
             found.extend(u.password_hash for u in self.admin.users)
+            found.append(self.admin.oidc.client_secret)
         return tuple(s for s in found if s)
 
 

@@ -17,6 +17,8 @@ from widget_server.admin import reports
 from widget_server.admin.access import console_on, form, page, session_operator, set_session_cookie
 from widget_server.admin.actions import end_conversation, find, history_or_503, ledger_query, replay_webhook
 from widget_server.admin.auth import COOKIE, LOGIN_COOKIE, Operator, login_limit_keys
+from widget_server.admin.oidc import COOKIE as OIDC_COOKIE
+from widget_server.admin.oidc import OidcError
 from widget_server.clock import iso
 from widget_server.context import Context
 from widget_server.errors import Problem
@@ -51,8 +53,11 @@ def _safe_next(target: str | None) -> str:
 
 def _login_form(c: Context, request: Request, status: int = 200, message: str = "") -> Response:
     nonce = secrets.token_urlsafe(16)
+    admin = c.settings.admin
+    assert admin is not None
     response = render(c, "login.html", status, login_csrf=c.admin_auth.csrf(c.settings, "login:" + nonce),
-                      next=_safe_next(request.query_params.get("next")), message=message, title="Sign in")
+                      next=_safe_next(request.query_params.get("next")), message=message, title="Sign in",
+                      oidc=admin.oidc if admin.oidc.enabled else None, passwords=bool(admin.users))
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path="/admin/login", httponly=True,
                         secure=c.settings.server.public_url.startswith("https://"), samesite="strict")
     return response
@@ -93,6 +98,52 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(_safe_next(fields.get("next")), status_code=303)
     set_session_cookie(c, response, c.admin_auth.issue(c.settings, name))
     response.delete_cookie(LOGIN_COOKIE, path="/admin/login")
+    return response
+
+
+def _oidc_on(c: Context) -> None:
+    console_on(c)
+    assert c.settings.admin is not None
+    if not c.settings.admin.oidc.enabled:
+        raise Problem(404, "Not found", "no OpenID Connect sign-in ([admin.oidc] issuer)", kind="not-found")
+
+
+async def oidc_start(request: Request) -> Response:
+    """To the OpenID provider, with state, nonce and a PKCE challenge remembered in a signed cookie."""
+    c = ctx(request)
+    _oidc_on(c)
+    try:
+        url, flow = await c.admin_auth.oidc.start(c.settings, _safe_next(request.query_params.get("next")))
+    except OidcError as err:
+        return _login_form(c, request, 502, f"Single sign-on is unavailable: {err}")
+    response = RedirectResponse(url, status_code=303)
+    # Lax, not Strict: the provider's redirect back is a navigation from another site
+    response.set_cookie(OIDC_COOKIE, flow, max_age=600, path="/admin/oidc", httponly=True,
+                        secure=c.settings.server.public_url.startswith("https://"), samesite="lax")
+    return response
+
+
+async def oidc_callback(request: Request) -> Response:
+    c = ctx(request)
+    _oidc_on(c)
+    params = request.query_params
+    recorder = c.conversations.recorder
+    ip = client_ip(request, c.settings.server.trusted_proxies)
+    try:
+        if params.get("error"):
+            raise OidcError(f"the provider said {params['error'][:100]}")
+        email, target = await c.admin_auth.oidc.finish(c.settings, request.cookies.get(OIDC_COOKIE),
+                                                       params.get("code", ""), params.get("state", ""))
+    except OidcError as err:
+        await recorder.audit("admin:?", "login_failed", ip, method="oidc", why=str(err)[:200])
+        response = _login_form(c, request, 403, f"Single sign-on failed: {err}")
+        response.delete_cookie(OIDC_COOKIE, path="/admin/oidc")
+        return response
+    await recorder.audit(f"admin:{email}", "login", ip, method="oidc")
+    # A page, not a redirect: a chain of redirects begun by another site would not carry a Strict cookie
+    response = render(c, "signed_in.html", title="Signed in", target=_safe_next(target))
+    set_session_cookie(c, response, c.admin_auth.issue(c.settings, email, method="oidc"))
+    response.delete_cookie(OIDC_COOKIE, path="/admin/oidc")
     return response
 
 
