@@ -21,11 +21,12 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.admin.conftest import HASH, OPERATOR, PASSWORD
 from tests.browser.conftest import SERVER_KEY, Errors, WidgetServer, assert_accessible, browser_settings, shot
+from tests.oidc_provider import OpenIdProvider
 from tests.servers import free_port, serve_app
 from widget_server.app import create_app
 from widget_server.history.base import DAY
 from widget_server.history.sql import SqlHistory
-from widget_server.settings import AdminSettings, AdminUser
+from widget_server.settings import AdminSettings, AdminUser, OidcSettings
 from widget_server.store import ConversationRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -67,14 +68,19 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WidgetS
     url = f"http://127.0.0.1:{port}"
     state = tmp_path_factory.mktemp("console") / "state.db"
     settings = browser_settings(url, "http://127.0.0.2:9", f"sqlite:///{state}")
-    settings = dataclasses.replace(settings, admin=AdminSettings(users=(AdminUser(OPERATOR, HASH),)))
+    idp = OpenIdProvider("console", "oidc_client_secret_0123456789", f"{url}/admin/oidc/callback")
+    oidc = OidcSettings(issuer="", client_id="console", client_secret=idp.client_secret,
+                        allowed_emails=("grace@example.com",), label="Sign in with Test IdP")
     # in a thread of its own: Playwright's sync API runs an event loop in this one
     seeding = threading.Thread(target=asyncio.run, args=(_seed(f"sqlite:///{state}", time.time()),))
     seeding.start()
     seeding.join()
-    app = create_app(settings)
-    with serve_app(app, port=port) as served:
-        yield WidgetServer(served, app)
+    with serve_app(idp.app()) as issuer:
+        idp.issuer, idp.email = issuer, "grace@example.com"
+        admin = AdminSettings(users=(AdminUser(OPERATOR, HASH),), oidc=dataclasses.replace(oidc, issuer=issuer))
+        app = create_app(dataclasses.replace(settings, admin=admin))
+        with serve_app(app, port=port) as served:
+            yield WidgetServer(served, app)
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ def sign_in(page: Page, server: WidgetServer) -> None:
     assert "/admin/login" in page.url
     page.get_by_label("Name").fill(OPERATOR)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/admin/live")
 
 
@@ -175,8 +181,6 @@ def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetS
     page.wait_for_url("**/admin/login")
     page.goto(f"{console_server.url}/admin/live")
     assert "/admin/login" in page.url
-    shot(page, "console-login-desktop")
-    assert_accessible(page)
     r = httpx.post(f"{console_server.url}/api/admin/conversations/{other}/end",
                    headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=10)
     assert r.status_code == 200
@@ -208,3 +212,18 @@ def test_console_on_a_phone(browser: Browser, console_server: WidgetServer, erro
         assert r.status_code == 200 and cid not in console_server.active_at_engine()
     finally:
         context.close()
+
+
+def test_single_sign_on_at_a_local_openid_provider(console_ctx: BrowserContext, console_server: WidgetServer,
+                                                    errors: Errors) -> None:
+    page = errors.watch(console_ctx.new_page())
+    page.goto(f"{console_server.url}/admin/history")
+    assert "/admin/login" in page.url
+    shot(page, "console-login-desktop")
+    assert_accessible(page)
+    page.get_by_role("link", name="Sign in with Test IdP").click()  # to the provider and back (PKCE)
+    page.wait_for_url("**/admin/history")
+    assert "grace@example.com" in page.locator("header").inner_text()
+    page.locator("body[data-charts='drawn']").wait_for(state="attached")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/admin/login")
