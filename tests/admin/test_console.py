@@ -185,6 +185,7 @@ async def test_today_history_ledger_and_csv(signed_in: AppClient, clock: FakeClo
     support = next(w for w in today["widgets"] if w["widget"] == "support")
     assert support["creates"] == 2 and support["ends_by_reason"] == {"operator_ended": 2}
     assert support["minutes_used"] == pytest.approx(3.0, abs=0.1) and support["minutes_per_day"] == 600
+    assert support["seconds_cut_by_early_ends"] == pytest.approx(2 * (600 - 90), abs=1)  # max_call_duration 600
     series = (await signed_in.get("/api/admin/history?days=7")).json()
     assert sum(series["conversations"]) == 2 and series["end_reasons"]["operator_ended"][-1] == 2
     assert sum(series["minutes"]) == pytest.approx(3.0, abs=0.1)

@@ -85,3 +85,14 @@ async def test_migration_fills_the_reasons_of_conversations_kept_before(history_
     assert by_reason(await h.reason_counts(None, D, D + DAY, DAY)) == {
         (D, "ended", "visitor_end_button"): (1, 60.0), (D, "failed", "engine_http_500"): (1, 0.0)}
     await h.close()
+
+
+async def test_seconds_cut_by_the_servers_early_ends(history: History) -> None:
+    await history.record_end(ended("a", D + 10, 60, "visitor_end_button"), source="server")  # 540 s before expiry
+    await history.record_end(ended("b", D + 20, 100, "heartbeat_timeout", widget="x"), source="server")  # 500
+    await history.record_end(ended("c", D + 30, 50, "participant_left_timeout reached"), source="engine")
+    await history.record_end(rec("d", D + 40, status="failed", ended=D + 41, reason="engine_http_500"),
+                             source="server")
+    assert await history.seconds_cut(None, D, D + DAY) == pytest.approx(1040)
+    assert await history.seconds_cut("x", D, D + DAY) == pytest.approx(500)
+    assert await history.seconds_cut(None, D + DAY, D + 2 * DAY) == 0

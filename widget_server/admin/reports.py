@@ -94,6 +94,7 @@ async def today(c: Context) -> dict[str, Any]:
             "failed_by_reason": dict(sorted(failed.items())),
             "refusals_by_rule": {rule: int(n) for (w, rule), n in sorted(refused.items()) if w == wid and n},
             "seconds_without_visitor": round(sum(n for (w, _), n in unseen.items() if w == wid), 1),
+            "seconds_cut_by_early_ends": round(await c.history.seconds_cut(wid, start, start + DAY), 1),
         })
     return {"day": iso(start), "now": iso(now), "widgets": widgets,
             "counters_note": "refusals and seconds without a visitor: this instance, since it started"}

@@ -444,6 +444,15 @@ class SqlHistory:
             ReasonCount(int(r.bucket), r.status, r.reason, int(r.n), float(r.s or 0.0))
             for r in conn.execute(stmt)], write=False)
 
+    async def seconds_cut(self, widget: str | None, since: float, until: float) -> float:
+        c = conversations.c
+        stmt = (select(func.sum(c.expires_at - c.ended_at))
+                .where(c.created_at >= since, c.created_at < until, c.end_source == "server", c.status == "ended",
+                       c.expires_at > c.ended_at))
+        if widget is not None:
+            stmt = stmt.where(c.widget == widget)
+        return await self._run(lambda conn: float(conn.execute(stmt).scalar() or 0.0), write=False)
+
     async def timeline(self, local_id: str) -> list[Event]:
         stmt = select(events).where(events.c.local_id == local_id).order_by(events.c.at, events.c.id)
         return await self._run(lambda conn: [Event(float(r.at), r.kind, json.loads(r.data))
