@@ -40,6 +40,9 @@ async def test_reasons_per_day_are_booked_as_conversations_end(history: History)
     assert {k: v for k, v in from_ledger.items() if k[1] != "active"} == per_day
     assert by_reason(await history.reason_counts("x", D, D + 2 * DAY, DAY)) == {
         (D + DAY, "ended", "heartbeat_timeout"): (1, 40.0)}
+    summed = await history.day_totals(None, D, D + DAY, all_widgets=True)
+    assert [(t.widget, t.day, t.conversations, t.failed) for t in summed] == [("", D, 3, 1), ("", D + DAY, 1, 0)]
+    assert sum(t.seconds for t in summed) == pytest.approx(60 + 30 + 90 + 40)
     hours = by_reason(await history.reason_counts("w", D, D + DAY, 3600))
     assert hours[(D, "ended", "visitor_end_button")] == (2, 90.0) and hours[(D, "active", "")] == (1, 0.0)
 

@@ -111,7 +111,7 @@ async def history_series(c: Context, since: float, until: float, *, widget: str 
     reasons: dict[str, list[int]] = {}
     failures: dict[str, list[int]] = {}
     if bucket_s == DAY:  # the per-day totals: kept as conversations end, never summed at read time
-        for t in await c.history.day_totals(widget, since, until - 1):
+        for t in await c.history.day_totals(widget, since, until - 1, all_widgets=True):
             if t.day in index:
                 conversations[index[t.day]] += t.conversations
                 failed[index[t.day]] += t.failed

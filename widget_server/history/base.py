@@ -152,8 +152,10 @@ class History(Protocol):
 
     async def page(self, query: LedgerQuery) -> list[Past]: ...
 
-    async def day_totals(self, widget: str | None, first_day: float, last_day: float) -> list[DayTotal]:
-        """Per widget and day, days ``first_day <= day <= last_day`` (day starts), oldest first."""
+    async def day_totals(self, widget: str | None, first_day: float, last_day: float, *,
+                         all_widgets: bool = False) -> list[DayTotal]:
+        """Per widget and day, days ``first_day <= day <= last_day`` (day starts), oldest first; with
+        ``all_widgets`` (and no ``widget``), one total per day of every widget (``widget == ""``)."""
         ...
 
     async def reason_counts(self, widget: str | None, since: float, until: float,

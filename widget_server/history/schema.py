@@ -107,6 +107,8 @@ day_reasons = Table(
     Column("reason", String(200), primary_key=True),     # the end reason ("" when none was given)
     Column("conversations", Integer, nullable=False, server_default="0"),
     Column("seconds", _TIME, nullable=False, server_default="0"),
+    # all widgets over a range of days: read from the index alone
+    Index("history_day_reasons_day", "day", "status", "reason", "conversations", "seconds"),
 )
 
 # The ledger filtered by rating reads only the rated conversations (a small share), newest first.

@@ -407,7 +407,16 @@ class SqlHistory:
     async def page(self, query: LedgerQuery) -> list[Past]:
         return await self._pasts(self._query(query))
 
-    async def day_totals(self, widget: str | None, first_day: float, last_day: float) -> list[DayTotal]:
+    async def day_totals(self, widget: str | None, first_day: float, last_day: float, *,
+                         all_widgets: bool = False) -> list[DayTotal]:
+        if all_widgets and widget is None:
+            d = days.c
+            summed = (select(d.day, func.sum(d.conversations).label("conversations"),
+                             func.sum(d.failed).label("failed"), func.sum(d.seconds).label("seconds"))
+                      .where(d.day >= int(first_day), d.day <= int(last_day)).group_by(d.day).order_by(d.day))
+            return await self._run(lambda conn: [
+                DayTotal("", int(r.day), int(r.conversations), int(r.failed), float(r.seconds))
+                for r in conn.execute(summed)], write=False)
         stmt = select(days).where(days.c.day >= int(first_day), days.c.day <= int(last_day))
         if widget is not None:
             stmt = stmt.where(days.c.widget == widget)

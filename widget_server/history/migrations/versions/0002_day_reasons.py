@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("conversations", sa.Integer, nullable=False, server_default="0"),
         sa.Column("seconds", TIME, nullable=False, server_default="0"),
     )
+    op.create_index("history_day_reasons_day", "history_day_reasons",
+                    ["day", "status", "reason", "conversations", "seconds"])
     rated = sa.text("rating IS NOT NULL")
     op.create_index("history_conversations_rated", "history_conversations", ["created_at"],
                     sqlite_where=rated, postgresql_where=rated)
@@ -42,4 +44,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("history_conversations_rated", "history_conversations")
+    op.drop_index("history_day_reasons_day", "history_day_reasons")
     op.drop_table("history_day_reasons")
