@@ -389,7 +389,9 @@ class SqlHistory:
         if q.until is not None:
             conds.append(c.created_at < q.until)
         if q.before is not None and q.before_id is not None:
-            conds.append(or_(c.created_at < q.before, and_(c.created_at == q.before, c.local_id < q.before_id)))
+            # the first condition is the index's range (what makes a deep page cost what the first does)
+            conds.extend([c.created_at <= q.before,
+                          or_(c.created_at < q.before, and_(c.created_at == q.before, c.local_id < q.before_id))])
         elif q.before is not None:
             conds.append(c.created_at < q.before)
         if q.rating in ("up", "down"):  # "rating IS NOT NULL" said: the partial index of rated ones serves it
