@@ -97,7 +97,7 @@ async def today(c: Context) -> dict[str, Any]:
             "seconds_cut_by_early_ends": round(await c.history.seconds_cut(wid, start, start + DAY), 1),
         })
     return {"day": iso(start), "now": iso(now), "widgets": widgets,
-            "counters_note": "refusals and seconds without a visitor: this instance, since it started"}
+            "counters_note": "this instance's counters, since it started"}
 
 
 async def history_series(c: Context, since: float, until: float, *, widget: str | None = None,
