@@ -1,4 +1,4 @@
-"""The console at size: ``python -m bench.admin [--rows N]``.
+"""The console at size: ``python -m bench.admin [--rows N] [--postgres]``.
 
 Builds the history of ``bench.history`` (default 1,000,000 conversations over a year, 20 widgets) in a SQLite
 file, starts the app on it with an ``[admin]`` table (the clock set to the history's last day), signs in
@@ -29,14 +29,14 @@ KEY = "sk_bench_0123456789abcdef0123"
 PASSWORD = "bench password 0123"
 
 
-async def run(tmp: Path, n: int, repeat: int) -> list[tuple[str, str, str]]:
-    url = f"sqlite:///{tmp / 'history.db'}"
+async def run(tmp: Path, n: int, repeat: int, url: str = "") -> list[tuple[str, str, str]]:
+    url = url or f"sqlite:///{tmp / 'history.db'}"
     history = SqlHistory(url)
     await history.open()
     took = await fill(history, n)
     await history._run(lambda conn: conn.exec_driver_sql("ANALYZE"))
     await history.close()
-    out = [(f"bulk insert of {n:,} conversations (SQLite)", f"{took:.1f}", "s")]
+    out = [(f"bulk insert of {n:,} conversations ({history.dialect})", f"{took:.1f}", "s")]
     settings = parse_settings({
         "server": {"public_url": "http://bench", "secret_key": "bench_secret_0123456789abcdef", "server_keys": [KEY],
                    "store": f"sqlite:///{tmp / 'state.db'}", "history": url},
@@ -105,9 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.admin")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=30)
+    p.add_argument("--postgres", action="store_true", help="the history on a private PostgreSQL cluster")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ws-bench-admin-") as tmp:
-        out = asyncio.run(run(Path(tmp), args.rows, args.repeat))
+        if args.postgres:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from tests.postgres_server import postgres_server
+
+            with postgres_server() as url:
+                out = asyncio.run(run(Path(tmp), args.rows, args.repeat, url))
+        else:
+            out = asyncio.run(run(Path(tmp), args.rows, args.repeat))
     width = max(len(f) for f, _, _ in out)
     for figure, value, unit in out:
         print(f"{figure:{width}}  {value:>16} {unit}")

@@ -40,6 +40,11 @@ async def test_reasons_per_day_are_booked_as_conversations_end(history: History)
     assert {k: v for k, v in from_ledger.items() if k[1] != "active"} == per_day
     assert by_reason(await history.reason_counts("x", D, D + 2 * DAY, DAY)) == {
         (D + DAY, "ended", "heartbeat_timeout"): (1, 40.0)}
+    split = {(r.widget, r.bucket, r.status, r.reason): r.conversations
+             for r in await history.reason_counts(None, D, D + 2 * DAY, DAY, by_widget=True)}
+    assert split[("x", D + DAY, "ended", "heartbeat_timeout")] == 1
+    assert split[("w", D, "failed", "engine_http_500")] == 1
+    assert sum(split.values()) == 5
     summed = await history.day_totals(None, D, D + DAY, all_widgets=True)
     assert [(t.widget, t.day, t.conversations, t.failed) for t in summed] == [("", D, 3, 1), ("", D + DAY, 1, 0)]
     assert sum(t.seconds for t in summed) == pytest.approx(60 + 30 + 90 + 40)
@@ -96,6 +101,5 @@ async def test_seconds_cut_by_the_servers_early_ends(history: History) -> None:
     await history.record_end(ended("c", D + 30, 50, "participant_left_timeout reached"), source="engine")
     await history.record_end(rec("d", D + 40, status="failed", ended=D + 41, reason="engine_http_500"),
                              source="server")
-    assert await history.seconds_cut(None, D, D + DAY) == pytest.approx(1040)
-    assert await history.seconds_cut("x", D, D + DAY) == pytest.approx(500)
-    assert await history.seconds_cut(None, D + DAY, D + 2 * DAY) == 0
+    assert await history.seconds_cut(D, D + DAY) == {"w": pytest.approx(540), "x": pytest.approx(500)}
+    assert await history.seconds_cut(D + DAY, D + 2 * DAY) == {}

@@ -76,25 +76,29 @@ async def today(c: Context) -> dict[str, Any]:
     start = day_start(now)
     refused = _counter(c.metrics.refused, ("widget", "rule"))
     unseen = _counter(c.metrics.seconds_without_visitor, ("widget", "reason"))
+    live_today: dict[str, int] = defaultdict(int)
+    for record in await c.store.live_records():
+        if record.created_at >= start:
+            live_today[record.widget] += 1
+    ends: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    failed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in await c.history.reason_counts(None, start, start + DAY, DAY, by_widget=True):
+        (failed if row.status == "failed" else ends)[row.widget][row.reason or "unknown"] += row.conversations
+    cut = await c.history.seconds_cut(start, start + DAY)
     widgets = []
     for wid, widget in sorted(c.settings.widgets.items()):
-        ends: dict[str, int] = defaultdict(int)
-        failed: dict[str, int] = defaultdict(int)
-        for row in await c.history.reason_counts(wid, start, start + DAY, DAY):
-            (failed if row.status == "failed" else ends)[row.reason or "unknown"] += row.conversations
-        live = sum(1 for r in await c.store.live_records(wid) if r.created_at >= start)
         used = await c.store.seconds_used(wid, start, now)
         widgets.append({
             "widget": wid,
             "minutes_used": round(used / 60, 1),
             "minutes_per_day": widget.limits.minutes_per_day,
-            "creates": sum(ends.values()) + sum(failed.values()) + live,
-            "live": live,
-            "ends_by_reason": dict(sorted(ends.items())),
-            "failed_by_reason": dict(sorted(failed.items())),
+            "creates": sum(ends[wid].values()) + sum(failed[wid].values()) + live_today[wid],
+            "live": live_today[wid],
+            "ends_by_reason": dict(sorted(ends[wid].items())),
+            "failed_by_reason": dict(sorted(failed[wid].items())),
             "refusals_by_rule": {rule: int(n) for (w, rule), n in sorted(refused.items()) if w == wid and n},
             "seconds_without_visitor": round(sum(n for (w, _), n in unseen.items() if w == wid), 1),
-            "seconds_cut_by_early_ends": round(await c.history.seconds_cut(wid, start, start + DAY), 1),
+            "seconds_cut_by_early_ends": round(cut.get(wid, 0.0), 1),
         })
     return {"day": iso(start), "now": iso(now), "widgets": widgets,
             "counters_note": "this instance's counters, since it started"}

@@ -79,6 +79,7 @@ class ReasonCount:
     reason: str                     # the end reason ("" while live)
     conversations: int
     seconds: float
+    widget: str = ""                # with ``by_widget`` only
 
 
 @dataclass(frozen=True)
@@ -159,18 +160,19 @@ class History(Protocol):
         ...
 
     async def reason_counts(self, widget: str | None, since: float, until: float,
-                            bucket_s: int = DAY) -> list[ReasonCount]:
+                            bucket_s: int = DAY, *, by_widget: bool = False) -> list[ReasonCount]:
         """Conversations created in ``[since, until)`` per bucket, status and end reason (the console's charts).
 
         Whole days are read from the per-day reason totals (ended and failed only, kept as each ends); any
-        other bucket from the ledger (live ones too, with reason "").
+        other bucket from the ledger (live ones too, with reason ""). ``by_widget``: whole days only, one row
+        per widget too.
         """
         ...
 
-    async def seconds_cut(self, widget: str | None, since: float, until: float) -> float:
+    async def seconds_cut(self, since: float, until: float) -> dict[str, float]:
         """Of conversations created in ``[since, until)`` that this server ended (visitor gone, heartbeat lost,
         operator...), the seconds from their end to their ``expires_at``: what those early ends kept off the bill
-        at most (the engine might have ended some sooner by itself)."""
+        at most (the engine might have ended some sooner by itself); per widget."""
         ...
 
     async def timeline(self, local_id: str) -> list[Event]: ...

@@ -428,17 +428,20 @@ class SqlHistory:
             for r in conn.execute(stmt)], write=False)
 
     async def reason_counts(self, widget: str | None, since: float, until: float,
-                            bucket_s: int = DAY) -> list[ReasonCount]:
+                            bucket_s: int = DAY, *, by_widget: bool = False) -> list[ReasonCount]:
+        if by_widget and not (bucket_s == DAY and since % DAY == 0):
+            raise ValueError("by_widget is for whole days")
         if bucket_s == DAY and since % DAY == 0:  # whole days: the per-day reason totals, never the ledger
             r = day_reasons.c
-            stmt = (select(r.day, r.status, r.reason, func.sum(r.conversations).label("n"),
-                           func.sum(r.seconds).label("s"))
+            keys = [r.day, r.status, r.reason, *([r.widget] if by_widget else [])]
+            stmt = (select(*keys, func.sum(r.conversations).label("n"), func.sum(r.seconds).label("s"))
                     .where(r.day >= int(since), r.day < until))
             if widget is not None:
                 stmt = stmt.where(r.widget == widget)
-            stmt = stmt.group_by(r.day, r.status, r.reason).order_by(r.day)
+            stmt = stmt.group_by(*keys).order_by(r.day)
             return await self._run(lambda conn: [
-                ReasonCount(int(x.day), x.status, x.reason, int(x.n), float(x.s or 0.0))
+                ReasonCount(int(x.day), x.status, x.reason, int(x.n), float(x.s or 0.0),
+                            x.widget if by_widget else "")
                 for x in conn.execute(stmt) if x.n], write=False)
         c = conversations.c
         # SQLite's floor() exists only where it was compiled in; a cast truncates, as floor does for times
@@ -455,14 +458,14 @@ class SqlHistory:
             ReasonCount(int(r.bucket), r.status, r.reason, int(r.n), float(r.s or 0.0))
             for r in conn.execute(stmt)], write=False)
 
-    async def seconds_cut(self, widget: str | None, since: float, until: float) -> float:
+    async def seconds_cut(self, since: float, until: float) -> dict[str, float]:
         c = conversations.c
-        stmt = (select(func.sum(c.expires_at - c.ended_at))
+        stmt = (select(c.widget, func.sum(c.expires_at - c.ended_at).label("cut"))
                 .where(c.created_at >= since, c.created_at < until, c.end_source == "server", c.status == "ended",
-                       c.expires_at > c.ended_at))
-        if widget is not None:
-            stmt = stmt.where(c.widget == widget)
-        return await self._run(lambda conn: float(conn.execute(stmt).scalar() or 0.0), write=False)
+                       c.expires_at > c.ended_at)
+                .group_by(c.widget))
+        return await self._run(lambda conn: {r.widget: float(r.cut or 0.0) for r in conn.execute(stmt)},
+                               write=False)
 
     async def timeline(self, local_id: str) -> list[Event]:
         stmt = select(events).where(events.c.local_id == local_id).order_by(events.c.at, events.c.id)
