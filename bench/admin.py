@@ -35,8 +35,9 @@ async def run(tmp: Path, n: int, repeat: int, url: str = "") -> list[tuple[str, 
     await history.open()
     took = await fill(history, n)
     await history._run(lambda conn: conn.exec_driver_sql("ANALYZE"))
+    dialect = history.dialect
     await history.close()
-    out = [(f"bulk insert of {n:,} conversations ({history.dialect})", f"{took:.1f}", "s")]
+    out = [(f"bulk insert of {n:,} conversations ({dialect})", f"{took:.1f}", "s")]
     settings = parse_settings({
         "server": {"public_url": "http://bench", "secret_key": "bench_secret_0123456789abcdef", "server_keys": [KEY],
                    "store": f"sqlite:///{tmp / 'state.db'}", "history": url},
