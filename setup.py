@@ -19,6 +19,7 @@ from setuptools.command.sdist import sdist
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "widget_server" / "_assets"
 DAILY = HERE / "node_modules" / "@daily-co" / "daily-js"
+UPLOT = HERE / "node_modules" / "uplot"
 # (copied from, copied to under _assets/): the readable loader source is shipped too, though never served.
 COPIES = [
     (HERE / "static", "static"),
@@ -26,6 +27,9 @@ COPIES = [
     (DAILY / "dist" / "daily-esm.js", "vendor/daily-js/daily-esm.js"),
     (DAILY / "LICENSE", "vendor/daily-js/LICENSE"),
     (DAILY / "package.json", "vendor/daily-js/package.json"),
+    (UPLOT / "dist" / "uPlot.esm.js", "vendor/uplot/uPlot.esm.js"),
+    (UPLOT / "dist" / "uPlot.min.css", "vendor/uplot/uPlot.min.css"),
+    (UPLOT / "LICENSE", "vendor/uplot/LICENSE"),
 ]
 # What the server cannot serve without, with what makes it: each must be in _assets/ before the build goes on.
 REQUIRED = {

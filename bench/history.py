@@ -88,6 +88,7 @@ async def fill(history: SqlHistory, n: int) -> float:
                 if totals:
                     await raw.copy_records_to_table(days.name, columns=DAY_COLUMNS, records=[
                         tuple(t[c] for c in DAY_COLUMNS) for t in totals.values()])
+            await raw.execute(DAY_REASONS.format(day="CAST(floor(created_at / 86400) * 86400 AS BIGINT)"))
         return time.perf_counter() - began
 
     def load(conn: Any) -> None:
@@ -101,7 +102,15 @@ async def fill(history: SqlHistory, n: int) -> float:
                                 [tuple(t[c] for c in DAY_COLUMNS) for t in totals.values()])
 
     await history._run(load)
+    await history._run(lambda conn: conn.exec_driver_sql(DAY_REASONS.format(day="CAST(created_at / 86400 AS INTEGER) "
+                                                                                  "* 86400")))
     return time.perf_counter() - began
+
+
+# The per-day reason totals the recorder keeps as each conversation ends, computed once after the bulk load.
+DAY_REASONS = """INSERT INTO history_day_reasons (widget, day, status, reason, conversations, seconds)
+    SELECT widget, {day}, status, COALESCE(end_reason, ''), COUNT(*), SUM(seconds) FROM history_conversations
+    GROUP BY widget, {day}, status, COALESCE(end_reason, '')"""
 
 
 async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float]:

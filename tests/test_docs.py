@@ -9,6 +9,7 @@ from typing import Any
 
 from widget_server.config_registry import NO_DEFAULT, declared, default_of
 from widget_server.settings import (
+    AdminSettings,
     EngineSettings,
     LifecycleSettings,
     RetentionSettings,
@@ -20,7 +21,7 @@ from widget_server.settings import (
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_TABLES: dict[str, type] = {"server": ServerSettings, "engine": EngineSettings, "webhooks": WebhookSettings,
                                   "lifecycle": LifecycleSettings, "retention": RetentionSettings,
-                                  "widgets.<id>": WidgetSettings}
+                                  "widgets.<id>": WidgetSettings, "admin": AdminSettings}
 
 
 def test_security_doc_names_existing_tests() -> None:

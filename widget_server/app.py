@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
+from widget_server.admin.auth import AdminAuth
 from widget_server.assets import TEMPLATES_DIR, Assets
 from widget_server.clock import Clock
 from widget_server.context import Context
@@ -40,7 +41,7 @@ from widget_server.settings import Settings
 from widget_server.store import STORE_ERRORS, Store, open_store
 from widget_server.tokens import Signer
 from widget_server.tracing import TracingMiddleware
-from widget_server.views import api, embed, hooks, live, ops
+from widget_server.views import admin, admin_api, api, embed, hooks, live, ops
 from widget_server.views import history as history_views
 from widget_server.views import line as line_views
 from widget_server.webhooks import Webhooks
@@ -92,6 +93,36 @@ HOT_ROUTES = [
 ]
 
 
+# The operator's console (404 without an [admin] table): its pages, then its JSON API.
+ADMIN_ROUTES = [
+    Route("/admin", admin.home, methods=["GET"]),
+    Route("/admin/login", admin.login_page, methods=["GET"]),
+    Route("/admin/login", admin.login, methods=["POST"]),
+    Route("/admin/logout", admin.logout, methods=["POST"]),
+    Route("/admin/oidc/start", admin.oidc_start, methods=["GET"]),
+    Route("/admin/oidc/callback", admin.oidc_callback, methods=["GET"]),
+    Route("/admin/live", admin.live, methods=["GET"]),
+    Route("/admin/live/{conversation_id}/end", admin.end, methods=["POST"]),
+    Route("/admin/today", admin.today, methods=["GET"]),
+    Route("/admin/history", admin.history, methods=["GET"]),
+    Route("/admin/conversations/{conversation_id}", admin.conversation, methods=["GET"]),
+    Route("/admin/webhooks", admin.webhooks, methods=["GET"]),
+    Route("/admin/webhooks/{event_id}/replay", admin.replay, methods=["POST"]),
+    Route("/admin/settings", admin.settings, methods=["GET"]),
+    Route("/api/admin/live", admin_api.live, methods=["GET"]),
+    Route("/api/admin/conversations/{conversation_id}/end", admin_api.end, methods=["POST"]),
+    Route("/api/admin/today", admin_api.today, methods=["GET"]),
+    Route("/api/admin/history", admin_api.history, methods=["GET"]),
+    Route("/api/admin/ledger", admin_api.ledger, methods=["GET"]),
+    Route("/api/admin/ledger.csv", admin_api.ledger_csv, methods=["GET"]),
+    Route("/api/admin/conversations/{conversation_id}", admin_api.conversation, methods=["GET"]),
+    Route("/api/admin/webhooks", admin_api.webhooks, methods=["GET"]),
+    Route("/api/admin/webhooks/{event_id}/replay", admin_api.replay, methods=["POST"]),
+    Route("/api/admin/settings", admin_api.settings, methods=["GET"]),
+    Route("/api/admin/audit", admin_api.audit_log, methods=["GET"]),
+]
+
+
 def _routes(extra: list[BaseRoute], metrics_route: bool = True) -> list[BaseRoute]:
     routes = [
         *HOT_ROUTES,
@@ -115,6 +146,7 @@ def _routes(extra: list[BaseRoute], metrics_route: bool = True) -> list[BaseRout
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route("/openapi.json", ops.openapi, methods=["GET"]),
+        *ADMIN_ROUTES,
         *extra,
     ]
     return [r for r in routes if metrics_route or getattr(r, "path", "") != "/metrics"]
@@ -193,7 +225,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     ctx = Context(
         settings=settings, clock=clock, store=store, engine=engine, signer=signer, metrics=metrics,
         webhooks=webhooks, conversations=conversations, lifecycle=lifecycle, line=line, live=hub, history=history,
-        assets=assets, templates=templates, health=health,
+        assets=assets, templates=templates, health=health, admin_auth=AdminAuth(clock),
     )
 
     @contextlib.asynccontextmanager

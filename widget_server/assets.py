@@ -28,10 +28,14 @@ CHECKOUT = (ROOT / "static" / "loader").is_dir() and (ROOT / "templates").is_dir
 if CHECKOUT:
     STATIC_DIR, TEMPLATES_DIR = ROOT / "static", ROOT / "templates"
     DAILY_DIST = ROOT / "node_modules" / "@daily-co" / "daily-js" / "dist"
+    UPLOT_DIST = ROOT / "node_modules" / "uplot" / "dist"
 else:
     STATIC_DIR, TEMPLATES_DIR = PACKAGE / "_assets" / "static", PACKAGE / "_assets" / "templates"
     DAILY_DIST = PACKAGE / "_assets" / "vendor" / "daily-js"
-VENDOR = {"vendor/daily-esm.js": DAILY_DIST / "daily-esm.js"}
+    UPLOT_DIST = PACKAGE / "_assets" / "vendor" / "uplot"
+VENDOR = {"vendor/daily-esm.js": DAILY_DIST / "daily-esm.js",
+          # the console's charts (uPlot, MIT)
+          "vendor/uPlot.esm.js": UPLOT_DIST / "uPlot.esm.js", "vendor/uPlot.min.css": UPLOT_DIST / "uPlot.min.css"}
 # What no page works without, and how a checkout makes what is missing.
 REQUIRED = {
     "embed.js": "the built loader; in a checkout run `make install` (esbuild builds it from static/loader/embed.js)",

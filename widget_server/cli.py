@@ -100,8 +100,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 2
     for warning in audit(settings):
         print(f"warning: {warning}")
+    if settings.admin is None:
+        print("console: off (no [admin] table); to turn it on, make a password hash with "
+              "`widget-server hash-password` and add: [admin] users = [{name = \"you\", password_hash = \"...\"}]")
+    else:
+        print(f"console: on at {settings.server.public_url}/admin for {len(settings.admin.users)} operator(s)")
     print(f"{args.file}: valid ({len(settings.widgets)} widget(s): {', '.join(settings.widgets)}; "
           f"engine {settings.engine.kind})")
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """An argon2id hash of the password on stdin (its first line), for ``[admin] users``."""
+    from widget_server.admin.auth import hash_password
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        print("hash-password: give a password of at least 12 characters on stdin", file=sys.stderr)
+        return 2
+    print(hash_password(password))
     return 0
 
 
@@ -275,6 +292,9 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file; exit 0 if valid, 2 if not")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_config)
+    hashing = sub.add_parser("hash-password", help="an argon2id hash of the password read from stdin, "
+                                                   "for [admin] users")
+    hashing.set_defaults(func=cmd_hash_password)
     sandbox = sub.add_parser("sandbox", help="run the sandbox engine alone, speaking the upstream /v2 API")
     sandbox.add_argument("--host", default=DEFAULT_HOST)
     sandbox.add_argument("--port", type=int, default=DEFAULT_SANDBOX_PORT)

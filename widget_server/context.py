@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from jinja2 import Environment
 
+from widget_server.admin.auth import AdminAuth
 from widget_server.assets import Assets
 from widget_server.clock import Clock
 from widget_server.conversations import Conversations
@@ -45,6 +46,7 @@ class Context:
     assets: Assets
     templates: Environment
     health: Health
+    admin_auth: AdminAuth
 
     def widget(self, widget_id: str) -> WidgetSettings:
         widget = self.settings.widgets.get(widget_id)

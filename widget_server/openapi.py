@@ -183,6 +183,123 @@ def line_paths() -> dict[str, Any]:
     }
 
 
+CONSOLE: list[dict[str, list[str]]] = [{"serverKey": []}, {"adminSession": []}]
+ADMIN_ERRORS = {"401": _problem("No console session and no server key"),
+                "404": _problem("The console is off (no [admin] table), or no such thing")}
+CHANGE_ERRORS = {**ADMIN_ERRORS, "403": _problem("A session without X-CSRF-Token (server keys need none)")}
+HISTORY_DOWN = {"503": _problem("The history database cannot be reached")}
+EVENT_PARAM = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+LEDGER_PARAMS = [  # each may be empty (a form's unset field): no filter
+    {"name": name, "in": "query", "required": False,
+     "schema": {"anyOf": [schema, {"type": "string", "maxLength": 0}]}, "description": text}
+    for name, schema, text in (
+        ("widget", {"type": "string"}, "one widget"),
+        ("reason", {"type": "string"}, "an end reason, or a prefix with a trailing * (visitor_*)"),
+        ("status", {"type": "string", "enum": ["active", "ended", "failed", "lost"]}, "the record's status"),
+        ("rating", {"type": "string", "enum": ["up", "down", "any", "none"]}, "the visitor's rating"),
+        ("from", {"type": "string", "format": "date"}, "created on or after this UTC day"),
+        ("to", {"type": "string", "format": "date"}, "created on or before this UTC day"),
+    )]
+PAGE_PARAMS = [{"name": "limit", "in": "query", "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+               {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+                "description": "the next value of the page before (keyset paging, newest first)"}]
+HTML_OR_LOGIN = {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                 "303": {"description": "Not signed in: to /admin/login"},
+                 "404": _problem("The console is off (no [admin] table)")}
+FORM_POST = {"303": {"description": "Done: back to the page, with a notice"},
+             "403": _problem("CSRF token missing or wrong"), "404": _problem("Console off, or no such thing")}
+
+
+def _admin_get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]] | None = None,
+               history: bool = True) -> dict[str, Any]:
+    return {"get": {"summary": summary, "security": list(CONSOLE), "parameters": params or [],
+                    "responses": {"200": _json("OK", schema), **ADMIN_ERRORS, **(HISTORY_DOWN if history else {})}}}
+
+
+def admin_paths() -> dict[str, Any]:
+    """The operator's console: its pages (HTML, session only) and its JSON API (session or server key)."""
+    obj = {"type": "object"}
+    pages = {f"/admin/{name}": {"get": {"summary": f"Console page: {name}", "responses": HTML_OR_LOGIN}}
+             for name in ("live", "today", "history", "webhooks", "settings")}
+    return {
+        "/admin": {"get": {"summary": "The console (to /admin/live)",
+                           "responses": {"303": {"description": "To /admin/live"}, "404": ADMIN_ERRORS["404"]}}},
+        "/admin/login": {
+            "get": {"summary": "The sign-in form", "responses": {"200": HTML_OR_LOGIN["200"],
+                                                                 "404": ADMIN_ERRORS["404"]}},
+            "post": {"summary": "Sign in (form: username, password, csrf, next)",
+                     "description": "Limited per client address and per account name ([admin] login_per_ip, "
+                                    "login_per_user in login_window_s); each attempt is in the audit log.",
+                     "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+                         "schema": {"type": "object", "required": ["username", "password", "csrf"], "properties": {
+                             "username": {"type": "string"}, "password": {"type": "string"},
+                             "csrf": {"type": "string"}, "next": {"type": "string"}}}}}},
+                     "responses": {"303": {"description": "Signed in: the session cookie, to next"},
+                                   "401": {"description": "Wrong name or password (the form again)"},
+                                   "403": _problem("CSRF token missing or wrong"),
+                                   "429": _problem("Too many attempts (Retry-After)"),
+                                   "404": ADMIN_ERRORS["404"]}}},
+        "/admin/logout": {"post": {"summary": "Sign out (form: csrf)", "responses": FORM_POST}},
+        "/admin/oidc/start": {"get": {
+            "summary": "Single sign-on: to the OpenID provider (authorization code with PKCE)",
+            "parameters": [{"name": "next", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "responses": {"303": {"description": "To the provider's authorization endpoint"},
+                          "502": {"description": "The provider cannot be read (the sign-in form, with why)"},
+                          "404": _problem("The console or [admin.oidc] is off")}}},
+        "/admin/oidc/callback": {"get": {
+            "summary": "Single sign-on: the provider's redirect back (code, state)",
+            "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                           for n in ("code", "state", "error")],
+            "responses": {"200": {"description": "Signed in: the session cookie, a page going on to next"},
+                          "403": {"description": "Not signed in (the sign-in form, with why)"},
+                          "404": _problem("The console or [admin.oidc] is off")}}},
+        **pages,
+        "/admin/live/{conversation_id}/end": {"post": {"summary": "End a live conversation (form: csrf)",
+                                                       "parameters": [ID_PARAM], "responses": FORM_POST}},
+        "/admin/conversations/{conversation_id}": {"get": {
+            "summary": "Console page: one conversation (engine id or local id)", "parameters": [ID_PARAM],
+            "responses": HTML_OR_LOGIN}},
+        "/admin/webhooks/{event_id}/replay": {"post": {"summary": "Queue a webhook event again (form: csrf)",
+                                                       "parameters": [EVENT_PARAM], "responses": FORM_POST}},
+        "/api/admin/live": _admin_get("Live conversations per widget: age, visitor state", obj, history=False),
+        "/api/admin/conversations/{conversation_id}/end": {"post": {
+            "summary": "End a live conversation at the engine (operator_ended, audited)",
+            "parameters": [ID_PARAM], "security": list(CONSOLE),
+            "responses": {"200": _json("Its status", {"$ref": "#/components/schemas/Conversation"}),
+                          **CHANGE_ERRORS, **ENGINE_ERRORS}}},
+        "/api/admin/today": _admin_get("Today per widget: minutes against minutes_per_day, creates, ends, refusals",
+                                       obj),
+        "/api/admin/history": _admin_get("Per day or hour: conversations, minutes, end and failure reasons", obj, [
+            {"name": "days", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
+                                                                          "maximum": 400}},
+            {"name": "bucket", "in": "query", "required": False, "schema": {"type": "string",
+                                                                            "enum": ["day", "hour"]}},
+            {"name": "widget", "in": "query", "required": False, "schema": {"type": "string"}}]),
+        "/api/admin/ledger": _admin_get("The ledger, newest first, filtered, keyset-paged", {
+            "type": "object", "required": ["items", "next"],
+            "properties": {"items": {"type": "array", "items": obj}, "next": {"type": ["string", "null"]}}},
+            [*LEDGER_PARAMS, *PAGE_PARAMS]),
+        "/api/admin/ledger.csv": {"get": {"summary": "The filtered ledger as CSV (at most 100,000 rows)",
+                                          "security": list(CONSOLE), "parameters": LEDGER_PARAMS,
+                                          "responses": {"200": {"description": "CSV", "content": {
+                                              "text/csv": {"schema": {"type": "string"}}}},
+                                                        **ADMIN_ERRORS, **HISTORY_DOWN}}},
+        "/api/admin/conversations/{conversation_id}": _admin_get(
+            "One conversation: timeline, transcript, recording, rating, consent", obj, [ID_PARAM]),
+        "/api/admin/webhooks": _admin_get("Webhook deliveries and failures, the backlog", obj),
+        "/api/admin/webhooks/{event_id}/replay": {"post": {
+            "summary": "Queue a conversation.* event again (a new id; data.replay_of names the old one)",
+            "parameters": [EVENT_PARAM], "security": list(CONSOLE),
+            "responses": {"202": _json("Queued", obj), **CHANGE_ERRORS,
+                          "409": _problem("No webhooks configured, or an event that cannot be rebuilt"),
+                          **HISTORY_DOWN}}},
+        "/api/admin/settings": _admin_get("Widgets and rules as loaded (secrets as set/unset), config warnings", obj,
+                                          history=False),
+        "/api/admin/audit": _admin_get("The audit log of the last 7 days, newest first", obj),
+    }
+
+
 def openapi_document(public_url: str) -> dict[str, Any]:
     html = {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
     paths: dict[str, Any] = {
@@ -353,6 +470,7 @@ def openapi_document(public_url: str) -> dict[str, Any]:
             "200": {"description": "Text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json("OpenAPI", {"type": "object"})}}},
+        **admin_paths(),
     }
     return {
         "openapi": "3.1.0",
@@ -366,6 +484,9 @@ def openapi_document(public_url: str) -> dict[str, Any]:
                 "serverKey": {"type": "http", "scheme": "bearer", "description": "an entry of server.server_keys"},
                 "endToken": {"type": "http", "scheme": "bearer", "description": "the end_token of a create"},
                 "ticket": {"type": "http", "scheme": "bearer", "description": "the ticket of a place in line"},
+                "adminSession": {"type": "apiKey", "in": "cookie", "name": "ws_admin",
+                                 "description": "a console session (POST /admin/login); state changes also "
+                                                "need the X-CSRF-Token header (the page's csrf-token meta)"},
             },
         },
     }

@@ -21,6 +21,7 @@ from tests.servers import serve_app
 from widget_server.app import create_app
 from widget_server.clock import iso
 from widget_server.history import History
+from widget_server.history.migrate import head
 from widget_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -193,4 +194,4 @@ async def test_transcripts_are_kept_from_the_callback_or_fetched_after_the_end(
         assert got["transcript"] == said[:1] and got["source"] == "engine_get"
         assert (await client.get("/api/conversations/nope/transcript", headers=OPS)).status_code == 404
         ready = (await client.get("/readyz")).json()
-        assert ready["history"] == "ok" and ready["history_schema"] == "0001"
+        assert ready["history"] == "ok" and ready["history_schema"] == head()

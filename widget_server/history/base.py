@@ -55,6 +55,8 @@ class LedgerQuery:
     since: float | None = None      # created at or after
     until: float | None = None      # created before
     before: float | None = None     # the cursor: created strictly before (newest-first pages)
+    before_id: str | None = None    # with ``before``: also rows created at ``before`` whose local_id is smaller
+    rating: str | None = None       # up | down | none (not rated) | any (rated)
     limit: int | None = 50
     order: str = "desc"
 
@@ -66,6 +68,18 @@ class DayTotal:
     conversations: int              # ended (not failed) conversations created that day
     failed: int                     # creates that never became a conversation
     seconds: float                  # the seconds of that day, of every conversation overlapping it
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """Conversations created in one bucket (an hour or a day) that ended (or failed) for one reason."""
+
+    bucket: int                     # unix seconds of the bucket's start
+    status: str                     # ended | failed | active | lost
+    reason: str                     # the end reason ("" while live)
+    conversations: int
+    seconds: float
+    widget: str = ""                # with ``by_widget`` only
 
 
 @dataclass(frozen=True)
@@ -139,8 +153,26 @@ class History(Protocol):
 
     async def page(self, query: LedgerQuery) -> list[Past]: ...
 
-    async def day_totals(self, widget: str | None, first_day: float, last_day: float) -> list[DayTotal]:
-        """Per widget and day, days ``first_day <= day <= last_day`` (day starts), oldest first."""
+    async def day_totals(self, widget: str | None, first_day: float, last_day: float, *,
+                         all_widgets: bool = False) -> list[DayTotal]:
+        """Per widget and day, days ``first_day <= day <= last_day`` (day starts), oldest first; with
+        ``all_widgets`` (and no ``widget``), one total per day of every widget (``widget == ""``)."""
+        ...
+
+    async def reason_counts(self, widget: str | None, since: float, until: float,
+                            bucket_s: int = DAY, *, by_widget: bool = False) -> list[ReasonCount]:
+        """Conversations created in ``[since, until)`` per bucket, status and end reason (the console's charts).
+
+        Whole days are read from the per-day reason totals (ended and failed only, kept as each ends); any
+        other bucket from the ledger (live ones too, with reason ""). ``by_widget``: whole days only, one row
+        per widget too.
+        """
+        ...
+
+    async def seconds_cut(self, since: float, until: float) -> dict[str, float]:
+        """Of conversations created in ``[since, until)`` that this server ended (visitor gone, heartbeat lost,
+        operator...), the seconds from their end to their ``expires_at``: what those early ends kept off the bill
+        at most (the engine might have ended some sooner by itself); per widget."""
         ...
 
     async def timeline(self, local_id: str) -> list[Event]: ...
@@ -153,7 +185,8 @@ class History(Protocol):
 
     async def audit_log(self, since: float, limit: int = 100) -> list[dict[str, Any]]: ...
 
-    async def deliveries(self, since: float, limit: int = 100) -> list[dict[str, Any]]: ...
+    async def deliveries(self, since: float, limit: int = 100, *, newest_first: bool = False,
+                         failed_only: bool = False, event_id: str | None = None) -> list[dict[str, Any]]: ...
 
     # --- retention ----------------------------------------------------------------------------------------
     async def purge(self, retention: Retention, now: float, *, dry_run: bool = False) -> dict[str, int]:

@@ -96,3 +96,21 @@ days = Table(
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("seconds", _TIME, nullable=False, server_default="0"),
 )
+
+# Per widget, UTC day of creation, status and end reason, kept as conversations end like ``days``: what the
+# console's charts of end and failure reasons read, so that a year of them is a few thousand rows, not a scan.
+day_reasons = Table(
+    "history_day_reasons", metadata,
+    Column("widget", String(64), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("status", String(16), primary_key=True),      # ended | failed
+    Column("reason", String(200), primary_key=True),     # the end reason ("" when none was given)
+    Column("conversations", Integer, nullable=False, server_default="0"),
+    Column("seconds", _TIME, nullable=False, server_default="0"),
+    # all widgets over a range of days: read from the index alone
+    Index("history_day_reasons_day", "day", "status", "reason", "conversations", "seconds"),
+)
+
+# The ledger filtered by rating reads only the rated conversations (a small share), newest first.
+Index("history_conversations_rated", conversations.c.created_at,
+      sqlite_where=conversations.c.rating.is_not(None), postgresql_where=conversations.c.rating.is_not(None))

@@ -25,8 +25,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Engine,
+    Integer,
     Select,
     and_,
+    cast,
     create_engine,
     delete,
     event,
@@ -44,8 +46,26 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from widget_server.history import migrate as migrations
-from widget_server.history.base import DAY, DayTotal, Event, LedgerQuery, Past, Retention, Transcript, day_parts
-from widget_server.history.schema import audit, conversations, days, deliveries, events, transcripts
+from widget_server.history.base import (
+    DAY,
+    DayTotal,
+    Event,
+    LedgerQuery,
+    Past,
+    ReasonCount,
+    Retention,
+    Transcript,
+    day_parts,
+)
+from widget_server.history.schema import (
+    audit,
+    conversations,
+    day_reasons,
+    days,
+    deliveries,
+    events,
+    transcripts,
+)
 from widget_server.store import ConversationRecord
 
 T = TypeVar("T")
@@ -218,7 +238,8 @@ class SqlHistory:
         insert_new = self._insert(conversations).values(**row).on_conflict_do_nothing(index_elements=["local_id"])
 
         def write(conn: Connection) -> bool:
-            was = conn.execute(select(c.status).where(c.local_id == record.local_id, open_or_adopted)).first()
+            was = conn.execute(select(c.status, c.end_reason)
+                               .where(c.local_id == record.local_id, open_or_adopted)).first()
             if was is not None:
                 done = conn.execute(update(conversations)
                                     .where(c.local_id == record.local_id, open_or_adopted).values(**changes))
@@ -227,6 +248,8 @@ class SqlHistory:
             if done.rowcount != 1:
                 return False  # ended already: recorded by an earlier call
             self._book(conn, record, was_failed=was is not None and was[0] == "failed")
+            self._book_reason(conn, record, float(row["seconds"]),
+                              failed_reason=was[1] or "" if was is not None and was[0] == "failed" else None)
             _event(conn, record.local_id, record.ended_at or 0.0, "ended", reason=record.end_reason,
                    status=record.status, source=source, seconds=round(row["seconds"], 3))
             return True
@@ -255,6 +278,22 @@ class SqlHistory:
             set_={"conversations": days.c.conversations + stmt.excluded.conversations,
                   "failed": days.c.failed + stmt.excluded.failed,
                   "seconds": days.c.seconds + stmt.excluded.seconds}))
+
+    def _book_reason(self, conn: Connection, record: ConversationRecord, seconds: float, *,
+                     failed_reason: str | None) -> None:
+        """Count the end under its reason on its creation day; an adopted failure leaves its old reason."""
+        day = int(record.created_at // DAY) * DAY
+        rows = [{"widget": record.widget, "day": day, "status": record.status, "reason": record.end_reason or "",
+                 "conversations": 1, "seconds": seconds}]
+        if failed_reason is not None:
+            rows.append({"widget": record.widget, "day": day, "status": "failed", "reason": failed_reason,
+                         "conversations": -1, "seconds": 0.0})
+        for values in rows:  # one row each: a multi-row upsert may not name the same key twice
+            stmt = self._insert(day_reasons).values(values)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["widget", "day", "status", "reason"],
+                set_={"conversations": day_reasons.c.conversations + stmt.excluded.conversations,
+                      "seconds": day_reasons.c.seconds + stmt.excluded.seconds}))
 
     async def record_transcript(self, local_id: str, entries: list[dict[str, Any]], *, source: str,
                                 at: float) -> bool:
@@ -349,16 +388,37 @@ class SqlHistory:
             conds.append(c.created_at >= q.since)
         if q.until is not None:
             conds.append(c.created_at < q.until)
-        if q.before is not None:
+        if q.before is not None and q.before_id is not None:
+            # the first condition is the index's range (what makes a deep page cost what the first does)
+            conds.extend([c.created_at <= q.before,
+                          or_(c.created_at < q.before, and_(c.created_at == q.before, c.local_id < q.before_id))])
+        elif q.before is not None:
             conds.append(c.created_at < q.before)
+        if q.rating in ("up", "down"):  # "rating IS NOT NULL" said: the partial index of rated ones serves it
+            conds.extend([c.rating.is_not(None), or_(c.rating.like(f'%"thumbs":"{q.rating}"%'),
+                                                     c.rating.like(f'%"thumbs": "{q.rating}"%'))])
+        elif q.rating == "none":
+            conds.append(c.rating.is_(None))
+        elif q.rating == "any":
+            conds.append(c.rating.is_not(None))
         stmt = select(conversations).where(and_(True, *conds))
-        stmt = stmt.order_by(c.created_at.desc() if q.order == "desc" else c.created_at.asc())
+        stmt = stmt.order_by(*((c.created_at.desc(), c.local_id.desc()) if q.order == "desc"
+                               else (c.created_at.asc(), c.local_id.asc())))
         return stmt if q.limit is None else stmt.limit(q.limit)
 
     async def page(self, query: LedgerQuery) -> list[Past]:
         return await self._pasts(self._query(query))
 
-    async def day_totals(self, widget: str | None, first_day: float, last_day: float) -> list[DayTotal]:
+    async def day_totals(self, widget: str | None, first_day: float, last_day: float, *,
+                         all_widgets: bool = False) -> list[DayTotal]:
+        if all_widgets and widget is None:
+            d = days.c
+            summed = (select(d.day, func.sum(d.conversations).label("conversations"),
+                             func.sum(d.failed).label("failed"), func.sum(d.seconds).label("seconds"))
+                      .where(d.day >= int(first_day), d.day <= int(last_day)).group_by(d.day).order_by(d.day))
+            return await self._run(lambda conn: [
+                DayTotal("", int(r.day), int(r.conversations), int(r.failed), float(r.seconds))
+                for r in conn.execute(summed)], write=False)
         stmt = select(days).where(days.c.day >= int(first_day), days.c.day <= int(last_day))
         if widget is not None:
             stmt = stmt.where(days.c.widget == widget)
@@ -366,6 +426,46 @@ class SqlHistory:
         return await self._run(lambda conn: [
             DayTotal(r.widget, int(r.day), int(r.conversations), int(r.failed), float(r.seconds))
             for r in conn.execute(stmt)], write=False)
+
+    async def reason_counts(self, widget: str | None, since: float, until: float,
+                            bucket_s: int = DAY, *, by_widget: bool = False) -> list[ReasonCount]:
+        if by_widget and not (bucket_s == DAY and since % DAY == 0):
+            raise ValueError("by_widget is for whole days")
+        if bucket_s == DAY and since % DAY == 0:  # whole days: the per-day reason totals, never the ledger
+            r = day_reasons.c
+            keys = [r.day, r.status, r.reason, *([r.widget] if by_widget else [])]
+            stmt = (select(*keys, func.sum(r.conversations).label("n"), func.sum(r.seconds).label("s"))
+                    .where(r.day >= int(since), r.day < until))
+            if widget is not None:
+                stmt = stmt.where(r.widget == widget)
+            stmt = stmt.group_by(*keys).order_by(r.day)
+            return await self._run(lambda conn: [
+                ReasonCount(int(x.day), x.status, x.reason, int(x.n), float(x.s or 0.0),
+                            x.widget if by_widget else "")
+                for x in conn.execute(stmt) if x.n], write=False)
+        c = conversations.c
+        # SQLite's floor() exists only where it was compiled in; a cast truncates, as floor does for times
+        whole = func.floor(c.created_at / bucket_s) if self.dialect == "postgresql" else \
+            cast(c.created_at / bucket_s, Integer)
+        bucket = (whole * bucket_s).label("bucket")
+        reason = func.coalesce(c.end_reason, "").label("reason")
+        stmt = (select(bucket, c.status, reason, func.count().label("n"), func.sum(c.seconds).label("s"))
+                .where(c.created_at >= since, c.created_at < until))
+        if widget is not None:
+            stmt = stmt.where(c.widget == widget)
+        stmt = stmt.group_by(bucket, c.status, reason).order_by(bucket)
+        return await self._run(lambda conn: [
+            ReasonCount(int(r.bucket), r.status, r.reason, int(r.n), float(r.s or 0.0))
+            for r in conn.execute(stmt)], write=False)
+
+    async def seconds_cut(self, since: float, until: float) -> dict[str, float]:
+        c = conversations.c
+        stmt = (select(c.widget, func.sum(c.expires_at - c.ended_at).label("cut"))
+                .where(c.created_at >= since, c.created_at < until, c.end_source == "server", c.status == "ended",
+                       c.expires_at > c.ended_at)
+                .group_by(c.widget))
+        return await self._run(lambda conn: {r.widget: float(r.cut or 0.0) for r in conn.execute(stmt)},
+                               write=False)
 
     async def timeline(self, local_id: str) -> list[Event]:
         stmt = select(events).where(events.c.local_id == local_id).order_by(events.c.at, events.c.id)
@@ -393,8 +493,15 @@ class SqlHistory:
         return await self._run(lambda conn: [{**r._asdict(), "detail": json.loads(r.detail)}
                                              for r in conn.execute(stmt)], write=False)
 
-    async def deliveries(self, since: float, limit: int = 100) -> list[dict[str, Any]]:
-        stmt = select(deliveries).where(deliveries.c.at >= since).order_by(deliveries.c.at, deliveries.c.id)
+    async def deliveries(self, since: float, limit: int = 100, *, newest_first: bool = False,
+                         failed_only: bool = False, event_id: str | None = None) -> list[dict[str, Any]]:
+        d = deliveries.c
+        stmt = select(deliveries).where(d.at >= since)
+        if failed_only:
+            stmt = stmt.where(d.outcome != "delivered")
+        if event_id is not None:
+            stmt = stmt.where(d.event_id == event_id)
+        stmt = stmt.order_by(*((d.at.desc(), d.id.desc()) if newest_first else (d.at, d.id)))
         return await self._run(lambda conn: [r._asdict() for r in conn.execute(stmt.limit(limit))], write=False)
 
     # --- retention ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from widget_server.config_registry import NO_DEFAULT, Reader, boolean, choice, integer, number, string, strings
+from widget_server.settings.admin import AdminSettings, AdminUser, OidcSettings, read_admin
 from widget_server.settings.forms import (
     DEFAULT_HISTORY,
     DEFAULT_STORE,
@@ -46,10 +47,10 @@ from widget_server.settings.widgets import (
 )
 from widget_server.store.urls import parse_store_url
 
-__all__ = ["OVERRIDABLE", "PAGE_MESSAGES", "ConfigError", "EndedCta", "EngineSettings", "HistoryTarget",
-           "LifecycleSettings", "Limits", "Network", "Overrides", "Recording", "RetentionSettings", "ServerSettings",
-           "Settings", "Teaser", "Theme", "WebhookSettings", "WidgetSettings", "default_settings",
-           "load_history_target", "load_settings", "parse_settings"]
+__all__ = ["OVERRIDABLE", "PAGE_MESSAGES", "AdminSettings", "AdminUser", "ConfigError", "EndedCta", "EngineSettings",
+           "HistoryTarget", "LifecycleSettings", "Limits", "Network", "OidcSettings", "Overrides", "Recording",
+           "RetentionSettings", "ServerSettings", "Settings", "Teaser", "Theme", "WebhookSettings", "WidgetSettings",
+           "default_settings", "load_history_target", "load_settings", "parse_settings"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Settings:
     webhooks: WebhookSettings | None = None
     lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    admin: AdminSettings | None = None  # the operator's console; None: off
 
     @property
     def demo_page(self) -> bool:
@@ -148,6 +150,9 @@ class Settings:
             found.append(password)
         if self.webhooks:
             found.extend(self.webhooks.secrets)
+        if self.admin:
+            found.extend(u.password_hash for u in self.admin.users)
+            found.append(self.admin.oidc.client_secret)
         return tuple(s for s in found if s)
 
 
@@ -171,6 +176,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
     webhooks = _webhooks(r, raw)
     lifecycle = r.build(LifecycleSettings, r.table(raw, "", "lifecycle"), "lifecycle")
     retention = r.build(RetentionSettings, r.table(raw, "", "retention"), "retention")
+    admin = read_admin(r, raw)
     widgets_raw = r.table(raw, "", "widgets")
     widgets: dict[str, WidgetSettings] = {}
     if not widgets_raw:
@@ -185,7 +191,7 @@ def parse_settings(raw: dict[str, Any], env: dict[str, str], default_public_url:
     if r.problems:
         raise ConfigError(r.problems)
     return Settings(server=server, engine=engine, widgets=widgets, webhooks=webhooks, lifecycle=lifecycle,
-                    retention=retention)
+                    retention=retention, admin=admin)
 
 
 @dataclass(frozen=True)
