@@ -136,3 +136,22 @@ async def test_racing_enters_fill_the_slots_then_line_up_once_each(store: Store)
                                      for i in range(20)))
     assert sorted(results) == [-1] * 7 + [0] * 3 + list(range(1, 11))
     assert await store.live_slots("w", T0) == 3 and await store.line_length("w", T0) == 10
+
+
+async def test_entries_read_the_line_in_order_without_payloads(store: Store) -> None:  # noqa: F811
+    await fill(store, 1)
+    for i, q in enumerate(("q_a", "q_b", "q_c")):
+        await store.line_enter(entry(q, T0 + i), 1, "x", LEASE, 20, T0 + i)
+    shown = await store.line_entries("w", T0 + 5)
+    assert [(e.queue_id, e.widget, e.state, e.joined_at, e.seen_until, e.wait_until, e.payload) for e in shown] == [
+        (q, "w", "waiting", T0 + i, T0 + i + 20, T0 + i + 600, "") for i, q in enumerate(("q_a", "q_b", "q_c"))]
+    assert shown[0].seq < shown[1].seq < shown[2].seq
+    await store.insert(rec("l_fill0"))
+    await store.finish("l_fill0", "ended", "done", T0 + 5)
+    assert await store.line_advance("w", 1, T0 + 35, T0 + 5) == ["q_a"]
+    assert await store.line_leave("w", "q_b", "left", T0 + 6)
+    shown = await store.line_entries("w", T0 + 15)
+    assert [(e.queue_id, e.state, e.turn_until) for e in shown] == [("q_a", "offered", T0 + 35),
+                                                                    ("q_c", "waiting", 0.0)]
+    assert [e.queue_id for e in await store.line_entries("w", T0 + 21)] == ["q_c"]  # q_a's presence ran out
+    assert await store.line_entries("other", T0 + 21) == []

@@ -194,6 +194,10 @@ class Store(Protocol):
         """Entries in the widget's line (the gauge ``widget_queue_length``)."""
         ...
 
+    async def line_entries(self, widget: str, now: float) -> list[LineEntry]:
+        """The entries in the widget's line, in order, their ``payload`` left out (the console's Live page)."""
+        ...
+
     async def line_departures(self, limit: int) -> list[Departure]:
         """Take up to ``limit`` departures, oldest first (each is handed out once, to one instance)."""
         ...

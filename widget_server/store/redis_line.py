@@ -179,6 +179,15 @@ _LENGTH = LINE_LUA + """
 return #prune(ARGV[1], tonumber(ARGV[2]), ARGV[2])
 """
 
+# ARGV: widget, now, then the fields to read of each entry
+_ENTRIES = LINE_LUA + f"""
+local out = {{}}
+for _, id in ipairs(prune(ARGV[1], tonumber(ARGV[2]), ARGV[2])) do
+  table.insert(out, redis.call('HMGET', '{P}q:' .. id, unpack(ARGV, 3)))
+end
+return out
+"""
+
 # ARGV: limit
 _GONE = f"""
 local out = redis.call('LRANGE', '{P}line:gone', 0, tonumber(ARGV[1]) - 1)
@@ -187,8 +196,10 @@ return out
 """
 
 LINE_SCRIPTS = {"line_enter": _ENTER, "line_advance": _ADVANCE, "line_claim": _CLAIM, "line_requeue": _REQUEUE,
-                "line_leave": _LEAVE, "line_touch": _TOUCH, "line_length": _LENGTH, "line_gone": _GONE}
+                "line_leave": _LEAVE, "line_touch": _TOUCH, "line_length": _LENGTH, "line_entries": _ENTRIES,
+                "line_gone": _GONE}
 _FLOATS = {"joined_at", "seen_until", "wait_until", "turn_until", "hold_until"}
+_SHOWN = tuple(name for name in LineEntry.__dataclass_fields__ if name != "payload")
 
 
 def _entry(row: dict[str, str]) -> LineEntry | None:
@@ -250,6 +261,14 @@ class RedisLine:
 
     async def line_length(self, widget: str, now: float) -> int:
         return int(await self._run("line_length", [], [widget, repr(now)]))
+
+    async def line_entries(self, widget: str, now: float) -> list[LineEntry]:
+        out = []
+        for values in await self._run("line_entries", [], [widget, repr(now), *_SHOWN]):
+            found = _entry({k: v for k, v in zip(_SHOWN, values, strict=True) if v is not None})
+            if found is not None:
+                out.append(found)
+        return out
 
     async def line_departures(self, limit: int) -> list[Departure]:
         out = []

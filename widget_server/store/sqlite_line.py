@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from widget_server.store.base import LINE_KEEP_S, Departure, LineEntry, LinePlace
@@ -194,6 +195,10 @@ class SqliteLine:
         with self._tx() as db:
             db.execute("DELETE FROM line WHERE state = 'left' AND left_at < ?", (now - LINE_KEEP_S,))
             return len(prune_line(db, widget, now))
+
+    async def line_entries(self, widget: str, now: float) -> list[LineEntry]:
+        with self._tx() as db:
+            return [replace(_entry(row), payload="") for row in prune_line(db, widget, now)]
 
     async def line_departures(self, limit: int) -> list[Departure]:
         with self._tx() as db:
