@@ -1,4 +1,4 @@
-// Live: the tables refresh every 3 s from /api/admin/live (the page works without this; End is a form).
+// Live: the tables (conversations, waiting lines) refresh every 3 s from /api/admin/live (the page works without this; End is a form).
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
 const root = document.getElementById('live');
 
@@ -23,6 +23,27 @@ function row(r) {
     el('td', {}, el('span', {class: `pill ${r.visitor}`}, r.visitor.replace('_', ' '))), el('td', {}, end));
 }
 
+function place(p, i) {
+  const state = p.state + (p.turn_left_s === null ? '' : `, ${Math.floor(p.turn_left_s)} s left to join`);
+  return el('tr', {'data-place': String(i + 1)},
+    el('td', {}, p.position ? String(p.position) : 'next'), el('td', {}, `${Math.floor(p.age_s)} s`),
+    el('td', {class: 'wide'}, state),
+    el('td', {}, el('span', {class: `pill ${p.visitor}`}, p.visitor.replace('_', ' '))));
+}
+
+function waitingLine(w) {
+  if (!w.line.places.length) return [];
+  return [
+    el('h3', {}, 'Waiting line ',
+      el('span', {class: 'muted'}, `${w.line.waiting} waiting, ${w.line.length} in line`)),
+    el('div', {class: 'scroll'}, el('table', {class: 'line'},
+      el('caption', {class: 'sr'}, `Waiting line of ${w.widget}`),
+      el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, 'Place'), el('th', {scope: 'col'}, 'In line'),
+        el('th', {scope: 'col', class: 'wide'}, 'State'), el('th', {scope: 'col'}, 'Visitor'))),
+      el('tbody', {}, ...w.line.places.map(place)))),
+  ];
+}
+
 function section(w) {
   const count = `${w.conversations.length}${w.max_concurrent ? ` of ${w.max_concurrent}` : ''} live`;
   const body = el('div', {class: 'scroll'}, el('table', {},
@@ -32,7 +53,8 @@ function section(w) {
       el('th', {scope: 'col'}, el('span', {class: 'sr'}, 'Action')))),
     el('tbody', {}, ...w.conversations.map(row))));
   return el('section', {class: 'widget', 'data-widget': w.widget},
-    el('h2', {}, `${w.widget} `, el('span', {class: 'muted'}, count)), body);
+    el('h2', {}, `${w.widget} `, el('span', {class: 'muted'}, count)),
+    ...(w.conversations.length ? [body] : []), ...waitingLine(w));
 }
 
 async function refresh() {
@@ -44,13 +66,16 @@ async function refresh() {
     if (!r.ok) return;
     const data = await r.json();
     const busy = data.widgets.filter((w) => w.conversations.length);
-    const idle = data.widgets.filter((w) => !w.conversations.length).map((w) => w.widget);
+    const shown = data.widgets.filter((w) => w.conversations.length || w.line.places.length);
+    const idle = data.widgets.filter((w) => !shown.includes(w)).map((w) => w.widget);
     const live = busy.reduce((n, w) => n + w.conversations.length, 0);
+    const inLine = data.widgets.reduce((n, w) => n + w.line.length, 0);
     const n = data.widgets.length;
     root.replaceChildren(
-      el('p', {class: 'summary'}, `${live} live in ${busy.length} of ${n} widget${n === 1 ? '' : 's'}.`),
-      ...busy.map(section),
-      ...(idle.length ? [el('p', {class: 'muted idle'}, `Nothing live in ${idle.join(', ')}.`)] : []));
+      el('p', {class: 'summary'}, `${live} live in ${busy.length} of ${n} widget${n === 1 ? '' : 's'}`
+        + `${inLine ? `, ${inLine} in line` : ''}.`),
+      ...shown.map(section),
+      ...(idle.length ? [el('p', {class: 'muted idle'}, `Nothing live or waiting in ${idle.join(', ')}.`)] : []));
   } catch { /* the next round tries again */ }
 }
 

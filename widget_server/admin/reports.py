@@ -1,7 +1,7 @@
 """What the console shows, as plain dicts: the pages render them, the admin API answers them as JSON.
 
-    live = await live_now(c)                       # per widget: its live conversations, age, visitor state
-    today = await today(c)                         # per widget: minutes against minutes_per_day, creates, ends
+    live = await live_now(c)                       # per widget: its live conversations and its waiting line
+    today = await today(c)                         # per widget: minutes used, creates, ends, served from the line
     charts = await history_series(c, since, until, widget=None, bucket_s=DAY)
 
 Everything history holds is read from the history module (per-day totals, reason counts, the ledger);
@@ -21,9 +21,10 @@ from widget_server.audit import audit
 from widget_server.clock import iso
 from widget_server.config_registry import declared
 from widget_server.history.base import DAY, LedgerQuery, Past
+from widget_server.ledger import line_summary
 from widget_server.settings import Limits, WidgetSettings
 from widget_server.store import ConversationRecord
-from widget_server.store.base import day_start
+from widget_server.store.base import LineEntry, day_start
 
 if TYPE_CHECKING:
     from widget_server.context import Context
@@ -46,6 +47,25 @@ def visitor_state(record: ConversationRecord, now: float, grace_s: float) -> str
     return "present" if now - record.last_seen <= grace_s / 2 else "heartbeat_lost"
 
 
+def line_view(entries: list[LineEntry], now: float, grace_s: float) -> dict[str, Any]:
+    """A widget's waiting line for the operator: each place's position (1-based among those waiting, 0 once
+    offered or serving), age and presence; no queue id or ticket (a ticket is the visitor's alone)."""
+    places = []
+    position = 0
+    for e in entries:
+        if e.state == "waiting":
+            position += 1
+        last_seen = e.seen_until - grace_s  # each heartbeat (or the open stream) sets seen_until = now + grace
+        places.append({
+            "position": position if e.state == "waiting" else 0, "state": e.state,
+            "joined_at": iso(e.joined_at), "age_s": round(now - e.joined_at, 1),
+            "visitor": "present" if now - last_seen <= grace_s / 2 else "heartbeat_lost",
+            "last_seen_s": round(max(0.0, now - last_seen), 1),
+            "turn_left_s": round(e.turn_until - now, 1) if e.state == "offered" else None,
+        })
+    return {"length": len(places), "waiting": position, "places": places}
+
+
 async def live_now(c: Context) -> list[dict[str, Any]]:
     now = c.clock()
     grace = c.settings.lifecycle.heartbeat_grace_s
@@ -57,9 +77,11 @@ async def live_now(c: Context) -> list[dict[str, Any]]:
     for wid in sorted(set(c.settings.widgets) | set(by_widget)):
         widget = c.settings.widgets.get(wid)
         rows = sorted(by_widget.get(wid, []), key=lambda r: r.created_at)
+        entries = await c.store.line_entries(wid, now) if widget else []
         out.append({
             "widget": wid,
             "max_concurrent": widget.limits.max_concurrent if widget else None,
+            "line": line_view(entries, now, grace),
             "conversations": [{
                 "conversation_id": r.conversation_id, "local_id": r.local_id, "status": r.status,
                 "created_at": iso(r.created_at), "age_s": round(now - r.created_at, 1),
@@ -85,6 +107,8 @@ async def today(c: Context) -> dict[str, Any]:
     for row in await c.history.reason_counts(None, start, start + DAY, DAY, by_widget=True):
         (failed if row.status == "failed" else ends)[row.widget][row.reason or "unknown"] += row.conversations
     cut = await c.history.seconds_cut(start, start + DAY)
+    # the waiting line's departures, as `widget-server report` reads them (the history's audit, actor "line")
+    line = line_summary(await c.history.audit_log(start, limit=1_000_000))
     widgets = []
     for wid, widget in sorted(c.settings.widgets.items()):
         used = await c.store.seconds_used(wid, start, now)
@@ -99,6 +123,7 @@ async def today(c: Context) -> dict[str, Any]:
             "refusals_by_rule": {rule: int(n) for (w, rule), n in sorted(refused.items()) if w == wid and n},
             "seconds_without_visitor": round(sum(n for (w, _), n in unseen.items() if w == wid), 1),
             "seconds_cut_by_early_ends": round(cut.get(wid, 0.0), 1),
+            "line": line.get(wid, {"served": 0, "left": 0, "reasons": {}, "median_wait_s": None}),
         })
     return {"day": iso(start), "now": iso(now), "widgets": widgets,
             "counters_note": "this instance's counters, since it started"}
