@@ -262,14 +262,15 @@ def admin_paths() -> dict[str, Any]:
             "responses": HTML_OR_LOGIN}},
         "/admin/webhooks/{event_id}/replay": {"post": {"summary": "Queue a webhook event again (form: csrf)",
                                                        "parameters": [EVENT_PARAM], "responses": FORM_POST}},
-        "/api/admin/live": _admin_get("Live conversations per widget: age, visitor state", obj, history=False),
+        "/api/admin/live": _admin_get("Per widget: live conversations (age, visitor state) and the waiting line's places",
+                                      obj, history=False),
         "/api/admin/conversations/{conversation_id}/end": {"post": {
             "summary": "End a live conversation at the engine (operator_ended, audited)",
             "parameters": [ID_PARAM], "security": list(CONSOLE),
             "responses": {"200": _json("Its status", {"$ref": "#/components/schemas/Conversation"}),
                           **CHANGE_ERRORS, **ENGINE_ERRORS}}},
-        "/api/admin/today": _admin_get("Today per widget: minutes against minutes_per_day, creates, ends, refusals",
-                                       obj),
+        "/api/admin/today": _admin_get("Today per widget: minutes against minutes_per_day, creates, ends, refusals, "
+                                       "served from and left the waiting line", obj),
         "/api/admin/history": _admin_get("Per day or hour: conversations, minutes, end and failure reasons", obj, [
             {"name": "days", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
                                                                           "maximum": 400}},
