@@ -262,8 +262,8 @@ def admin_paths() -> dict[str, Any]:
             "responses": HTML_OR_LOGIN}},
         "/admin/webhooks/{event_id}/replay": {"post": {"summary": "Queue a webhook event again (form: csrf)",
                                                        "parameters": [EVENT_PARAM], "responses": FORM_POST}},
-        "/api/admin/live": _admin_get("Per widget: live conversations (age, visitor state) and the waiting line's places",
-                                      obj, history=False),
+        "/api/admin/live": _admin_get(
+            "Per widget: live conversations (age, visitor state) and the waiting line's places", obj, history=False),
         "/api/admin/conversations/{conversation_id}/end": {"post": {
             "summary": "End a live conversation at the engine (operator_ended, audited)",
             "parameters": [ID_PARAM], "security": list(CONSOLE),
