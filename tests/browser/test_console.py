@@ -5,6 +5,7 @@ sign out. Screenshots of each page go to docs/screenshots/console-*.png (docs/ga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import dataclasses
 import io
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +33,7 @@ from widget_server.store import ConversationRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PAGES = ("live", "today", "history", "webhooks", "settings")
+HOST_ORIGIN = "http://127.0.0.2:9"
 REASONS = ("visitor_end_button", "visitor_page_hidden", "heartbeat_timeout", "max_call_duration reached")
 
 
@@ -67,7 +70,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WidgetS
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     state = tmp_path_factory.mktemp("console") / "state.db"
-    settings = browser_settings(url, "http://127.0.0.2:9", f"sqlite:///{state}")
+    settings = browser_settings(url, HOST_ORIGIN, f"sqlite:///{state}")
     idp = OpenIdProvider("console", "oidc_client_secret_0123456789", f"{url}/admin/oidc/callback")
     oidc = OidcSettings(issuer="", client_id="console", client_secret=idp.client_secret,
                         allowed_emails=("grace@example.com",), label="Sign in with Test IdP")
@@ -109,6 +112,41 @@ def create(server: WidgetServer, widget: str = "support") -> str:
     return cid
 
 
+@contextlib.contextmanager
+def waiting_line(server: WidgetServer, visitors: int = 2) -> Iterator[list[dict[str, Any]]]:
+    """The ``line`` widget's one slot taken, and visitors in line behind it whose pages keep beating; on the way
+    out they leave and the slot's conversation is ended (nothing left billing)."""
+    held = create(server, "line")
+    session = str(server.app.state.ctx.signer.session("line", HOST_ORIGIN))
+    places = []
+    for _ in range(visitors):
+        r = httpx.post(f"{server.url}/api/widgets/line/conversations", headers={"X-Widget-Session": session},
+                       timeout=10)
+        assert r.status_code == 202, r.text
+        places.append(r.json())
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(0.5):
+            for p in places:
+                httpx.post(f"{server.url}/api/widgets/line/queue/{p['queue_id']}/heartbeat",
+                           headers={"Authorization": f"Bearer {p['ticket']}"}, timeout=5)
+
+    beating = threading.Thread(target=beat, daemon=True)
+    beating.start()
+    try:
+        yield places
+    finally:
+        stop.set()
+        beating.join()
+        for p in places:
+            httpx.post(f"{server.url}/api/widgets/line/queue/{p['queue_id']}/leave",
+                       headers={"Authorization": f"Bearer {p['ticket']}"}, timeout=5)
+        r = httpx.post(f"{server.url}/api/admin/conversations/{held}/end",
+                       headers={"Authorization": f"Bearer {SERVER_KEY}"}, timeout=10)
+        assert r.status_code == 200 and held not in server.active_at_engine()
+
+
 def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetServer, errors: Errors) -> None:
     page = errors.watch(console_ctx.new_page())
     sign_in(page, console_server)
@@ -123,8 +161,18 @@ def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetS
     other = create(console_server, "sales")
     page.reload()
     page.locator(f'tr[data-conversation="{other}"]').wait_for()
-    shot(page, "console-live-desktop")
-    assert_accessible(page)
+    with waiting_line(console_server) as places:
+        page.reload()
+        section = page.locator('section[data-widget="line"]')
+        assert section.locator("tr[data-place]").count() == 2  # rendered by the server
+        # then by live.js: rows it did not draw are marked, and a refresh replaces them
+        page.evaluate("document.querySelectorAll('tr[data-place]').forEach((r) => r.dataset.old = '1')")
+        section.locator("tr[data-place]:not([data-old])").first.wait_for(timeout=10_000)
+        text = section.inner_text()
+        assert "2 waiting, 2 in line" in text and text.count("present") == 2, text
+        assert all(p["ticket"] not in page.content() and p["queue_id"] not in page.content() for p in places)
+        shot(page, "console-live-desktop")
+        assert_accessible(page)
     row.get_by_role("button", name=f"End {cid}").click()
     page.wait_for_url("**/admin/live?notice=*")
     assert f"Ended {cid}" in page.locator("#notice").inner_text()
@@ -194,16 +242,20 @@ def test_console_on_a_phone(browser: Browser, console_server: WidgetServer, erro
         sign_in(page, console_server)
         cid = create(console_server)
         for name in PAGES:
-            page.goto(f"{console_server.url}/admin/{name}")
-            if name == "history":
-                page.locator("body[data-charts='drawn']").wait_for(state="attached")
-            if name == "live":
-                page.locator(f'tr[data-conversation="{cid}"]').wait_for()
-            # nothing wider than the screen but the tables, which scroll inside their own box
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390, (name, width)
-            shot(page, f"console-{name}-phone")
-            assert_accessible(page)
+            with contextlib.ExitStack() as stack:
+                if name == "live":
+                    stack.enter_context(waiting_line(console_server, visitors=1))
+                page.goto(f"{console_server.url}/admin/{name}")
+                if name == "history":
+                    page.locator("body[data-charts='drawn']").wait_for(state="attached")
+                if name == "live":
+                    page.locator(f'tr[data-conversation="{cid}"]').wait_for()
+                    page.locator('section[data-widget="line"] tr[data-place]').wait_for()
+                # nothing wider than the screen but the tables, which scroll inside their own box
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (name, width)
+                shot(page, f"console-{name}-phone")
+                assert_accessible(page)
         page.goto(f"{console_server.url}/admin/conversations/{cid}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot(page, "console-conversation-phone")
