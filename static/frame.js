@@ -248,7 +248,7 @@ const cancel = {get label() { return t('cancel'); }, run: () => call && finish(c
 // The line's module is fetched only when a visitor is in it (the frame page's byte budget).
 async function waitInLine(current, place) {
   if (current.ended) throw new Error('cancelled');
-  const {Line} = await import('cvi/line.js');
+  const [{Line}] = await Promise.all([import('cvi/line.js'), i18n.more()]);
   if (current.ended) throw new Error('cancelled');
   current.line = new Line(place, {widget: cfg.id, name, announce, heartbeatMs: HEARTBEAT_MS,
     show: (screen, detail) => {

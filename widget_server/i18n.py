@@ -24,6 +24,11 @@ NAMES = {"english": "en", "spanish": "es", "french": "fr", "german": "de", "port
          "japanese": "ja", "arabic": "ar", "hebrew": "he"}
 
 
+# Words of screens few visitors see (the waiting line, a device refused mid-call), left out of the English inlined
+# in the page; static/call/i18n.js `more` fetches them with the module that needs them.
+DEFERRED = ("line_", "device_")
+
+
 def languages() -> tuple[str, ...]:
     """The codes of the catalogs shipped, English first."""
     found = sorted(p.stem for p in CATALOGS.glob("*.json")) if CATALOGS.is_dir() else []

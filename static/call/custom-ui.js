@@ -3,7 +3,7 @@
 // the "you are muted" nudge, a network hint, and the chroma key for green-screened replicas.
 import {runChromaKey} from 'cvi/chroma.js';
 import {mountCommon, pressed} from 'cvi/common-ui.js';
-import {t} from 'cvi/i18n.js';
+import {more, t} from 'cvi/i18n.js';
 import {askDevice, levelMeter} from 'cvi/lobby.js';
 import {deviceProblem} from 'cvi/refusals.js';
 
@@ -12,6 +12,7 @@ const SPEAKING = 0.12;   // microphone level that counts as speaking
 const NUDGE_MS = 600;    // that long while muted shows the nudge
 
 export function mountUI({room, config, conversation, media, mode, transcript, announce, speaker, onEnd}) {
+  more();   // the words for a device refused during the call (i18n.py DEFERRED)
   const common = mountCommon({room, config, conversation, transcript, announce, onEnd, mode});
   const video = $('replica-video');
   const canvas = $('replica-canvas');

@@ -68,6 +68,12 @@ export async function use(code) {
   return lang;
 }
 
+let fetched;
+/** The English words the page left out (i18n.py DEFERRED), fetched once, before a screen that needs them. */
+export const more = () => fetched ||= fetch(boot.catalogs.en).then((r) => r.json()).then((all) => {
+  for (const k in all) english[k] ??= own[k] ?? all[k];
+}).catch(() => {});
+
 export function apply(root = document) {
   for (const el of root.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
   for (const el of root.querySelectorAll('[data-t-label]')) {

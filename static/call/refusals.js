@@ -44,8 +44,8 @@ const HOW = () => ` ${t('how_to_allow')}`;
  * the call goes on as it was. */
 export function deviceProblem(device, problem) {
   const words = t(`${device === 'camera' ? 'camera' : 'mic'}_${KIND[problem] || 'missing'}`);
-  const goesOn = t(device === 'camera' ? 'goes_on_voice' : 'keep_typing');
-  return `${words} ${goesOn}` + (problem === 'denied' ? ` ${t('how_to_allow_now')}` : '');
+  const goesOn = t(device === 'camera' ? 'device_voice_goes_on' : 'device_keep_typing');
+  return `${words} ${goesOn}` + (problem === 'denied' ? ` ${t('device_how_to_allow')}` : '');
 }
 
 /** {text, code, device} for the lobby's status line and the host's `error` event; null when all is well. */

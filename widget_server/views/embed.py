@@ -114,8 +114,10 @@ async def frame_page(request: Request) -> Response:
         return _page(c, "error.html", 403, headers, title="Not available here",
                      message="This conversation widget is not enabled for this website.", nonce=nonce)
     config = public_config(c, widget)
-    # English (with the widget's own texts) is rendered into the page; the other catalogs are fetched when chosen.
+    # English (with the widget's own texts) is rendered into the page, but for the words of rarer screens (the
+    # waiting line's), fetched with their module; the other catalogs are fetched when chosen.
     strings = {**i18n.english(), **config["texts"]}
+    inline = {k: v for k, v in strings.items() if not k.startswith(i18n.DEFERRED) or k in config["texts"]}
     return _page(
         c, "frame.html", 200, headers,
         nonce=nonce,
@@ -124,7 +126,7 @@ async def frame_page(request: Request) -> Response:
         t=strings.__getitem__,
         name=config["display_name"] or strings["launcher_label"],
         catalogs={code: c.assets.url(f"i18n/{code}.json") for code in i18n.languages()},
-        strings=strings,
+        strings=inline,
         launcher_css=c.assets.url("launcher.css"),
         session=c.signer.session(widget.id, origin),
         embedding_origin=origin,
