@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
-from tests.browser.conftest import SERVER_KEY, Host, WidgetServer, events, frame_of, wait_event
+from tests.browser.conftest import SERVER_KEY, Host, WidgetServer, events, frame_of, on_both_setups, wait_event
 from tests.browser.test_embed import bubble, start_call
 
 pytestmark = pytest.mark.browser
@@ -84,6 +84,7 @@ def test_destroy_removes_the_widget_and_a_later_init_works(open_page: Callable[.
     assert logged == []
 
 
+@on_both_setups
 def test_destroy_during_a_call_ends_it_on_the_server(open_page: Callable[..., Page], host: Host,
                                                      widget_server: WidgetServer) -> None:
     page = open_page(host.page("destroy-live", host.snippet("support")))
