@@ -26,6 +26,7 @@ from tests.browser.conftest import (
     shot,
     wait_event,
 )
+from tests.browser.pixels import decode_png
 from tests.servers import serve_app
 
 pytestmark = pytest.mark.browser
@@ -112,7 +113,8 @@ def stage_colours(page: Page, path: Any) -> dict[str, float]:
     box = frame_of(page).locator("#stage").bounding_box()  # in the page's coordinates already
     assert box
     png = page.screenshot(clip=box)
-    pixels = decode_png(png)
+    width, _, rows = decode_png(png)
+    pixels = [(row[x], row[x + 1], row[x + 2]) for row in rows for x in range(0, width * 3, 12)]  # every 4th
     bg = hex_rgb(GREEN_BACKGROUND)
 
     def near(p: tuple[int, int, int], q: tuple[int, int, int], tol: int) -> bool:
@@ -123,50 +125,6 @@ def stage_colours(page: Page, path: Any) -> dict[str, float]:
         "background": sum(near(p, bg, 24) for p in pixels) / total,
         "green": sum(near(p, (0, 255, 155), 40) for p in pixels) / total,
     }
-
-
-def decode_png(data: bytes) -> list[tuple[int, int, int]]:
-    """RGB pixels of a PNG (8-bit RGB/RGBA, no interlace: what Chromium writes), with the stdlib only."""
-    import struct
-    import zlib
-
-    pos, chunks = 8, b""
-    width = height = color = 0
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, _, color = struct.unpack(">IIBB", body[:10])
-        elif kind == b"IDAT":
-            chunks += body
-        pos += 12 + length
-    channels = 4 if color == 6 else 3
-    raw = zlib.decompress(chunks)
-    stride = width * channels
-    out: list[tuple[int, int, int]] = []
-    prev = bytearray(stride)
-    i = 0
-    for _ in range(height):
-        f = raw[i]
-        line = bytearray(raw[i + 1:i + 1 + stride])
-        i += 1 + stride
-        for x in range(stride):
-            a = line[x - channels] if x >= channels else 0
-            b = prev[x]
-            c = prev[x - channels] if x >= channels else 0
-            if f == 1:
-                line[x] = (line[x] + a) & 255
-            elif f == 2:
-                line[x] = (line[x] + b) & 255
-            elif f == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        out.extend((line[x], line[x + 1], line[x + 2]) for x in range(0, stride, channels * 4))
-        prev = line
-    return out
 
 
 @on_both_setups
