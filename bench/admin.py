@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ws-bench-admin-") as tmp:
         if args.postgres:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-            from tests.postgres_server import postgres_server
+            from widget_server.testing.postgres import postgres_server
 
             with postgres_server() as url:
                 out = asyncio.run(run(Path(tmp), args.rows, args.repeat, url))

@@ -203,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if "sqlite" not in skip:
             asyncio.run(measure(f"sqlite:///{tmp / 'history.db'}", args.rows, "sqlite", out))
         if "postgres" not in skip:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-            from tests.postgres_server import postgres_server
+            from widget_server.testing.postgres import postgres_server
 
             with postgres_server() as url:
                 asyncio.run(measure(url, args.rows, "postgresql", out))

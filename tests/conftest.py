@@ -169,7 +169,7 @@ def redis_url(redis_service: str) -> str:
 @pytest.fixture(scope="session")
 def postgres_service() -> Iterator[str]:
     """One real PostgreSQL cluster for the session; use ``postgres_url`` for a database of one's own."""
-    from tests.postgres_server import postgres_server
+    from widget_server.testing.postgres import postgres_server
 
     with postgres_server() as url:
         yield url

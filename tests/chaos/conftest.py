@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.postgres_server import postgres_server
 from tests.servers import free_port, serve_app
 from widget_server.testing import procs
+from widget_server.testing.postgres import postgres_server
 from widget_server.testing.procs import redis_server
 from widget_server.webhooks import verify
 

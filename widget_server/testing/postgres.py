@@ -1,4 +1,4 @@
-"""A real PostgreSQL server on a free loopback port, for the history tests.
+"""A real PostgreSQL server on a free loopback port, for the history tests and the benchmarks.
 
 Debian's ``postgresql`` package ships initdb and pg_ctl in /usr/lib/postgresql/<version>/bin (not on PATH).
 PostgreSQL refuses to run as root: as root the cluster is made and run as the ``postgres`` user (the
@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.servers import free_port
+from widget_server.testing.procs import free_port
 
 PASSWORD = "history-tests"
 
