@@ -210,12 +210,12 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
     recorder = Recorder(history, store, engine, settings, metrics, clock)
     webhooks = Webhooks(settings.webhooks, store, metrics, clock, attempts=recorder.delivery)
     conversations = Conversations(settings, store, engine, signer, metrics, webhooks, clock, recorder)
-    line = Line(settings, store, conversations, signer, metrics, webhooks, clock)
+    bus = open_bus(settings.server.store, clock)
+    line = Line(settings, store, conversations, signer, metrics, webhooks, clock, bus)
     conversations.on_free = line.on_free
     lifecycle = Lifecycle(settings, store, engine, conversations, webhooks, signer, metrics, clock,
                           jobs=[*recorder.jobs(), ("line", TICK_S, line.tick)])
-    hub = LiveHub(open_bus(settings.server.store, clock), engine, store)
-    line.bus = hub.bus
+    hub = LiveHub(bus, engine, store)
     assets = assets or Assets()
     health = Health(store, engine, assets, clock)
     # one store outage, one line when it starts and one when it ends, whoever noticed it
