@@ -274,7 +274,7 @@ class Conversations:
             raise EngineError("timeout", "the engine answered too late; the conversation was ended")
         self.webhooks.wake()
         record.status, record.conversation_url = "active", conv.conversation_url
-        await self.recorder.created(record)
+        self.recorder.created(record)
         self.metrics.created.labels(widget.id).inc()
         result: dict[str, Any] = {
             "conversation_id": conv.conversation_id,

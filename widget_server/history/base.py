@@ -12,6 +12,7 @@ suite in ``tests/history`` runs on both.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -125,6 +126,14 @@ class History(Protocol):
 
     # --- writes: each idempotent, so that a retry after an unknown outcome is always safe -------------
     async def record_created(self, record: ConversationRecord, ip_hash: str = "") -> bool: ...
+
+    created_failed: Callable[[Exception], None]  # told of a queued create's failed batch
+
+    def queue_created(self, record: ConversationRecord, ip_hash: str = "") -> None:
+        """``record_created`` soon, batched with other creates; reads and writes wait for the queue first."""
+        ...
+
+    async def flush_created(self) -> None: ...
 
     async def record_started(self, local_id: str, at: float) -> bool: ...
 

@@ -1,7 +1,7 @@
 """Moving each conversation from the live store into the history database, without ever losing an end.
 
     recorder = Recorder(history, store, engine, settings, metrics, clock)
-    await recorder.created(record)         # best effort: a create never waits long for history, never fails
+    recorder.created(record)               # queued: a create never waits for history, never fails
     await recorder.ended(local_id)         # after the store recorded the end
     await recorder.sync()                  # the history-sync job: whatever did not make it, again
 
@@ -72,6 +72,7 @@ class Recorder:
     def __post_init__(self) -> None:
         # The hash survives the address (retention.client_ip_days) for abuse counting; keyed, because an
         # unkeyed hash of an IPv4 address is reversed by trying all of them.
+        self.history.created_failed = self._created_failed
         self._ip_key = hashlib.sha256(b"client-ip\0" + self.settings.server.secret_keys[-1].encode()).digest()
 
     async def open(self) -> None:
@@ -104,8 +105,13 @@ class Recorder:
         """A conversation the live store has let go of, from history (None when history cannot say)."""
         return await self._try("read", self.history.conversation(conversation_id=conversation_id))
 
-    async def created(self, record: ConversationRecord) -> None:
-        await self._try("created", self.history.record_created(record, self.ip_hash(record.client_ip)))
+    def created(self, record: ConversationRecord) -> None:
+        """Queued: the row is written within ``CREATED_DELAY_S``, with the other creates of that moment."""
+        self.history.queue_created(record, self.ip_hash(record.client_ip))
+
+    def _created_failed(self, exc: Exception) -> None:
+        self.metrics.history_failures.labels("created").inc()
+        log.warning("history created failed: %s: %s", type(exc).__name__, str(exc)[:200])
 
     async def started(self, local_id: str, at: float) -> None:
         await self._try("started", self.history.record_started(local_id, at))

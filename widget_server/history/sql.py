@@ -17,8 +17,9 @@ same end, book it once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,6 +72,8 @@ from widget_server.store import ConversationRecord
 T = TypeVar("T")
 _LIVE_FIELDS = tuple(f.name for f in fields(ConversationRecord))
 PURGE_BATCH = 5000
+CREATED_DELAY_S = 0.2    # how long a new conversation's row may wait to be written with others
+CREATED_BATCH = 500
 
 
 def driver_url(url: str) -> str:
@@ -103,10 +106,15 @@ def _count(conn: Connection, stmt: Any) -> int:
 
 
 class SqlHistory:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, created_delay_s: float = CREATED_DELAY_S) -> None:
         self.url = url
         self._async: AsyncEngine | None = None
         self._sync: Engine | None = None
+        self._created: list[tuple[ConversationRecord, str]] = []
+        self._created_delay_s = created_delay_s
+        self._created_writer: asyncio.Task[None] | None = None
+        self._created_now = asyncio.Event()
+        self.created_failed: Callable[[Exception], None] = lambda exc: None
 
     @property
     def opened(self) -> bool:
@@ -116,8 +124,10 @@ class SqlHistory:
     def dialect(self) -> str:
         return "postgresql" if self._async is not None else "sqlite"
 
-    async def _run(self, fn: Callable[[Connection], T], *, write: bool = True) -> T:
-        """``fn`` in one transaction (committed unless it raises)."""
+    async def _run(self, fn: Callable[[Connection], T], *, write: bool = True, flush: bool = True) -> T:
+        """``fn`` in one transaction (committed unless it raises), after the queued creates (read your writes)."""
+        if flush and self._created_writer is not None:
+            await self.flush_created()
         if self._async is not None:
             engine = self._async
             async with (engine.begin() if write else engine.connect()) as conn:
@@ -164,6 +174,9 @@ class SqlHistory:
             raise
 
     async def close(self) -> None:
+        if self._created_writer is not None and self.opened:
+            with contextlib.suppress(Exception):  # what is lost is only a live row: the end writes it whole
+                await self.flush_created()
         if self._async is not None:
             await self._async.dispose()
             self._async = None
@@ -201,16 +214,65 @@ class SqlHistory:
         return row
 
     async def record_created(self, record: ConversationRecord, ip_hash: str = "") -> bool:
-        row = self._row(record, record.created_at, ip_hash)
-        stmt = self._insert(conversations).values(**row).on_conflict_do_nothing(index_elements=["local_id"])
+        return record.local_id in await self.record_created_many([(record, ip_hash)])
 
-        def write(conn: Connection) -> bool:
-            if conn.execute(stmt).rowcount != 1:
-                return False
-            _event(conn, record.local_id, record.created_at, "created", origin=row["origin"])
-            return True
+    def queue_created(self, record: ConversationRecord, ip_hash: str = "") -> None:
+        """``record_created`` within ``created_delay_s``, batched with the other creates meanwhile.
 
-        return await self._run(write)
+        A create need not wait for history, and on a busy server one transaction per create, not the
+        rows, is what costs (one row: 0.6 ms of CPU; 16 in one batch: 0.08 ms each). Every read or
+        write here waits for the queue first, so nothing reads around a queued row. A failed batch goes
+        to ``created_failed`` (a live row only: its end writes the whole row again).
+        """
+        self._created.append((record, ip_hash))
+        if self._created_writer is None:
+            self._created_now.clear()
+            self._created_writer = asyncio.create_task(self._write_created())
+
+    async def flush_created(self) -> None:
+        """Write the queued creates now (and wait for them)."""
+        writer = self._created_writer
+        if writer is not None:
+            self._created_now.set()
+            await asyncio.shield(writer)
+
+    async def _write_created(self) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._created_now.wait(), self._created_delay_s)
+            while self._created:
+                batch, self._created = self._created[:CREATED_BATCH], self._created[CREATED_BATCH:]
+                try:
+                    await self.record_created_many(batch, flush=False)
+                except Exception as exc:
+                    self.created_failed(exc)
+        finally:
+            self._created_writer = None
+
+    async def record_created_many(self, items: Sequence[tuple[ConversationRecord, str]], *,
+                                  flush: bool = True) -> set[str]:
+        """Rows for new conversations (record, ip hash), in one transaction; the local ids that were new.
+
+        A retry changes nothing. One statement per table for the whole batch.
+        """
+        rows = [self._row(record, record.created_at, ip_hash) for record, ip_hash in items]
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:  # one executemany per shape (an ip hash, an end reason are not always there)
+            by_keys.setdefault(tuple(row), []).append(row)
+        c = conversations.c
+        stmt = self._insert(conversations).on_conflict_do_nothing(index_elements=["local_id"]).returning(c.local_id)
+
+        def write(conn: Connection) -> set[str]:
+            new: set[str] = set()
+            for same in by_keys.values():
+                new.update(conn.execute(stmt, same).scalars())
+            created = [{"local_id": row["local_id"], "at": row["created_at"], "kind": "created",
+                        "data": _json({"origin": row["origin"]})} for row in rows if row["local_id"] in new]
+            if created:
+                conn.execute(insert(events), created)
+            return new
+
+        return await self._run(write, flush=flush)
 
     async def record_started(self, local_id: str, at: float) -> bool:
         c = conversations.c
