@@ -78,6 +78,11 @@ export class Line {
     this.closed = false;
     this.joining = false;
     this.prompted = false;
+    // The stream and the heartbeats answer on their own: a beat's answer read before an offer can arrive after
+    // the stream told it. Each message is numbered when asked (a beat) or heard (the stream); one asked before
+    // the newest told is stale (the stream says any change again) and is dropped, or it would take the turn back.
+    this.asked = 0;
+    this.told = 0;
     this.onVisible = () => {
       if (document.visibilityState === 'visible' && this.place.state === 'offered') this.join();
     };
@@ -90,6 +95,7 @@ export class Line {
       this.update(this.place);
       this.events = new EventSource(`${this.base}?ticket=${encodeURIComponent(this.place.ticket)}`);
       this.events.addEventListener('place', (e) => {
+        this.told = ++this.asked;
         try { this.update(JSON.parse(e.data)); } catch { /* a broken event: the next one says it again */ }
       });
       document.addEventListener('visibilitychange', this.onVisible);
@@ -100,13 +106,18 @@ export class Line {
 
   async heartbeat() {
     if (this.joining || this.closed) return;
+    const asked = ++this.asked;
     try {
       const res = await fetch(`${this.base}/heartbeat`, {method: 'POST',
         headers: {Authorization: `Bearer ${this.place.ticket}`}});
       const data = await res.json().catch(() => ({}));
-      if (res.status === 200) this.update(data);
-      else if (res.status === 410) this.update({state: 'left', reason: String(data.type || '').split('/').pop()
-        .replace(/^queue-/, '').replace('-', '_')});
+      if (res.status === 200 && asked > this.told) {
+        this.told = asked;
+        this.update(data);
+      } else if (res.status === 410) {  // a place that ended stays ended, however late that is told
+        this.update({state: 'left', reason: String(data.type || '').split('/').pop()
+          .replace(/^queue-/, '').replace('-', '_')});
+      }
     } catch { /* the next beat, or the stream, says it */ }
   }
 
@@ -118,6 +129,7 @@ export class Line {
     if (doc.state === 'left') return this.fail(410, `queue-${doc.reason}`);
     if (doc.state === 'offered') return this.turn();
     if (doc.state !== 'waiting') return;
+    this.prompted = false;  // back in line (the engine was full, a claim lapsed): the next turn is prompted again
     const wait = aboutWait(doc.estimated_wait_s);
     const said = `${doc.position}|${wait}`;
     if (said === this.said) return;   // the host hears a change, not every heartbeat
@@ -157,7 +169,7 @@ export class Line {
       const kind = data.type ? String(data.type).split('/').pop() : '';
       if (res.status === 201) return this.done(data);
       if (res.status === 202) {  // the engine is full: back at the head of the line
-        this.prompted = false;
+        this.told = ++this.asked;
         this.said = '';
         return this.update(data);
       }
