@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from widget_server.admin.auth import AdminAuth
@@ -24,7 +23,7 @@ from widget_server.assets import TEMPLATES_DIR, Assets
 from widget_server.clock import Clock
 from widget_server.context import Context
 from widget_server.conversations import Conversations
-from widget_server.edge import EdgeMiddleware
+from widget_server.edge import Edge
 from widget_server.engines.base import Engine
 from widget_server.errors import HANDLERS, Problem, store_error_handler, unexpected_handler
 from widget_server.health import Health
@@ -168,11 +167,13 @@ class WidgetApp(Starlette):
 
     ctx: Context
     routes_by_endpoint: dict[Any, str]
+    edge: Edge | None = None
 
     def build_middleware_stack(self) -> Any:
         # Outside Starlette's error middleware, so that its 500 answers carry the request id too.
         return TracingMiddleware(super().build_middleware_stack(), metrics=self.ctx.metrics,
-                                 routes=self.routes_by_endpoint, draining=lambda: self.ctx.health.draining)
+                                 routes=self.routes_by_endpoint, draining=lambda: self.ctx.health.draining,
+                                 edge=self.edge)
 
 
 SHUTDOWN_STEP_S = 3.0
@@ -257,15 +258,12 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
         return any(origin_allowed(origin, w.allowed_origins, own) for w in settings.widgets.values())
 
     app = WidgetApp(
-        middleware=[
-            Middleware(EdgeMiddleware, hsts=settings.server.public_url.startswith("https://"),
-                       cors_allowed=cors_allowed),
-        ],
         exception_handlers={**HANDLERS, **dict.fromkeys(STORE_ERRORS, store_error_handler),
                             Exception: unexpected_handler},
     )
     routes = _routes(extra, metrics_route)
     app.router = HotRouter(routes, hot=HOT_ROUTES, lifespan=lifespan)
     app.routes_by_endpoint = route_templates(routes)
+    app.edge = Edge(hsts=settings.server.public_url.startswith("https://"), cors_allowed=cors_allowed)
     app.ctx = app.state.ctx = ctx
     return app

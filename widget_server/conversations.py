@@ -230,12 +230,6 @@ class Conversations:
         else:
             await self.check_limits(widget, client_ip, browser, now)
             local_id = new_id("l_")
-        if slot is None and not await self.store.acquire_slot(widget.id, widget.limits.max_concurrent, local_id,
-                                                              lease, now):
-            self.metrics.refused.labels(widget.id, "busy").inc()
-            raise Problem(503, "All conversation slots are busy",
-                          f"widget {widget.id} has {widget.limits.max_concurrent} conversations running",
-                          kind="busy", retry_after=BUSY_RETRY_S)
         # A browser's conversation is watched from the start: the frame page must heartbeat.
         record = ConversationRecord(
             local_id=local_id, widget=widget.id, status="creating", created_at=now, expires_at=expires_at,
@@ -244,7 +238,14 @@ class Conversations:
         accepted = {"at": iso(now), "text_sha256": consent} if consent else None
         if accepted:
             record.consent = json.dumps(accepted, separators=(",", ":"))
-        await self.store.insert(record)
+        if slot is not None:
+            await self.store.insert(record)
+        elif not await self.store.acquire_slot(widget.id, widget.limits.max_concurrent, local_id, lease, now,
+                                               record=record):
+            self.metrics.refused.labels(widget.id, "busy").inc()
+            raise Problem(503, "All conversation slots are busy",
+                          f"widget {widget.id} has {widget.limits.max_concurrent} conversations running",
+                          kind="busy", retry_after=BUSY_RETRY_S)
         request = self.build_request(widget, overrides, local_id)
         started = time.perf_counter()
         try:

@@ -1,7 +1,8 @@
 """The headers every answer carries, and CORS for the routes custom front ends call.
 
-One pure ASGI middleware (no per-request task switch, no body buffering), with the header
-bytes prepared once: it sits on every request, so each layer and each header costs.
+``Edge`` prepares the header bytes once; the server applies it in its one outermost layer
+(``tracing.TracingMiddleware``, beside the request id: one send wrapper for both, since every
+layer costs on every request); ``EdgeMiddleware`` is the same as a middleware of its own.
 
 - Security headers on every answer: ``X-Content-Type-Options``, HSTS when the public URL is https,
   and ``Content-Security-Policy: frame-ancestors 'none'`` unless the route set its own CSP (the
@@ -35,37 +36,28 @@ def request_header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool, cors_allowed: Callable[[str, str], bool]) -> None:
-        self.app = app
+class Edge:
+    """What every answer gets: ``extra(scope)`` once per request, ``add(headers, extra)`` on its start."""
+
+    def __init__(self, *, hsts: bool, cors_allowed: Callable[[str, str], bool]) -> None:
         self.allowed = cors_allowed  # (origin, path) -> bool
         self.api_headers = [NOSNIFF, *([HSTS] if hsts else [])]
         self.headers = [*self.api_headers, REFERRER]
         self.names = frozenset(name for name, _ in self.headers) | {CSP}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = self.headers
-        if scope["path"].startswith("/api/"):
-            extra = self.api_headers
-            origin = request_header(scope, b"origin")
-            if origin and self.allowed(origin.decode("latin-1"), scope["path"]):
-                if scope["method"] == "OPTIONS":
-                    await self._preflight(origin, send)
-                    return
-                extra = [*extra, (b"access-control-allow-origin", origin),
-                         (b"access-control-expose-headers", b"retry-after, x-request-id"), (b"vary", b"Origin")]
+    def extra(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        """The headers to add to this request's answer, and the origin of a CORS preflight to answer here."""
+        if not scope["path"].startswith("/api/"):
+            return self.headers, None
+        origin = request_header(scope, b"origin")
+        if not origin or not self.allowed(origin.decode("latin-1"), scope["path"]):
+            return self.api_headers, None
+        if scope["method"] == "OPTIONS":
+            return self.api_headers, origin
+        return [*self.api_headers, (b"access-control-allow-origin", origin),
+                (b"access-control-expose-headers", b"retry-after, x-request-id"), (b"vary", b"Origin")], None
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":  # each answer's own dict: changed in place
-                message["headers"] = self._with(message.get("headers") or [], extra)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    def _with(self, headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    def add(self, headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         # ASGI response header names are lower case; most answers set none of ours.
         present = [name for name, _ in headers if name in self.names]
         if not present:
@@ -75,7 +67,7 @@ class EdgeMiddleware:
             added.append(FRAME_NONE)
         return [*headers, *added]
 
-    async def _preflight(self, origin: bytes, send: Send) -> None:
+    async def preflight(self, origin: bytes, send: Send) -> None:
         headers = [
             (b"access-control-allow-origin", origin),
             (b"access-control-allow-methods", ALLOW_METHODS),
@@ -88,3 +80,27 @@ class EdgeMiddleware:
         ]
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
+
+
+class EdgeMiddleware:
+    """``Edge`` as a middleware of its own (the server applies it in its outermost layer, ``tracing.py``)."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, cors_allowed: Callable[[str, str], bool]) -> None:
+        self.app = app
+        self.edge = Edge(hsts=hsts, cors_allowed=cors_allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra, preflight = self.edge.extra(scope)
+        if preflight is not None:
+            await self.edge.preflight(preflight, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":  # each answer's own dict: changed in place
+                message["headers"] = self.edge.add(message.get("headers") or [], extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

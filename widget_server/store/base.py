@@ -148,10 +148,13 @@ class Store(Protocol):
 
     async def ping(self) -> bool: ...
 
-    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
+    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float,
+                           record: ConversationRecord | None = None) -> bool:
         """Take one of ``limit`` slots of ``widget`` atomically; expired leases do not count.
 
         Refused while anyone waits in the widget's line: a newcomer never takes a slot from the line.
+        With ``record``, a slot taken also inserts it (in the same transaction on SQLite: one commit
+        per create fewer).
         """
         ...
 

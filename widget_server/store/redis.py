@@ -413,10 +413,13 @@ class RedisStore(RedisLine):
         self.r  # noqa: B018  (fails clearly when closed)
         return await self._scripts[name](keys=keys, args=args)
 
-    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
+    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float,
+                           record: ConversationRecord | None = None) -> bool:
         args = [repr(now), limit, holder, repr(lease_until), widget]
-        got = await self._run("acquire", [f"{P}slots:{widget}"], args)
-        return bool(got)
+        got = bool(await self._run("acquire", [f"{P}slots:{widget}"], args))
+        if got and record is not None:
+            await self.insert(record)
+        return got
 
     async def _hash(self, queue_id: str) -> dict[str, str]:
         return cast(dict[str, str], await self.r.hgetall(f"{P}q:{queue_id}"))

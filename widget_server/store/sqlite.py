@@ -237,7 +237,8 @@ class SqliteStore(SqliteLine):
             raise
         db.execute("COMMIT")
 
-    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float) -> bool:
+    async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float,
+                           record: ConversationRecord | None = None) -> bool:
         with self._tx() as db:
             db.execute("DELETE FROM slots WHERE widget = ? AND lease_until <= ?", (widget, now))  # by index
             if waiting_in_line(db, widget, now):
@@ -248,6 +249,8 @@ class SqliteStore(SqliteLine):
                 return False
             db.execute("INSERT INTO slots VALUES (?, ?, ?) ON CONFLICT (widget, holder) "
                        "DO UPDATE SET lease_until = excluded.lease_until", (widget, holder, lease_until))
+            if record is not None:
+                self._insert(db, record)
             return True
 
     async def live_slots(self, widget: str, now: float) -> int:
@@ -257,10 +260,14 @@ class SqliteStore(SqliteLine):
         return int(row[0])
 
     async def insert(self, record: ConversationRecord) -> None:
+        self._insert(self.db, record)
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, record: ConversationRecord) -> None:
         row = record.to_row()
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        self.db.execute(f"INSERT INTO conversations ({names}) VALUES ({marks})", tuple(row.values()))
+        db.execute(f"INSERT INTO conversations ({names}) VALUES ({marks})", tuple(row.values()))
 
     async def activate(self, local_id: str, conversation_id: str, conversation_url: str,
                        outbox: OutboxItem | None = None) -> bool:
