@@ -111,6 +111,29 @@ day_reasons = Table(
     Index("history_day_reasons_day", "day", "status", "reason", "conversations", "seconds"),
 )
 
+# Creates refused by a rule (rate-limited, busy, budget-spent, queue-full, origin-not-allowed...), per widget,
+# UTC day and rule: each instance counts them in memory and adds its counts every few seconds (recorder.py),
+# so a flood of refusals costs the database one upsert per widget, rule and flush, not one per refusal.
+refusal_days = Table(
+    "history_refusal_days", metadata,
+    Column("widget", String(64), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("rule", String(40), primary_key=True),
+    Column("refusals", BigInteger, nullable=False, server_default="0"),
+    # all widgets over a range of days: read from the index alone
+    Index("history_refusal_days_day", "day", "rule", "refusals"),
+)
+
+# The same per UTC hour, for the hourly charts (3 days at most): kept a week, then pruned by the purge job.
+refusal_hours = Table(
+    "history_refusal_hours", metadata,
+    Column("widget", String(64), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),       # unix seconds of the hour's start
+    Column("rule", String(40), primary_key=True),
+    Column("refusals", BigInteger, nullable=False, server_default="0"),
+    Index("history_refusal_hours_hour", "hour"),
+)
+
 # The ledger filtered by rating reads only the rated conversations (a small share), newest first.
 Index("history_conversations_rated", conversations.c.created_at,
       sqlite_where=conversations.c.rating.is_not(None), postgresql_where=conversations.c.rating.is_not(None))

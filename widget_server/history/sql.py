@@ -48,11 +48,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from widget_server.history import migrate as migrations
 from widget_server.history.base import (
     DAY,
+    HOUR,
+    REFUSAL_HOURS_KEEP_S,
     DayTotal,
     Event,
     LedgerQuery,
     Past,
     ReasonCount,
+    RefusalCount,
     Retention,
     Transcript,
     day_parts,
@@ -64,6 +67,8 @@ from widget_server.history.schema import (
     days,
     deliveries,
     events,
+    refusal_days,
+    refusal_hours,
     transcripts,
 )
 from widget_server.store import ConversationRecord
@@ -347,6 +352,28 @@ class SqlHistory:
                                     detail=_json(detail or {}))
         await self._run(lambda conn: conn.execute(stmt))
 
+    async def record_refusals(self, counts: list[RefusalCount]) -> None:
+        per_day: dict[tuple[str, int, str], int] = {}
+        for n in counts:
+            key = (n.widget, int(n.bucket // DAY) * DAY, n.rule)
+            per_day[key] = per_day.get(key, 0) + n.refusals
+        hours = [{"widget": n.widget, "hour": int(n.bucket // HOUR) * HOUR, "rule": n.rule[:40],
+                  "refusals": n.refusals} for n in counts if n.refusals]
+        day_rows = [{"widget": w, "day": d, "rule": r[:40], "refusals": k} for (w, d, r), k in per_day.items() if k]
+        if not hours:
+            return
+
+        def add(table: Any, bucket: str, rows: list[dict[str, Any]]) -> Any:
+            stmt = self._insert(table).values(rows)
+            return stmt.on_conflict_do_update(index_elements=["widget", bucket, "rule"],
+                                              set_={"refusals": table.c.refusals + stmt.excluded.refusals})
+
+        def write(conn: Connection) -> None:
+            conn.execute(add(refusal_hours, "hour", hours))
+            conn.execute(add(refusal_days, "day", day_rows))
+
+        await self._run(write)
+
     # --- reads --------------------------------------------------------------------------------------------
     @staticmethod
     def _past(row: Any) -> Past:
@@ -458,6 +485,21 @@ class SqlHistory:
             ReasonCount(int(r.bucket), r.status, r.reason, int(r.n), float(r.s or 0.0))
             for r in conn.execute(stmt)], write=False)
 
+    async def refusal_counts(self, widget: str | None, since: float, until: float, bucket_s: int = DAY, *,
+                             by_widget: bool = False) -> list[RefusalCount]:
+        if bucket_s not in (DAY, HOUR):
+            raise ValueError("refusals are kept per day and per hour")
+        table, col = (refusal_days, refusal_days.c.day) if bucket_s == DAY else (refusal_hours, refusal_hours.c.hour)
+        t = table.c
+        keys = [col, t.rule, *([t.widget] if by_widget else [])]
+        stmt = select(*keys, func.sum(t.refusals).label("n")).where(col >= int(since), col < until)
+        if widget is not None:
+            stmt = stmt.where(t.widget == widget)
+        stmt = stmt.group_by(*keys).order_by(col)
+        return await self._run(lambda conn: [
+            RefusalCount(int(r[0]), r.rule, int(r.n), r.widget if by_widget else "")
+            for r in conn.execute(stmt) if r.n], write=False)
+
     async def seconds_cut(self, since: float, until: float) -> dict[str, float]:
         c = conversations.c
         stmt = (select(c.widget, func.sum(c.expires_at - c.ended_at).label("cut"))
@@ -509,6 +551,10 @@ class SqlHistory:
         c = conversations.c
         counts = dict.fromkeys(("conversations", "transcripts", "client_ips", "deliveries", "audit"), 0)
         gone: Any = false()  # the conversations removed whole: not counted again below
+        old_hours = refusal_hours.c.hour < now - REFUSAL_HOURS_KEEP_S  # whatever the retention: the days stay
+        counts["refusal_hours"] = await self._run(
+            lambda conn: _count(conn, select(func.count()).select_from(refusal_hours).where(old_hours)) if dry_run
+            else int(conn.execute(delete(refusal_hours).where(old_hours)).rowcount))
         if retention.conversations_days:
             cut = now - retention.conversations_days * DAY
             gone = and_(c.created_at < cut, c.ended_at.is_not(None))
