@@ -240,7 +240,8 @@ def admin_paths() -> dict[str, Any]:
                                    "403": _problem("CSRF token missing or wrong"),
                                    "429": _problem("Too many attempts (Retry-After)"),
                                    "404": ADMIN_ERRORS["404"]}}},
-        "/admin/logout": {"post": {"summary": "Sign out (form: csrf)", "responses": FORM_POST}},
+        "/admin/logout": {"post": {"summary": "Sign out, revoking the session (form: csrf; everywhere=1: every "
+                                              "session of the operator)", "responses": FORM_POST}},
         "/admin/oidc/start": {"get": {
             "summary": "Single sign-on: to the OpenID provider (authorization code with PKCE)",
             "parameters": [{"name": "next", "in": "query", "required": False, "schema": {"type": "string"}}],

@@ -235,7 +235,7 @@ def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetS
         assert_accessible(page)
     assert SERVER_KEY not in page.content()
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/admin/login")
     page.goto(f"{console_server.url}/admin/live")
     assert "/admin/login" in page.url
@@ -287,5 +287,5 @@ def test_single_sign_on_at_a_local_openid_provider(console_ctx: BrowserContext, 
     page.wait_for_url("**/admin/history")
     assert "grace@example.com" in page.locator("header").inner_text()
     page.locator("body[data-charts='drawn']").wait_for(state="attached")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/admin/login")
