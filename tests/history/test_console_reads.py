@@ -90,8 +90,20 @@ async def test_migration_fills_the_reasons_of_conversations_kept_before(history_
         command.upgrade(migrate.config(conn), "head")
 
     await h._run(back_and_forth)
+    # 0002 fills the per-widget reasons from the ledger, 0004 the all-widget totals from the per-widget ones
     assert by_reason(await h.reason_counts(None, D, D + DAY, DAY)) == {
         (D, "ended", "visitor_end_button"): (1, 60.0), (D, "failed", "engine_http_500"): (1, 0.0)}
+    assert [(t.day, t.conversations, t.failed) for t in await h.day_totals(None, D, D, all_widgets=True)] == [
+        (D, 1, 1)]
+
+    await h.record_refusals([RefusalCount(D + 60, "busy", 2, "w"), RefusalCount(D + 60, "busy", 1, "x")])
+
+    def down_to_0003(conn: sa.Connection) -> None:
+        command.downgrade(migrate.config(conn), "0003")
+        command.upgrade(migrate.config(conn), "head")
+
+    await h._run(down_to_0003)
+    assert [(n.rule, n.refusals) for n in await h.refusal_counts(None, D, D + DAY)] == [("busy", 3)]
     await h.close()
 
 
