@@ -266,6 +266,12 @@ def test_console_on_a_phone(browser: Browser, console_server: WidgetServer, erro
                 assert width <= 390, (name, width)
                 shot(page, f"console-{name}-phone")
                 assert_accessible(page)
+                if name == "history":
+                    page.locator("#chart-refusals").scroll_into_view_if_needed()
+                    shot(page, "console-history-refusals-phone")
+                if name == "settings":  # signing out everywhere is at its foot
+                    page.get_by_role("button", name="Sign out everywhere").scroll_into_view_if_needed()
+                    shot(page, "console-settings-sessions-phone")
         page.goto(f"{console_server.url}/admin/conversations/{cid}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot(page, "console-conversation-phone")
