@@ -1,9 +1,11 @@
 """The console at size: ``python -m bench.admin [--rows N] [--postgres]``.
 
 Builds the history of ``bench.history`` (default 1,000,000 conversations over a year, 20 widgets) in a SQLite
-file, starts the app on it with an ``[admin]`` table (the clock set to the history's last day), signs in
-through the login form, and times each admin API answer and each page through the ASGI app (no network),
-p50 and p95 of 30 calls. docs/performance.md has the figures.
+file (or PostgreSQL), adds a year of refused creates through the history module as the recorder writes them
+(``fill_refusals``: a few hours a day per widget, five rules, the hourly rows past a week purged), starts the
+app on it with an ``[admin]`` table (the clock set to the history's last day), signs in through the login
+form, and times each admin API answer and each page through the ASGI app (no network), p50 and p95 of 30
+calls. docs/performance.md has the figures.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import re
 import sys
 import tempfile
@@ -22,6 +25,7 @@ import httpx
 from bench.history import END, WIDGETS, fill, timed
 from widget_server.admin.auth import hash_password
 from widget_server.app import create_app
+from widget_server.history.base import DAY, HOUR, RefusalCount, Retention
 from widget_server.history.sql import SqlHistory
 from widget_server.settings import parse_settings
 
@@ -29,15 +33,40 @@ KEY = "sk_bench_0123456789abcdef0123"
 PASSWORD = "bench password 0123"
 
 
+# rule -> (hours a day in which a widget refuses by it, refusals in such an hour at most)
+REFUSALS = {"rate-limited": (6, 20), "busy": (3, 8), "queue-full": (1, 5), "budget-spent": (1, 30),
+            "origin-not-allowed": (2, 3)}
+
+
+async def fill_refusals(history: SqlHistory, seed: int = 17) -> int:
+    """A year of refusals, one flush per day (as instances add their counts), then the purge of old hours."""
+    rng = random.Random(seed)
+    total = 0
+    for day in range(int(END - 365 * DAY), int(END), DAY):
+        counts = []
+        for widget in WIDGETS:
+            for rule, (hours, most) in REFUSALS.items():
+                for hour in rng.sample(range(24), hours):
+                    counts.append(RefusalCount(day + hour * HOUR, rule, rng.randint(1, most), widget))
+        total += sum(c.refusals for c in counts)
+        await history.record_refusals(counts)
+    await history.purge(Retention(), END)
+    return total
+
+
 async def run(tmp: Path, n: int, repeat: int, url: str = "") -> list[tuple[str, str, str]]:
     url = url or f"sqlite:///{tmp / 'history.db'}"
     history = SqlHistory(url)
     await history.open()
     took = await fill(history, n)
+    began = time.perf_counter()
+    refused = await fill_refusals(history)
+    took_refusals = time.perf_counter() - began
     await history._run(lambda conn: conn.exec_driver_sql("ANALYZE"))
     dialect = history.dialect
     await history.close()
-    out = [(f"bulk insert of {n:,} conversations ({dialect})", f"{took:.1f}", "s")]
+    out = [(f"bulk insert of {n:,} conversations ({dialect})", f"{took:.1f}", "s"),
+           (f"{refused:,} refusals over the year, one flush a day", f"{took_refusals:.1f}", "s")]
     settings = parse_settings({
         "server": {"public_url": "http://bench", "secret_key": "bench_secret_0123456789abcdef", "server_keys": [KEY],
                    "store": f"sqlite:///{tmp / 'state.db'}", "history": url},

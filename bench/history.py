@@ -89,6 +89,8 @@ async def fill(history: SqlHistory, n: int) -> float:
                     await raw.copy_records_to_table(days.name, columns=DAY_COLUMNS, records=[
                         tuple(t[c] for c in DAY_COLUMNS) for t in totals.values()])
             await raw.execute(DAY_REASONS.format(day="CAST(floor(created_at / 86400) * 86400 AS BIGINT)"))
+            for statement in ALL_WIDGETS:
+                await raw.execute(statement)
         return time.perf_counter() - began
 
     def load(conn: Any) -> None:
@@ -104,6 +106,8 @@ async def fill(history: SqlHistory, n: int) -> float:
     await history._run(load)
     await history._run(lambda conn: conn.exec_driver_sql(DAY_REASONS.format(day="CAST(created_at / 86400 AS INTEGER) "
                                                                                   "* 86400")))
+    for statement in ALL_WIDGETS:
+        await history._run(lambda conn, statement=statement: conn.exec_driver_sql(statement))
     return time.perf_counter() - began
 
 
@@ -111,6 +115,16 @@ async def fill(history: SqlHistory, n: int) -> float:
 DAY_REASONS = """INSERT INTO history_day_reasons (widget, day, status, reason, conversations, seconds)
     SELECT widget, {day}, status, COALESCE(end_reason, ''), COUNT(*), SUM(seconds) FROM history_conversations
     GROUP BY widget, {day}, status, COALESCE(end_reason, '')"""
+
+
+# The same over all widgets (kept beside them as each conversation ends).
+ALL_WIDGETS = [
+    """INSERT INTO history_days_all (day, conversations, failed, seconds)
+       SELECT day, SUM(conversations), SUM(failed), SUM(seconds) FROM history_days GROUP BY day""",
+    """INSERT INTO history_day_reasons_all (day, status, reason, conversations, seconds)
+       SELECT day, status, reason, SUM(conversations), SUM(seconds) FROM history_day_reasons
+       GROUP BY day, status, reason""",
+]
 
 
 async def timed(call: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float]:

@@ -235,6 +235,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
         # the engine's credentials, checked once now (kept for /readyz, which re-checks at most once a minute)
         await health.check_engine()
         await recorder.open()  # a history database that cannot be reached is retried by the history sync
+        recorder.start()
         lifecycle.start()
         try:
             yield
@@ -246,6 +247,7 @@ def create_app(settings: Settings, *, clock: Clock = time.time, engine: Engine |
             await _bounded("live rooms", hub.aclose())
             await _bounded("engine client", engine.aclose())
             await _bounded("store", store.close())
+            await _bounded("refusal counts", recorder.stop())
             await _bounded("history", history.close())
 
     def cors_allowed(origin: str, path: str) -> bool:

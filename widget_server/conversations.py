@@ -172,12 +172,17 @@ class Conversations:
         if self.on_free is not None:
             await self.on_free(widget_id)
 
+    def refused(self, widget_id: str, rule: str) -> None:
+        """A create refused by ``rule``: the metric, and the history's refusal totals (counted in memory)."""
+        self.metrics.refused.labels(widget_id, rule).inc()
+        self.recorder.refused(widget_id, rule)
+
     async def check_limits(self, widget: WidgetSettings, client_ip: str, browser: bool, now: float) -> None:
         limits = widget.limits
         if browser and limits.per_ip_per_hour and client_ip:
             wait = await self.store.hit(f"ip:{widget.id}:{client_ip}", 3600, limits.per_ip_per_hour, now)
             if wait:
-                self.metrics.refused.labels(widget.id, "rate-limited").inc()
+                self.refused(widget.id, "rate-limited")
                 raise Problem(429, "Too many conversations from this address",
                               f"at most {limits.per_ip_per_hour} per hour", kind="rate-limited",
                               retry_after=wait)
@@ -185,7 +190,7 @@ class Conversations:
             day_start = now - (now % 86400)
             used = await self.store.seconds_used(widget.id, day_start, now)
             if used >= limits.minutes_per_day * 60:
-                self.metrics.refused.labels(widget.id, "budget-spent").inc()
+                self.refused(widget.id, "budget-spent")
                 raise Problem(429, "Daily budget spent",
                               f"widget {widget.id} has used its {limits.minutes_per_day} minutes for today",
                               kind="budget-spent", retry_after=int(day_start + 86400 - now) + 1)
@@ -242,7 +247,7 @@ class Conversations:
             await self.store.insert(record)
         elif not await self.store.acquire_slot(widget.id, widget.limits.max_concurrent, local_id, lease, now,
                                                record=record):
-            self.metrics.refused.labels(widget.id, "busy").inc()
+            self.refused(widget.id, "busy")
             raise Problem(503, "All conversation slots are busy",
                           f"widget {widget.id} has {widget.limits.max_concurrent} conversations running",
                           kind="busy", retry_after=BUSY_RETRY_S)

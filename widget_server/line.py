@@ -103,11 +103,11 @@ class Line:
                     raise
                 retry = err.retry_after
             # the engine's account is full though this widget's slots are not: in line, held until it may try
-            self.metrics.refused.labels(widget.id, "engine-concurrency").inc()
+            self.conversations.refused(widget.id, "engine-concurrency")
             entry.hold_until = self.clock() + (retry or ENGINE_HOLD_S)
             position = await self.store.line_enter(entry, 0, local_id, lease, q.max_length, now)
         if position < 0:
-            self.metrics.refused.labels(widget.id, "queue-full").inc()
+            self.conversations.refused(widget.id, "queue-full")
             log_create(attempt, "refused", reason="queue-full")
             raise Problem(503, "The waiting line is full",
                           f"widget {widget.id} has {q.max_length} visitors waiting already", kind="queue-full",
@@ -146,7 +146,7 @@ class Line:
             if err.kind == "concurrency":  # the engine's account is full: back to the head, not the tail
                 hold = self.clock() + (err.retry_after or ENGINE_HOLD_S)
                 await self.store.line_requeue(widget.id, queue_id, hold, self.clock() + self.grace_s(), self.clock())
-                self.metrics.refused.labels(widget.id, "engine-concurrency").inc()
+                self.conversations.refused(widget.id, "engine-concurrency")
                 return await self.describe(widget, await self.store.line_place(widget.id, queue_id, self.clock()))
             await self._leave(widget, queue_id, "failed")
             raise

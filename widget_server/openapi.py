@@ -240,7 +240,8 @@ def admin_paths() -> dict[str, Any]:
                                    "403": _problem("CSRF token missing or wrong"),
                                    "429": _problem("Too many attempts (Retry-After)"),
                                    "404": ADMIN_ERRORS["404"]}}},
-        "/admin/logout": {"post": {"summary": "Sign out (form: csrf)", "responses": FORM_POST}},
+        "/admin/logout": {"post": {"summary": "Sign out, revoking the session (form: csrf; everywhere=1: every "
+                                              "session of the operator)", "responses": FORM_POST}},
         "/admin/oidc/start": {"get": {
             "summary": "Single sign-on: to the OpenID provider (authorization code with PKCE)",
             "parameters": [{"name": "next", "in": "query", "required": False, "schema": {"type": "string"}}],
@@ -269,9 +270,10 @@ def admin_paths() -> dict[str, Any]:
             "parameters": [ID_PARAM], "security": list(CONSOLE),
             "responses": {"200": _json("Its status", {"$ref": "#/components/schemas/Conversation"}),
                           **CHANGE_ERRORS, **ENGINE_ERRORS}}},
-        "/api/admin/today": _admin_get("Today per widget: minutes against minutes_per_day, creates, ends, refusals, "
-                                       "served from and left the waiting line", obj),
-        "/api/admin/history": _admin_get("Per day or hour: conversations, minutes, end and failure reasons", obj, [
+        "/api/admin/today": _admin_get("Today per widget: minutes against minutes_per_day, creates, ends, refusals "
+                                       "by rule (every instance's), served from and left the waiting line", obj),
+        "/api/admin/history": _admin_get("Per day or hour: conversations, minutes, end and failure reasons, refusals "
+                                         "by rule", obj, [
             {"name": "days", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
                                                                           "maximum": 400}},
             {"name": "bucket", "in": "query", "required": False, "schema": {"type": "string",

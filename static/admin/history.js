@@ -1,4 +1,4 @@
-// History: four uPlot charts from /api/admin/history for the chosen range, widget and bucket.
+// History: five uPlot charts from /api/admin/history for the chosen range, widget and bucket.
 import uPlot from '../vendor/uPlot.esm.js';
 
 const PALETTE = ['#1d4ed8', '#b91c1c', '#047857', '#b45309', '#7c3aed', '#0e7490', '#be185d', '#4d7c0f', '#374151'];
@@ -38,6 +38,7 @@ async function load() {
   draw('chart-minutes', xs, [['minutes', d.minutes]]);
   draw('chart-reasons', xs, Object.entries(d.end_reasons));
   draw('chart-failures', xs, Object.entries(d.failure_reasons));
+  draw('chart-refusals', xs, Object.entries(d.refusals));
   document.body.dataset.charts = 'drawn';
 }
 

@@ -26,7 +26,7 @@ from tests.browser.conftest import SERVER_KEY, Errors, WidgetServer, assert_acce
 from tests.oidc_provider import OpenIdProvider
 from tests.servers import free_port, serve_app
 from widget_server.app import create_app
-from widget_server.history.base import DAY
+from widget_server.history.base import DAY, RefusalCount
 from widget_server.history.sql import SqlHistory
 from widget_server.settings import AdminSettings, AdminUser, OidcSettings
 from widget_server.store import ConversationRecord
@@ -61,6 +61,12 @@ async def _seed(url: str, now: float) -> None:
                 await history.record_created(dataclasses.replace(record, status="active", ended_at=None,
                                                                  end_reason=None))
                 await history.record_end(record, source="server")
+        # refused creates, as each instance adds its counts (today's too, for the Today page)
+        await history.record_refusals([
+            RefusalCount(now - day * DAY + (hour * 3600 if day else 0), rule, rng.randrange(1, 6), widget)
+            for day in range(21, -1, -1) for widget in ("support", "sales")
+            for rule, hour in (("rate-limited", rng.randrange(-2, 0)), ("busy", -1))
+            if rule == "rate-limited" or day % 3 == 0])
     finally:
         await history.close()
 
@@ -183,13 +189,14 @@ def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetS
 
     page.goto(f"{console_server.url}/admin/today")
     assert page.locator(".card").count() >= 2
+    assert "rate-limited: " in page.locator("main").inner_text()  # from history (seeded), not this process
     shot(page, "console-today-desktop")
     assert_accessible(page)
 
     # charts drawn with data (the seeded weeks), and the CSV export of the filtered ledger
     page.goto(f"{console_server.url}/admin/history")
     page.locator("body[data-charts='drawn']").wait_for(state="attached")
-    for chart in ("conversations", "minutes", "reasons", "failures"):
+    for chart in ("conversations", "minutes", "reasons", "failures", "refusals"):
         node = page.locator(f"#chart-{chart}")
         assert int(node.get_attribute("data-drawn") or 0) >= 1, chart
         assert node.locator("canvas").count() == 1
@@ -201,6 +208,9 @@ def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetS
     assert page.locator("table.ledger tbody tr").count() == 50  # a full first page, "Older" behind a cursor
     shot(page, "console-history-desktop")
     assert_accessible(page)
+    page.locator("#chart-refusals").scroll_into_view_if_needed()
+    shot(page, "console-history-refusals-desktop")
+    page.evaluate("window.scrollTo(0, 0)")
     page.get_by_label("Widget", exact=True).nth(1).select_option("support")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**widget=support**")
@@ -225,7 +235,7 @@ def test_console_end_to_end(console_ctx: BrowserContext, console_server: WidgetS
         assert_accessible(page)
     assert SERVER_KEY not in page.content()
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/admin/login")
     page.goto(f"{console_server.url}/admin/live")
     assert "/admin/login" in page.url
@@ -256,6 +266,12 @@ def test_console_on_a_phone(browser: Browser, console_server: WidgetServer, erro
                 assert width <= 390, (name, width)
                 shot(page, f"console-{name}-phone")
                 assert_accessible(page)
+                if name == "history":
+                    page.locator("#chart-refusals").scroll_into_view_if_needed()
+                    shot(page, "console-history-refusals-phone")
+                if name == "settings":  # signing out everywhere is at its foot
+                    page.get_by_role("button", name="Sign out everywhere").scroll_into_view_if_needed()
+                    shot(page, "console-settings-sessions-phone")
         page.goto(f"{console_server.url}/admin/conversations/{cid}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot(page, "console-conversation-phone")
@@ -277,5 +293,5 @@ def test_single_sign_on_at_a_local_openid_provider(console_ctx: BrowserContext, 
     page.wait_for_url("**/admin/history")
     assert "grace@example.com" in page.locator("header").inner_text()
     page.locator("body[data-charts='drawn']").wait_for(state="attached")
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/admin/login")

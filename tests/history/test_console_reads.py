@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tests.history.test_contract import D, ended, rec
 from widget_server.history import History, LedgerQuery, open_history
-from widget_server.history.base import DAY
+from widget_server.history.base import DAY, RefusalCount
 
 pytestmark = pytest.mark.anyio
 
@@ -90,8 +90,20 @@ async def test_migration_fills_the_reasons_of_conversations_kept_before(history_
         command.upgrade(migrate.config(conn), "head")
 
     await h._run(back_and_forth)
+    # 0002 fills the per-widget reasons from the ledger, 0004 the all-widget totals from the per-widget ones
     assert by_reason(await h.reason_counts(None, D, D + DAY, DAY)) == {
         (D, "ended", "visitor_end_button"): (1, 60.0), (D, "failed", "engine_http_500"): (1, 0.0)}
+    assert [(t.day, t.conversations, t.failed) for t in await h.day_totals(None, D, D, all_widgets=True)] == [
+        (D, 1, 1)]
+
+    await h.record_refusals([RefusalCount(D + 60, "busy", 2, "w"), RefusalCount(D + 60, "busy", 1, "x")])
+
+    def down_to_0003(conn: sa.Connection) -> None:
+        command.downgrade(migrate.config(conn), "0003")
+        command.upgrade(migrate.config(conn), "head")
+
+    await h._run(down_to_0003)
+    assert [(n.rule, n.refusals) for n in await h.refusal_counts(None, D, D + DAY)] == [("busy", 3)]
     await h.close()
 
 
@@ -103,3 +115,23 @@ async def test_seconds_cut_by_the_servers_early_ends(history: History) -> None:
                              source="server")
     assert await history.seconds_cut(D, D + DAY) == {"w": pytest.approx(540), "x": pytest.approx(500)}
     assert await history.seconds_cut(D + DAY, D + 2 * DAY) == {}
+
+
+async def test_refusals_per_day_and_hour_add_up(history: History) -> None:
+    # two instances' flushes of the same hour add up; a day is the sum of its hours
+    await history.record_refusals([RefusalCount(D + 60, "busy", 2, "w"), RefusalCount(D + 3700, "busy", 1, "w"),
+                                   RefusalCount(D + 3700, "rate-limited", 4, "x")])
+    await history.record_refusals([RefusalCount(D + 120, "busy", 3, "w"), RefusalCount(D + DAY + 5, "busy", 1, "x")])
+    await history.record_refusals([])
+
+    def table(rows: list[RefusalCount]) -> dict[tuple[str, int, str], int]:
+        return {(n.widget, n.bucket, n.rule): n.refusals for n in rows}
+
+    assert table(await history.refusal_counts(None, D, D + 2 * DAY)) == {
+        ("", D, "busy"): 6, ("", D, "rate-limited"): 4, ("", D + DAY, "busy"): 1}
+    assert table(await history.refusal_counts(None, D, D + 2 * DAY, by_widget=True)) == {
+        ("w", D, "busy"): 6, ("x", D, "rate-limited"): 4, ("x", D + DAY, "busy"): 1}
+    assert table(await history.refusal_counts("x", D, D + DAY)) == {("", D, "rate-limited"): 4}
+    assert table(await history.refusal_counts("w", D, D + DAY, 3600)) == {("", D, "busy"): 5, ("", D + 3600, "busy"): 1}
+    with pytest.raises(ValueError):
+        await history.refusal_counts(None, D, D + DAY, 900)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from widget_server.history import History, LedgerQuery, Retention
-from widget_server.history.base import DAY
+from widget_server.history.base import DAY, RefusalCount
 from widget_server.history.migrate import head
 from widget_server.store import ConversationRecord
 
@@ -140,9 +140,12 @@ async def test_purge_keeps_what_retention_keeps(history: History) -> None:
         await history.record_transcript(lid, [{"role": "user", "content": lid}], source="callback",
                                         at=(await history.conversation(local_id=lid)).ended_at)  # type: ignore[union-attr]
     await history.record_audit(D, "cli", "purge")
+    await history.record_refusals([RefusalCount(now - 8 * DAY, "busy", 2, "w"),
+                                   RefusalCount(now - DAY, "busy", 1, "w")])
     policy = Retention(conversations_days=90, transcripts_days=10, client_ip_days=2)
     counts = await history.purge(policy, now, dry_run=True)
-    assert counts == {"conversations": 1, "transcripts": 1, "client_ips": 1, "deliveries": 0, "audit": 1}
+    assert counts == {"conversations": 1, "transcripts": 1, "client_ips": 1, "deliveries": 0, "audit": 1,
+                      "refusal_hours": 1}
     assert await history.conversation(local_id="old") is not None  # a dry run removes nothing
     assert await history.purge(policy, now) == counts
     assert await history.conversation(local_id="old") is None and await history.timeline("old") == []
@@ -153,5 +156,7 @@ async def test_purge_keeps_what_retention_keeps(history: History) -> None:
     assert new is not None and new.client_ip == "203.0.113.9" and await history.transcript("new") is not None
     assert await history.conversation(local_id="live") is not None
     assert await history.purge(policy, now) == dict.fromkeys(counts, 0)
-    # the day totals are aggregates without personal data: they stay
+    # the day totals are aggregates without personal data: they stay (refusals per hour go after a week)
     assert [t.seconds for t in await history.day_totals("w", D, D)] == [pytest.approx(20)]
+    assert [n.refusals for n in await history.refusal_counts("w", now - 9 * DAY, now, 3600)] == [1]
+    assert [n.refusals for n in await history.refusal_counts("w", D, now + DAY)] == [2, 1]

@@ -154,6 +154,18 @@ async def test_lock_is_exclusive_until_it_expires(store: Store) -> None:
     assert await store.try_lock("sweep", "b", 0.3, T0 + 0.35)
 
 
+async def test_revocations_are_shared_until_they_are_forgotten(store: Store) -> None:
+    assert await store.revocations([], T0) == {}
+    await store.revoke("admin-session:s1", T0, T0 + 100, T0)
+    await store.revoke("admin-operator:ada", T0 + 5, T0 + 200, T0 + 5)
+    keys = ["admin-session:s1", "admin-session:s2", "admin-operator:ada"]
+    assert await store.revocations(keys, T0 + 10) == {"admin-session:s1": T0, "admin-operator:ada": T0 + 5}
+    await store.revoke("admin-operator:ada", T0 + 50, T0 + 250, T0 + 50)  # the later one replaces it
+    assert await store.revocations(keys, T0 + 99) == {"admin-session:s1": T0, "admin-operator:ada": T0 + 50}
+    assert await store.revocations(keys, T0 + 100) == {"admin-operator:ada": T0 + 50}  # time is the caller's
+    assert await store.revocations(keys, T0 + 250) == {}
+
+
 async def test_outbox_claims_are_exclusive_and_retry_later(store: Store) -> None:
     for n in range(5):
         await store.outbox_put(item(n, due=T0 + n))

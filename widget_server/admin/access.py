@@ -44,8 +44,12 @@ async def form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
-def session_operator(request: Request, c: Context) -> Operator | None:
-    return c.admin_auth.read(c.settings, request.cookies.get(COOKIE))
+async def session_operator(request: Request, c: Context) -> Operator | None:
+    """The signed-in operator of the session cookie: None when there is none, it expired, or was revoked."""
+    operator = c.admin_auth.read(c.settings, request.cookies.get(COOKIE))
+    if operator is None or await c.admin_auth.revoked(c.store, operator):
+        return None
+    return operator
 
 
 def set_session_cookie(c: Context, response: Response, value: str) -> None:
@@ -80,7 +84,7 @@ def page(*, changes: bool = False) -> Callable[[Handler], Callable[[Request], Aw
         async def endpoint(request: Request) -> Response:
             c = ctx(request)
             console_on(c)
-            operator = session_operator(request, c)
+            operator = await session_operator(request, c)
             if operator is None:
                 target = request.url.path if request.method == "GET" else "/admin/live"
                 return RedirectResponse(f"/admin/login?next={quote(target, safe='/')}", status_code=303)
@@ -101,7 +105,7 @@ def api(*, changes: bool = False) -> Callable[[Handler], Callable[[Request], Awa
             console_on(c)
             if is_server_key(bearer(request), c.settings.server.server_keys):
                 return await handler(request, c, Operator("server_key", "server_key"))
-            operator = session_operator(request, c)
+            operator = await session_operator(request, c)
             if operator is None:
                 raise Problem(401, "Sign in or send a server key", "a console session cookie, or "
                               "Authorization: Bearer <server key>", kind="unauthorized",

@@ -6,10 +6,14 @@
     operator = auth.read(settings, cookie)                      # Operator | None (expired, tampered, unknown)
     auth.check_csrf(settings, operator.sid, token)              # form field ``csrf`` or header X-CSRF-Token
 
-A session is a signed cookie (no server-side state): ``{u, sid, iat, seen}``. It ends ``idle_timeout_s`` after
-``seen`` (refreshed at most once a minute, by re-issuing the cookie) and ``session_max_s`` after ``iat``
-whatever happens. Logging out clears the cookie in that browser; a copy taken before stays valid until one
-of the two expiries, which is why both are short.
+A session is a signed cookie: ``{u, sid, iat, seen}``. It ends ``idle_timeout_s`` after ``seen`` (refreshed at
+most once a minute, by re-issuing the cookie) and ``session_max_s`` after ``iat`` whatever happens. Signing
+out revokes it in the live store, which every instance asks on each console request: the session's id
+(``revocation_keys``), or, signing out everywhere, the operator's name with the moment (every session of
+theirs issued until then). Each revocation is forgotten once what it revoked has expired anyway.
+
+    await auth.revoke(store, settings, operator, everywhere=False)
+    await auth.revoked(store, operator)                          # True: answer as if not signed in
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from widget_server.admin.oidc import OidcFlow
 from widget_server.clock import Clock
 from widget_server.settings import AdminSettings, Settings
+from widget_server.store import Store
 from widget_server.tokens import BadToken, _Stamp
 
 COOKIE = "ws_admin"
@@ -120,6 +125,22 @@ class AdminAuth:
         return self.issue(settings, operator.name, method=operator.method, sid=operator.sid,
                           issued_at=operator.issued_at)
 
+    async def revoke(self, store: Store, settings: Settings, operator: Operator, *, everywhere: bool = False) -> None:
+        """This session (and with ``everywhere`` every session of the operator issued until now) ends here."""
+        admin = settings.admin
+        assert admin is not None and operator.via == "session"
+        now = self.clock()
+        by_session, by_operator = revocation_keys(operator)
+        # kept as long as a session can last (a reload may lengthen session_max_s: a margin of a day)
+        await store.revoke(by_session, now, operator.issued_at + admin.session_max_s + 86400, now)
+        if everywhere:
+            await store.revoke(by_operator, now, now + admin.session_max_s + 86400, now)
+
+    async def revoked(self, store: Store, operator: Operator) -> bool:
+        by_session, by_operator = revocation_keys(operator)
+        found = await store.revocations([by_session, by_operator], self.clock())
+        return by_session in found or found.get(by_operator, float("-inf")) >= operator.issued_at
+
     def csrf(self, settings: Settings, sid: str) -> str:
         self._for(settings)
         return hmac.new(self._csrf_key, sid.encode(), hashlib.sha256).hexdigest()[:32]
@@ -127,6 +148,12 @@ class AdminAuth:
     def check_csrf(self, settings: Settings, sid: str, token: str | None) -> bool:
         return bool(token) and bool(sid) and hmac.compare_digest(self.csrf(settings, sid).encode(),
                                                                  (token or "").encode("utf-8", "replace"))
+
+
+def revocation_keys(operator: Operator) -> tuple[str, str]:
+    """The live store's keys that end a session: its own id, and its operator's (signing out everywhere)."""
+    digest = hashlib.sha256(operator.name.encode()).hexdigest()[:24]
+    return f"admin-session:{operator.sid}", f"admin-operator:{digest}"
 
 
 def login_limit_keys(ip: str, name: str) -> tuple[str, str]:

@@ -4,9 +4,10 @@
     today = await today(c)                         # per widget: minutes used, creates, ends, served from the line
     charts = await history_series(c, since, until, widget=None, bucket_s=DAY)
 
-Everything history holds is read from the history module (per-day totals, reason counts, the ledger);
-what only the running process knows (refusals by rule, seconds without a visitor) from its metrics, and
-said so: those counters start again at each start and count this instance only.
+Everything history holds is read from the history module (per-day totals, reason and refusal counts, the
+ledger; refusals this instance counted in the last few seconds and has not written yet are added to Today);
+what only the running process knows (seconds without a visitor) from its metrics, and said so: that counter
+starts again at each start and counts this instance only.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ async def live_now(c: Context) -> list[dict[str, Any]]:
 async def today(c: Context) -> dict[str, Any]:
     now = c.clock()
     start = day_start(now)
-    refused = _counter(c.metrics.refused, ("widget", "rule"))
+    refused = c.conversations.recorder.pending_refusals(start)
+    for n in await c.history.refusal_counts(None, start, start + DAY, DAY, by_widget=True):
+        refused[(n.widget, n.rule)] += n.refusals
     unseen = _counter(c.metrics.seconds_without_visitor, ("widget", "reason"))
     live_today: dict[str, int] = defaultdict(int)
     for record in await c.store.live_records():
@@ -126,12 +129,13 @@ async def today(c: Context) -> dict[str, Any]:
             "line": line.get(wid, {"served": 0, "left": 0, "reasons": {}, "median_wait_s": None}),
         })
     return {"day": iso(start), "now": iso(now), "widgets": widgets,
-            "counters_note": "this instance's counters, since it started"}
+            "counters_note": "this instance's counter, since it started"}
 
 
 async def history_series(c: Context, since: float, until: float, *, widget: str | None = None,
                          bucket_s: int = DAY) -> dict[str, Any]:
-    """Per bucket (an hour or a day): conversations, minutes, and counts by end reason and by failure."""
+    """Per bucket (an hour or a day): conversations, minutes, and counts by end reason, by failure and by
+    refusal rule."""
     buckets = list(range(int(since), int(until), bucket_s))
     index = {b: i for i, b in enumerate(buckets)}
     conversations = [0] * len(buckets)
@@ -159,9 +163,14 @@ async def history_series(c: Context, since: float, until: float, *, widget: str 
             elif row.status == "ended":
                 conversations[i] += row.conversations
                 minutes[i] += row.seconds / 60
+    refusals: dict[str, list[int]] = {}
+    for n in await c.history.refusal_counts(widget, since, until, bucket_s):
+        i = index.get(n.bucket)
+        if i is not None:
+            refusals.setdefault(n.rule, [0] * len(buckets))[i] += n.refusals
     return {"bucket_s": bucket_s, "buckets": buckets, "conversations": conversations, "failed": failed,
             "minutes": [round(m, 2) for m in minutes], "end_reasons": dict(sorted(reasons.items())),
-            "failure_reasons": dict(sorted(failures.items()))}
+            "failure_reasons": dict(sorted(failures.items())), "refusals": dict(sorted(refusals.items()))}
 
 
 def ledger_row(p: Past) -> dict[str, Any]:

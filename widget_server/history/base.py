@@ -19,6 +19,9 @@ from typing import Any, Protocol
 from widget_server.store import ConversationRecord
 
 DAY = 86400
+HOUR = 3600
+# Refusals per hour are kept this long (the hourly charts reach 3 days back); per day, for ever.
+REFUSAL_HOURS_KEEP_S = 7 * DAY
 # A conversation is booked on at most this many UTC days (it lasts an hour at most, plus grace).
 SPAN_DAYS = 5
 
@@ -81,6 +84,16 @@ class ReasonCount:
     conversations: int
     seconds: float
     widget: str = ""                # with ``by_widget`` only
+
+
+@dataclass(frozen=True)
+class RefusalCount:
+    """Creates refused by one rule in one bucket (an hour or a day), of one widget (or all: ``widget == ""``)."""
+
+    bucket: int                     # unix seconds of the bucket's start
+    rule: str                       # rate-limited | busy | budget-spent | queue-full | origin-not-allowed | ...
+    refusals: int
+    widget: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,11 @@ class History(Protocol):
     async def record_audit(self, at: float, actor: str, action: str, target: str = "",
                            detail: dict[str, Any] | None = None) -> None: ...
 
+    async def record_refusals(self, counts: list[RefusalCount]) -> None:
+        """Add refusals counted per widget, hour and rule (``bucket`` an hour's start) to the hourly and the
+        daily totals, in one transaction. Additive, not idempotent: the caller sends each count once."""
+        ...
+
     # --- reads ------------------------------------------------------------------------------------------
     async def conversation(self, *, conversation_id: str | None = None,
                            local_id: str | None = None) -> Past | None: ...
@@ -176,6 +194,13 @@ class History(Protocol):
         other bucket from the ledger (live ones too, with reason ""). ``by_widget``: whole days only, one row
         per widget too.
         """
+        ...
+
+    async def refusal_counts(self, widget: str | None, since: float, until: float, bucket_s: int = DAY, *,
+                             by_widget: bool = False) -> list[RefusalCount]:
+        """Refusals per bucket (day or hour) and rule in ``[since, until)``, oldest first, summed over widgets
+        (``widget=None``) unless ``by_widget``. Days from the per-day totals; hours from the hourly ones, which
+        go after ``REFUSAL_HOURS_KEEP_S``."""
         ...
 
     async def seconds_cut(self, since: float, until: float) -> dict[str, float]:

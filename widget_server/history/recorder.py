@@ -4,12 +4,18 @@
     recorder.created(record)               # queued: a create never waits for history, never fails
     await recorder.ended(local_id)         # after the store recorded the end
     await recorder.sync()                  # the history-sync job: whatever did not make it, again
+    recorder.refused("support", "busy")    # counted in memory; each instance adds its counts every few seconds
 
 The live store is the outbox. An end is recorded in the store first (atomically, with its webhook); the
 store keeps the record on its list of unarchived ones until history has it (``Store.unarchived``), and only
 then lets it go (``Store.archived``: Redis expires it ``ARCHIVED_KEEP_S`` later). A history database that
 is down, slow or refusing costs nothing but a log line and a metric: the sync job writes what is waiting
 once it is back, every write being idempotent.
+
+Refusals are the cheap path and stay so: ``refused`` only adds one to a counter in memory (per widget, UTC
+hour and rule); a task of each instance (``start``/``stop``, not a leased job: each has its own counts) adds
+them to history every ``REFUSALS_FLUSH_S`` seconds and once more when the process stops. What a failed write
+held is kept for the next one; a process killed outright loses its last few seconds of counts.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,7 +32,7 @@ from typing import Any, TypeVar
 from widget_server.clock import Clock
 from widget_server.engines.base import Engine
 from widget_server.errors import EngineError
-from widget_server.history.base import History, Retention
+from widget_server.history.base import HOUR, History, RefusalCount, Retention
 from widget_server.history.migrate import SchemaBehind
 from widget_server.metrics import Metrics
 from widget_server.settings import RetentionSettings, Settings
@@ -40,6 +47,8 @@ SYNC_BATCH = 200
 TRANSCRIPT_WAIT_S = 60.0    # the engine's transcript callback comes right after its shutdown one
 TRANSCRIPT_HORIZON_S = 86400.0  # older ends are not asked about (the verbose GET is not free)
 TRANSCRIPT_BATCH = 20
+REFUSALS_FLUSH_S = 5.0      # how often each instance adds the refusals it counted to history
+REFUSALS_HELD_MAX = 100_000  # distinct (widget, hour, rule) counts held while history is away; past it, dropped
 Job = Callable[[], Awaitable[list[tuple[str, str]]]]
 
 # Ends this server decides; every other reason is the engine's (its callback or its record).
@@ -68,6 +77,8 @@ class Recorder:
     metrics: Metrics
     clock: Clock
     _ip_key: bytes = field(init=False)
+    _refusals: Counter[tuple[str, int, str]] = field(default_factory=Counter)  # (widget, hour, rule) -> count
+    _flusher: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         # The hash survives the address (retention.client_ip_days) for abuse counting; keyed, because an
@@ -142,6 +153,49 @@ class Recorder:
 
     async def audit(self, actor: str, action: str, target: str = "", **detail: Any) -> None:
         await self._try("audit", self.history.record_audit(self.clock(), actor, action, target, detail))
+
+    # --- refusals: counted in memory, added to history by each instance ----------------------------------
+    def refused(self, widget: str, rule: str) -> None:
+        """One create refused by ``rule``: nothing but a dict update here (the refusal path stays cheap)."""
+        self._refusals[(widget, int(self.clock() // HOUR) * HOUR, rule)] += 1
+
+    def pending_refusals(self, since: float) -> Counter[tuple[str, str]]:
+        """(widget, rule) -> what this instance counted from ``since`` and has not written yet."""
+        out: Counter[tuple[str, str]] = Counter()
+        for (widget, hour, rule), n in self._refusals.items():
+            if hour >= since:
+                out[(widget, rule)] += n
+        return out
+
+    async def flush_refusals(self) -> None:
+        if not self._refusals or not self.history.opened:
+            return
+        taken, self._refusals = self._refusals, Counter()
+        counts = [RefusalCount(hour, rule, n, widget) for (widget, hour, rule), n in taken.items()]
+        try:  # no timeout, unlike the other writes: one given up on might still commit, and then count twice
+            await self.history.record_refusals(counts)
+        except Exception as exc:
+            self.metrics.history_failures.labels("refusals").inc()
+            log.warning("history refusals failed: %s: %s", type(exc).__name__, str(exc)[:200])
+            taken.update(self._refusals)  # kept for the next flush (what came in meanwhile too)
+            self._refusals = taken if len(taken) <= REFUSALS_HELD_MAX else Counter()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFUSALS_FLUSH_S)
+            await self.flush_refusals()
+
+    def start(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def stop(self) -> None:
+        """Stop the refusals' task and write what it holds."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        await self.flush_refusals()
 
     # --- background jobs (leased, on every instance) ------------------------------------------------------
     def jobs(self) -> list[tuple[str, float, Job]]:

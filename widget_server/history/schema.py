@@ -111,6 +111,56 @@ day_reasons = Table(
     Index("history_day_reasons_day", "day", "status", "reason", "conversations", "seconds"),
 )
 
+# Creates refused by a rule (rate-limited, busy, budget-spent, queue-full, origin-not-allowed...), per widget,
+# UTC day and rule: each instance counts them in memory and adds its counts every few seconds (recorder.py),
+# so a flood of refusals costs the database one upsert per widget, rule and flush, not one per refusal.
+refusal_days = Table(
+    "history_refusal_days", metadata,
+    Column("widget", String(64), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("rule", String(40), primary_key=True),
+    Column("refusals", BigInteger, nullable=False, server_default="0"),
+    # all widgets over a range of days: read from the index alone
+    Index("history_refusal_days_day", "day", "rule", "refusals"),
+)
+
+# The same per UTC hour, for the hourly charts (3 days at most): kept a week, then pruned by the purge job.
+refusal_hours = Table(
+    "history_refusal_hours", metadata,
+    Column("widget", String(64), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),       # unix seconds of the hour's start
+    Column("rule", String(40), primary_key=True),
+    Column("refusals", BigInteger, nullable=False, server_default="0"),
+    Index("history_refusal_hours_hour", "hour"),
+)
+
+# The same day totals over all widgets, kept beside the per-widget ones in the same transaction: the
+# console's charts of every widget read a row per day (and reason or rule), not one per widget to be summed
+# (a year of 20 widgets' reasons was 65,000 rows to group at each read).
+days_all = Table(
+    "history_days_all", metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("conversations", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("seconds", _TIME, nullable=False, server_default="0"),
+)
+
+day_reasons_all = Table(
+    "history_day_reasons_all", metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("reason", String(200), primary_key=True),
+    Column("conversations", Integer, nullable=False, server_default="0"),
+    Column("seconds", _TIME, nullable=False, server_default="0"),
+)
+
+refusal_days_all = Table(
+    "history_refusal_days_all", metadata,
+    Column("day", BigInteger, primary_key=True),
+    Column("rule", String(40), primary_key=True),
+    Column("refusals", BigInteger, nullable=False, server_default="0"),
+)
+
 # The ledger filtered by rating reads only the rated conversations (a small share), newest first.
 Index("history_conversations_rated", conversations.c.created_at,
       sqlite_where=conversations.c.rating.is_not(None), postgresql_where=conversations.c.rating.is_not(None))

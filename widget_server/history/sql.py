@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -36,6 +37,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -49,11 +51,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from widget_server.history import migrate as migrations
 from widget_server.history.base import (
     DAY,
+    HOUR,
+    REFUSAL_HOURS_KEEP_S,
     DayTotal,
     Event,
     LedgerQuery,
     Past,
     ReasonCount,
+    RefusalCount,
     Retention,
     Transcript,
     day_parts,
@@ -62,9 +67,14 @@ from widget_server.history.schema import (
     audit,
     conversations,
     day_reasons,
+    day_reasons_all,
     days,
+    days_all,
     deliveries,
     events,
+    refusal_days,
+    refusal_days_all,
+    refusal_hours,
     transcripts,
 )
 from widget_server.store import ConversationRecord
@@ -334,12 +344,15 @@ class SqlHistory:
             on(created_day)["failed"] -= 1 if was_failed else 0
             for day, part in day_parts(record.created_at, record.ended_at):
                 on(day)["seconds"] += part
-        stmt = self._insert(days).values(list(totals.values()))
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["widget", "day"],
-            set_={"conversations": days.c.conversations + stmt.excluded.conversations,
-                  "failed": days.c.failed + stmt.excluded.failed,
-                  "seconds": days.c.seconds + stmt.excluded.seconds}))
+        for table, keys, rows in ((days, ["widget", "day"], list(totals.values())),
+                                  (days_all, ["day"], [{k: v for k, v in t.items() if k != "widget"}
+                                                       for t in totals.values()])):
+            stmt = self._insert(table).values(rows)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=keys,
+                set_={"conversations": table.c.conversations + stmt.excluded.conversations,
+                      "failed": table.c.failed + stmt.excluded.failed,
+                      "seconds": table.c.seconds + stmt.excluded.seconds}))
 
     def _book_reason(self, conn: Connection, record: ConversationRecord, seconds: float, *,
                      failed_reason: str | None) -> None:
@@ -351,11 +364,14 @@ class SqlHistory:
             rows.append({"widget": record.widget, "day": day, "status": "failed", "reason": failed_reason,
                          "conversations": -1, "seconds": 0.0})
         for values in rows:  # one row each: a multi-row upsert may not name the same key twice
-            stmt = self._insert(day_reasons).values(values)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=["widget", "day", "status", "reason"],
-                set_={"conversations": day_reasons.c.conversations + stmt.excluded.conversations,
-                      "seconds": day_reasons.c.seconds + stmt.excluded.seconds}))
+            for table, keys, row in ((day_reasons, ["widget", "day", "status", "reason"], values),
+                                     (day_reasons_all, ["day", "status", "reason"],
+                                      {k: v for k, v in values.items() if k != "widget"})):
+                stmt = self._insert(table).values(row)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=keys,
+                    set_={"conversations": table.c.conversations + stmt.excluded.conversations,
+                          "seconds": table.c.seconds + stmt.excluded.seconds}))
 
     async def record_transcript(self, local_id: str, entries: list[dict[str, Any]], *, source: str,
                                 at: float) -> bool:
@@ -408,6 +424,34 @@ class SqlHistory:
         stmt = insert(audit).values(at=at, actor=actor[:64], action=action[:64], target=target[:128],
                                     detail=_json(detail or {}))
         await self._run(lambda conn: conn.execute(stmt))
+
+    async def record_refusals(self, counts: list[RefusalCount]) -> None:
+        per_day: dict[tuple[str, int, str], int] = {}
+        for n in counts:
+            key = (n.widget, int(n.bucket // DAY) * DAY, n.rule)
+            per_day[key] = per_day.get(key, 0) + n.refusals
+        hours = [{"widget": n.widget, "hour": int(n.bucket // HOUR) * HOUR, "rule": n.rule[:40],
+                  "refusals": n.refusals} for n in counts if n.refusals]
+        day_rows = [{"widget": w, "day": d, "rule": r[:40], "refusals": k} for (w, d, r), k in per_day.items() if k]
+        if not hours:
+            return
+
+        all_rows: dict[tuple[int, str], int] = {}
+        for (_, day, rule), k in per_day.items():
+            all_rows[(day, rule[:40])] = all_rows.get((day, rule[:40]), 0) + k
+
+        def add(table: Any, keys: list[str], rows: list[dict[str, Any]]) -> Any:
+            stmt = self._insert(table).values(rows)
+            return stmt.on_conflict_do_update(index_elements=keys,
+                                              set_={"refusals": table.c.refusals + stmt.excluded.refusals})
+
+        def write(conn: Connection) -> None:
+            conn.execute(add(refusal_hours, ["widget", "hour", "rule"], hours))
+            conn.execute(add(refusal_days, ["widget", "day", "rule"], day_rows))
+            conn.execute(add(refusal_days_all, ["day", "rule"],
+                             [{"day": d, "rule": r, "refusals": n} for (d, r), n in all_rows.items() if n]))
+
+        await self._run(write)
 
     # --- reads --------------------------------------------------------------------------------------------
     @staticmethod
@@ -473,14 +517,13 @@ class SqlHistory:
 
     async def day_totals(self, widget: str | None, first_day: float, last_day: float, *,
                          all_widgets: bool = False) -> list[DayTotal]:
-        if all_widgets and widget is None:
-            d = days.c
-            summed = (select(d.day, func.sum(d.conversations).label("conversations"),
-                             func.sum(d.failed).label("failed"), func.sum(d.seconds).label("seconds"))
-                      .where(d.day >= int(first_day), d.day <= int(last_day)).group_by(d.day).order_by(d.day))
+        if all_widgets and widget is None:  # kept summed over the widgets as conversations end
+            a = days_all.c
+            every = (select(a.day, a.conversations, a.failed, a.seconds)
+                     .where(a.day >= int(first_day), a.day <= int(last_day)).order_by(a.day))
             return await self._run(lambda conn: [
-                DayTotal("", int(r.day), int(r.conversations), int(r.failed), float(r.seconds))
-                for r in conn.execute(summed)], write=False)
+                DayTotal("", int(day), int(n), int(failed), float(secs))
+                for day, n, failed, secs in conn.execute(every)], write=False)
         stmt = select(days).where(days.c.day >= int(first_day), days.c.day <= int(last_day))
         if widget is not None:
             stmt = stmt.where(days.c.widget == widget)
@@ -494,17 +537,23 @@ class SqlHistory:
         if by_widget and not (bucket_s == DAY and since % DAY == 0):
             raise ValueError("by_widget is for whole days")
         if bucket_s == DAY and since % DAY == 0:  # whole days: the per-day reason totals, never the ledger
-            r = day_reasons.c
-            keys = [r.day, r.status, r.reason, *([r.widget] if by_widget else [])]
-            stmt = (select(*keys, func.sum(r.conversations).label("n"), func.sum(r.seconds).label("s"))
-                    .where(r.day >= int(since), r.day < until))
-            if widget is not None:
-                stmt = stmt.where(r.widget == widget)
-            stmt = stmt.group_by(*keys).order_by(r.day)
+            if widget is None and not by_widget:  # all widgets: their own totals, one row each, nothing to sum
+                a = day_reasons_all.c
+                stmt = (select(a.day, a.status, a.reason, a.conversations, a.seconds, literal(""))
+                        .where(a.day >= int(since), a.day < math.ceil(until)).order_by(a.day))
+            else:
+                r = day_reasons.c
+                keys = [r.day, r.status, r.reason]
+                stmt = (select(*keys, func.sum(r.conversations), func.sum(r.seconds),
+                               r.widget if by_widget else literal(""))
+                        .where(r.day >= int(since), r.day < math.ceil(until)))
+                if widget is not None:
+                    stmt = stmt.where(r.widget == widget)
+                stmt = stmt.group_by(*keys, *([r.widget] if by_widget else [])).order_by(r.day)
+            # unpacked by position: a year of every reason is thousands of rows, named access costs per row
             return await self._run(lambda conn: [
-                ReasonCount(int(x.day), x.status, x.reason, int(x.n), float(x.s or 0.0),
-                            x.widget if by_widget else "")
-                for x in conn.execute(stmt) if x.n], write=False)
+                ReasonCount(int(day), status, reason, int(n), float(secs or 0.0), w)
+                for day, status, reason, n, secs, w in conn.execute(stmt) if n], write=False)
         c = conversations.c
         # SQLite's floor() exists only where it was compiled in; a cast truncates, as floor does for times
         whole = func.floor(c.created_at / bucket_s) if self.dialect == "postgresql" else \
@@ -519,6 +568,26 @@ class SqlHistory:
         return await self._run(lambda conn: [
             ReasonCount(int(r.bucket), r.status, r.reason, int(r.n), float(r.s or 0.0))
             for r in conn.execute(stmt)], write=False)
+
+    async def refusal_counts(self, widget: str | None, since: float, until: float, bucket_s: int = DAY, *,
+                             by_widget: bool = False) -> list[RefusalCount]:
+        if bucket_s not in (DAY, HOUR):
+            raise ValueError("refusals are kept per day and per hour")
+        if bucket_s == DAY and widget is None and not by_widget:  # all widgets' own day totals: one row each
+            a = refusal_days_all.c
+            stmt = (select(a.day, a.rule, a.refusals, literal(""))
+                    .where(a.day >= int(since), a.day < math.ceil(until)).order_by(a.day))
+        else:
+            t = (refusal_days if bucket_s == DAY else refusal_hours).c
+            col = t.day if bucket_s == DAY else t.hour
+            stmt = (select(col, t.rule, func.sum(t.refusals), t.widget if by_widget else literal(""))
+                    .where(col >= int(since), col < math.ceil(until)))
+            if widget is not None:
+                stmt = stmt.where(t.widget == widget)
+            stmt = stmt.group_by(col, t.rule, *([t.widget] if by_widget else [])).order_by(col)
+        return await self._run(lambda conn: [
+            RefusalCount(int(bucket), rule, int(n), w) for bucket, rule, n, w in conn.execute(stmt) if n],
+            write=False)
 
     async def seconds_cut(self, since: float, until: float) -> dict[str, float]:
         c = conversations.c
@@ -571,6 +640,10 @@ class SqlHistory:
         c = conversations.c
         counts = dict.fromkeys(("conversations", "transcripts", "client_ips", "deliveries", "audit"), 0)
         gone: Any = false()  # the conversations removed whole: not counted again below
+        old_hours = refusal_hours.c.hour < now - REFUSAL_HOURS_KEEP_S  # whatever the retention: the days stay
+        counts["refusal_hours"] = await self._run(
+            lambda conn: _count(conn, select(func.count()).select_from(refusal_hours).where(old_hours)) if dry_run
+            else int(conn.execute(delete(refusal_hours).where(old_hours)).rowcount))
         if retention.conversations_days:
             cut = now - retention.conversations_days * DAY
             gone = and_(c.created_at < cut, c.ended_at.is_not(None))

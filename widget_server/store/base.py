@@ -276,6 +276,16 @@ class Store(Protocol):
         """Take (or renew, for the same holder) a named lease shared by all instances."""
         ...
 
+    async def revoke(self, key: str, at: float, until: float, now: float) -> None:
+        """Remember ``key`` (a console session, an operator) as revoked at ``at``, for every instance, until
+        ``until`` (then it is forgotten: whatever it revoked has expired by then). A later revoke of the same
+        key replaces the earlier one."""
+        ...
+
+    async def revocations(self, keys: list[str], now: float) -> dict[str, float]:
+        """Of ``keys``, those revoked and not yet forgotten, with when each was revoked."""
+        ...
+
     async def outbox_put(self, item: OutboxItem) -> None: ...
 
     async def outbox_claim(self, now: float, limit: int, lease_until: float) -> list[OutboxItem]:

@@ -528,6 +528,21 @@ class RedisStore(RedisLine):
         args = [holder, repr(now), repr(now + ttl_s), int(ttl_s * 1000) + LOCK_CLEANUP_MS]
         return bool(await self._run("lock", [f"{P}lock:{name}"], args))
 
+    async def revoke(self, key: str, at: float, until: float, now: float) -> None:
+        # "at until": the caller's clock decides (as for the leases); the key's own TTL only cleans up
+        await self.r.set(f"{P}revoked:{key}", f"{at!r} {until!r}", px=max(1, math.ceil((until - now) * 1000)))
+
+    async def revocations(self, keys: list[str], now: float) -> dict[str, float]:
+        if not keys:
+            return {}
+        found: dict[str, float] = {}
+        for key, value in zip(keys, await self.r.mget([f"{P}revoked:{k}" for k in keys]), strict=True):
+            if value is not None:
+                at, until = (float(x) for x in str(value).split())
+                if until > now:
+                    found[key] = at
+        return found
+
     async def outbox_put(self, item: OutboxItem) -> None:
         async with self.r.pipeline(transaction=True) as pipe:
             pipe.hsetnx(f"{P}ob:{item.id}", "body", item.body)

@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS counters (
     window_start REAL NOT NULL,
     count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revoked (
+    key TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    until REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS locks (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -389,6 +394,18 @@ class SqliteStore(SqliteLine):
                 return False
             db.execute("INSERT OR REPLACE INTO locks VALUES (?, ?, ?)", (name, holder, now + ttl_s))
             return True
+
+    async def revoke(self, key: str, at: float, until: float, now: float) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM revoked WHERE until <= ?", (now,))  # few rows: sign-outs within a session's life
+            db.execute("INSERT OR REPLACE INTO revoked VALUES (?, ?, ?)", (key, at, until))
+
+    async def revocations(self, keys: list[str], now: float) -> dict[str, float]:
+        if not keys:
+            return {}
+        marks = ", ".join("?" for _ in keys)
+        rows = self.db.execute(f"SELECT key, at FROM revoked WHERE key IN ({marks}) AND until > ?", (*keys, now))
+        return {r["key"]: float(r["at"]) for r in rows}
 
     async def outbox_put(self, item: OutboxItem) -> None:
         _queue(self.db, item)

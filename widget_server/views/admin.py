@@ -66,7 +66,7 @@ def _login_form(c: Context, request: Request, status: int = 200, message: str = 
 async def login_page(request: Request) -> Response:
     c = ctx(request)
     console_on(c)
-    if session_operator(request, c) is not None:
+    if await session_operator(request, c) is not None:
         return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
     return _login_form(c, request)
 
@@ -149,7 +149,10 @@ async def oidc_callback(request: Request) -> Response:
 
 @page(changes=True)
 async def logout(request: Request, c: Context, operator: Operator) -> Response:
-    await c.conversations.recorder.audit(operator.actor, "logout", "")
+    """Sign out: this session, or (form field ``everywhere``) every session of this operator, on every instance."""
+    everywhere = bool((await form(request)).get("everywhere"))
+    await c.admin_auth.revoke(c.store, c.settings, operator, everywhere=everywhere)
+    await c.conversations.recorder.audit(operator.actor, "logout_everywhere" if everywhere else "logout", "")
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

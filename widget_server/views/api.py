@@ -100,6 +100,8 @@ async def create_conversation(request: Request) -> Response:
         consent = parse_consent(widget, consent_given, required=caller.kind == "session")
         overrides = parse_overrides(widget, body)
     except Problem as problem:
+        if problem.kind == "origin-not-allowed":  # a rule's refusal; a bad body or session is not counted
+            c.conversations.refused(widget.id, problem.kind)
         log_create(Attempt(widget.id), "refused", reason=problem.kind)
         raise
     ip = client_ip(request, c.settings.server.trusted_proxies)

@@ -37,8 +37,11 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     """The whole body, refused with 413 past ``limit`` (declared or streamed), read straight off ASGI.
 
     Starlette's ``Request.body()`` goes through an async generator, whose set-up alone cost
-    more than parsing a small body; the result is left where ``Request.body()`` finds it.
+    more than parsing a small body; the result is left where ``Request.body()`` (and a second call) finds it.
     """
+    if hasattr(request, "_body"):  # read already (a form's CSRF field, then the handler's own fields)
+        body: bytes = request._body
+        return body
     declared = header(request, b"content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
