@@ -3,6 +3,7 @@ ends, equal to counting the ledger), reasons per hour, the rating filter, keyset
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,8 @@ import sqlalchemy as sa
 from tests.history.test_contract import D, ended, rec
 from widget_server.history import History, LedgerQuery, open_history
 from widget_server.history.base import DAY, RefusalCount
+from widget_server.ledger import without_visitor
+from widget_server.store import ConversationRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -115,6 +118,32 @@ async def test_seconds_cut_by_the_servers_early_ends(history: History) -> None:
                              source="server")
     assert await history.seconds_cut(D, D + DAY) == {"w": pytest.approx(540), "x": pytest.approx(500)}
     assert await history.seconds_cut(D + DAY, D + 2 * DAY) == {}
+
+
+async def test_idle_seconds_are_the_ledgers_without_visitor(history: History) -> None:
+    """The SQL sum equals ``ledger.without_visitor`` record by record, for every kind of end."""
+    def seen(record: ConversationRecord, last_seen: float | None) -> ConversationRecord:
+        return dataclasses.replace(record, last_seen=last_seen)
+
+    records = [
+        seen(ended("a", D + 10, 60, "visitor_end_button"), D + 65),               # the visitor's own end: 0
+        seen(ended("b", D + 20, 100, "heartbeat_timeout"), D + 80),               # silent for 40 s
+        seen(ended("c", D + 30, 50, "participant_left_timeout reached"), D + 90),  # seen after its end: 0
+        ended("d", D + 40, 70, "reconciled_orphan"),                              # an orphan: its whole life
+        ended("e", D + 50, 30, "heartbeat_timeout"),                              # nobody watched: not counted
+        seen(rec("f", D + 60, status="failed", ended=D + 61, reason="engine_http_500"), D + 60),
+        seen(ended("g", D + 70, 90, "operator_ended", widget="x"), D + 100),       # 60 s
+        seen(ended("h", D + DAY + 5, 90, "heartbeat_timeout"), D + DAY + 10),     # another day
+    ]
+    for record in records:
+        await history.record_end(record, source="server")
+    expected: dict[str, float] = {}
+    for r in records[:-1]:
+        if (idle := without_visitor(r, D + DAY)) is not None:
+            expected[r.widget] = expected.get(r.widget, 0.0) + idle
+    assert expected == {"w": 110.0, "x": 60.0}
+    assert await history.idle_seconds(D, D + DAY) == pytest.approx(expected)
+    assert await history.idle_seconds(D + DAY, D + 2 * DAY) == {"w": pytest.approx(85.0)}
 
 
 async def test_refusals_per_day_and_hour_add_up(history: History) -> None:

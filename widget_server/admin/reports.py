@@ -16,8 +16,6 @@ import json
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter
-
 from widget_server.audit import audit
 from widget_server.clock import iso
 from widget_server.config_registry import declared
@@ -29,16 +27,6 @@ from widget_server.store.base import LineEntry, day_start
 
 if TYPE_CHECKING:
     from widget_server.context import Context
-
-
-def _counter(metric: Counter, by: tuple[str, ...]) -> dict[tuple[str, ...], float]:
-    """A labelled counter's values (``_total`` samples) keyed by the labels ``by``."""
-    found: dict[tuple[str, ...], float] = defaultdict(float)
-    for family in metric.collect():
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                found[tuple(sample.labels.get(k, "") for k in by)] += sample.value
-    return found
 
 
 def visitor_state(record: ConversationRecord, now: float, grace_s: float) -> str:
@@ -100,7 +88,6 @@ async def today(c: Context) -> dict[str, Any]:
     refused = c.conversations.recorder.pending_refusals(start)
     for n in await c.history.refusal_counts(None, start, start + DAY, DAY, by_widget=True):
         refused[(n.widget, n.rule)] += n.refusals
-    unseen = _counter(c.metrics.seconds_without_visitor, ("widget", "reason"))
     live_today: dict[str, int] = defaultdict(int)
     for record in await c.store.live_records():
         if record.created_at >= start:
@@ -110,6 +97,7 @@ async def today(c: Context) -> dict[str, Any]:
     for row in await c.history.reason_counts(None, start, start + DAY, DAY, by_widget=True):
         (failed if row.status == "failed" else ends)[row.widget][row.reason or "unknown"] += row.conversations
     cut = await c.history.seconds_cut(start, start + DAY)
+    unseen = await c.history.idle_seconds(start, start + DAY)
     # the waiting line's departures, as `widget-server report` reads them (the history's audit, actor "line")
     line = line_summary(await c.history.audit_log(start, limit=1_000_000))
     widgets = []
@@ -124,12 +112,11 @@ async def today(c: Context) -> dict[str, Any]:
             "ends_by_reason": dict(sorted(ends[wid].items())),
             "failed_by_reason": dict(sorted(failed[wid].items())),
             "refusals_by_rule": {rule: int(n) for (w, rule), n in sorted(refused.items()) if w == wid and n},
-            "seconds_without_visitor": round(sum(n for (w, _), n in unseen.items() if w == wid), 1),
+            "seconds_without_visitor": round(unseen.get(wid, 0.0), 1),
             "seconds_cut_by_early_ends": round(cut.get(wid, 0.0), 1),
             "line": line.get(wid, {"served": 0, "left": 0, "reasons": {}, "median_wait_s": None}),
         })
-    return {"day": iso(start), "now": iso(now), "widgets": widgets,
-            "counters_note": "this instance's counter, since it started"}
+    return {"day": iso(start), "now": iso(now), "widgets": widgets}
 
 
 async def history_series(c: Context, since: float, until: float, *, widget: str | None = None,

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    case,
     cast,
     create_engine,
     delete,
@@ -596,6 +597,24 @@ class SqlHistory:
                        c.expires_at > c.ended_at)
                 .group_by(c.widget))
         return await self._run(lambda conn: {r.widget: float(r.cut or 0.0) for r in conn.execute(stmt)},
+                               write=False)
+
+    async def idle_seconds(self, since: float, until: float) -> dict[str, float]:
+        c = conversations.c
+        # ledger.without_visitor, in SQL: a failed create or a visitor's own end ran no time unwatched,
+        # an orphan the reconciler ended ran its whole life so, a conversation nobody watched is not counted.
+        idle = case(
+            (c.status == "failed", 0.0),
+            (c.end_reason.like("reconciled%"), c.ended_at - c.created_at),
+            (c.end_reason.like("visitor!_%", escape="!"), 0.0),
+            (c.last_seen.is_(None), None),
+            (c.ended_at > c.last_seen, c.ended_at - c.last_seen),
+            else_=0.0,
+        )
+        stmt = (select(c.widget, func.sum(idle).label("idle"))
+                .where(c.created_at >= since, c.created_at < until, c.ended_at.is_not(None))
+                .group_by(c.widget))
+        return await self._run(lambda conn: {r.widget: float(r.idle or 0.0) for r in conn.execute(stmt)},
                                write=False)
 
     async def timeline(self, local_id: str) -> list[Event]:
