@@ -62,11 +62,9 @@ class TracingMiddleware:
             return
         edge = self.edge
         extra: list[tuple[bytes, bytes]] = []
+        preflight = None
         if edge is not None:
             extra, preflight = edge.extra(scope)
-            if preflight is not None:
-                await edge.preflight(preflight, send)
-                return
         given = request_header(scope, HEADER)
         rid = given.decode() if given is not None and SANE_ID.match(given) else (
             f"{self._prefix}{next(self._made) & 0xFFFFFFFF:08x}")
@@ -84,7 +82,10 @@ class TracingMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if preflight is not None and edge is not None:  # a CORS preflight some widget allows: answered here
+                await edge.preflight(preflight, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except asyncio.CancelledError:
             if status or not self.draining():
                 raise

@@ -222,6 +222,9 @@ async def test_cors_preflight_only_for_allowed_origins(client: AppClient) -> Non
     req = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-widget-session"}
     ok = await client.options("/api/widgets/support/conversations", headers={"Origin": HOST_ORIGIN, **req})
     assert ok.status_code == 204 and ok.headers["access-control-allow-origin"] == HOST_ORIGIN
+    # answered in the outermost layer, with the request id and the security headers once each
+    assert len(ok.headers["x-request-id"]) == 16 and ok.headers.get_list("x-content-type-options") == ["nosniff"]
+    assert ok.headers.get_list("content-security-policy") == ["frame-ancestors 'none'"]
     bad = await client.options("/api/widgets/support/conversations", headers={"Origin": "https://evil.test", **req})
     assert "access-control-allow-origin" not in bad.headers
 
