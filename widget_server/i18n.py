@@ -26,7 +26,7 @@ NAMES = {"english": "en", "spanish": "es", "french": "fr", "german": "de", "port
 
 # Words of screens few visitors see (the waiting line, a device refused mid-call), left out of the English inlined
 # in the page; static/call/i18n.js `more` fetches them with the module that needs them.
-DEFERRED = ("line_", "device_")
+DEFERRED = ("line_", "device_", "page_")  # page_: the server's own pages (never the frame's script)
 
 
 def languages() -> tuple[str, ...]:
@@ -60,3 +60,41 @@ def code_for(language: str) -> str | None:
     """The UI code for the engine's language name; None for "multilingual" or a language without a catalog."""
     code = NAMES.get(language)
     return code if code in languages() else None
+
+
+def accepted(header: str) -> list[str]:
+    """An ``Accept-Language`` header's primary language codes, most wanted first (``q=0`` left out)."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = tag.strip().lower().split("-")[0]
+        if code and code != "*" and q > 0:
+            ranked.append((-q, i, code))
+    return [code for _, _, code in sorted(ranked)]
+
+
+def choose(ui_language: str, language: str, accept_language: str = "") -> str:
+    """static/call/i18n.js ``choose``, on the server: ``ui_language``, or (auto) the conversation's language
+    when a catalog has it, else the browser's first (its ``Accept-Language``) we have, else English."""
+    have = languages()
+    if ui_language != "auto" and ui_language in have:
+        return ui_language
+    spoken = code_for(language)
+    if spoken:
+        return spoken
+    return next((code for code in accepted(accept_language) if code in have), REFERENCE)
+
+
+def strings_for(code: str, texts: dict[str, str] | None = None) -> dict[str, str]:
+    """English, under the catalog of ``code``, under a widget's own texts."""
+    merged = dict(english())
+    if code != REFERENCE:
+        merged.update(catalog(code))
+    merged.update(texts or {})
+    return merged

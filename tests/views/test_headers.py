@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import HOST_ORIGIN, AppClient
+from widget_server import i18n
 from widget_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -35,6 +36,32 @@ async def test_frame_refused_for_foreign_origin(client: AppClient) -> None:
     assert "cvi-boot" not in r.text and '"session"' not in r.text
     ok = await client.get(f"/w/support?origin={HOST_ORIGIN}")
     assert "cvi-boot" in ok.text and '"session"' in ok.text  # the same checks do see a session when there is one
+
+
+async def test_the_refusal_page_speaks_the_visitors_language(
+        client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]) -> None:
+    """The browser's language (Accept-Language, by q), right to left for Arabic, the widget's ui_language first."""
+    client = await client_for(make_settings({"widgets": {"support": {"language": "multilingual"}}}))
+    refused = "/w/support?origin=https://evil.test"
+    r = await client.get(refused, headers={"Accept-Language": "xx, es-MX;q=0.8, de;q=0.9"})
+    assert r.status_code == 403 and '<html lang="de" dir="ltr">' in r.text
+    assert "Dieses Gesprächs-Widget ist für diese Website nicht freigeschaltet." in r.text
+    r = await client.get("/w/support?origin=https://evil.test", headers={"Accept-Language": "ar-EG"})
+    assert '<html lang="ar" dir="rtl">' in r.text and "غير متاح هنا" in r.text
+    r = await client.get("/w/support?origin=https://evil.test", headers={"Accept-Language": "xx, de;q=0"})
+    assert '<html lang="en" dir="ltr">' in r.text and "Not available here" in r.text
+    fixed = await client_for(make_settings({"widgets": {"support": {
+        "ui_language": "fr", "texts": {"page_not_here_text": "Pas ici, désolé."}}}}))
+    r = await fixed.get("/w/support?origin=https://evil.test", headers={"Accept-Language": "de"})
+    assert '<html lang="fr" dir="ltr">' in r.text and "Indisponible ici" in r.text and "Pas ici, désolé." in r.text
+
+
+def test_accept_language_is_ranked_by_q() -> None:
+    assert i18n.accepted("fr-CH, fr;q=0.9, en;q=0.8, de;q=0.7, *;q=0.5") == ["fr", "fr", "en", "de"]
+    assert i18n.accepted("en;q=0.1, ja") == ["ja", "en"]
+    assert i18n.accepted("de;q=bad, pt;q=0, it") == ["it"]
+    assert i18n.choose("auto", "spanish", "de") == "es"  # the conversation's language before the browser's
+    assert i18n.choose("auto", "multilingual", "ja, de") == "ja"
 
 
 async def test_nonce_differs_per_page(client: AppClient) -> None:

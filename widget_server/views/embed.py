@@ -111,8 +111,11 @@ async def frame_page(request: Request) -> Response:
         "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self), fullscreen=(self)",
     }
     if origin is None:
-        return _page(c, "error.html", 403, headers, title="Not available here",
-                     message="This conversation widget is not enabled for this website.", nonce=nonce)
+        code = i18n.choose(widget.ui_language, widget.language, request.headers.get("accept-language", ""))
+        words = i18n.strings_for(code, dict(widget.texts))
+        return _page(c, "error.html", 403, headers, title=words["page_not_here_title"],
+                     message=words["page_not_here_text"], nonce=nonce, lang=code,
+                     dir="rtl" if code in i18n.RTL else "ltr")
     config = public_config(c, widget)
     # English (with the widget's own texts) is rendered into the page, but for the words of rarer screens (the
     # waiting line's), fetched with their module; the other catalogs are fetched when chosen.
