@@ -25,8 +25,8 @@ KEEP_DAYS = 4
 SPAN_DAYS = KEEP_DAYS + 1
 
 
-def opened(handle: T | None) -> T:
-    """A store's connection, once ``open()`` has made it: ``return opened(self._db)``."""
+def require_open(handle: T | None) -> T:
+    """A store's connection, once ``open()`` has made it: ``return require_open(self._db)``."""
     if handle is None:
         raise RuntimeError("store is not open")
     return handle

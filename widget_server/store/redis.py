@@ -41,7 +41,7 @@ from widget_server.store.base import (
     day_parts,
     day_start,
     fixed_window,
-    opened,
+    require_open,
 )
 from widget_server.store.redis_line import LINE_LUA, LINE_SCRIPTS, RedisLine
 from widget_server.store.urls import parse_store_url
@@ -362,7 +362,7 @@ class RedisStore(RedisLine):
 
     @property
     def r(self) -> aioredis.Redis:
-        return opened(self._r)
+        return require_open(self._r)
 
     async def open(self) -> None:
         if self._r is not None:

@@ -28,7 +28,7 @@ from widget_server.store.base import (
     OutboxItem,
     booked_day,
     fixed_window,
-    opened,
+    require_open,
 )
 from widget_server.store.sqlite_line import LINE_SCHEMA, SqliteLine, waiting_in_line
 
@@ -211,7 +211,7 @@ class SqliteStore(SqliteLine):
 
     @property
     def db(self) -> sqlite3.Connection:
-        return opened(self._db)
+        return require_open(self._db)
 
     async def close(self) -> None:
         if self._db is not None:
