@@ -17,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from widget_server.testing.config import server_config
 from widget_server.testing.procs import StartError, answers_http, free_port, running
 from widget_server.testing.procs import redis_server as _redis_server
 
@@ -61,16 +62,8 @@ def rss_mb(pid: int) -> float:
 
 
 def write_config(path: Path, engine_url: str, store: str, public_url: str = NOWHERE) -> None:
-    path.write_text(f"""
-[server]
-public_url = "{public_url}"
-secret_key = "{SECRET}"
-server_keys = ["{SERVER_KEY}"]
-store = "{store}"
-[engine]
-kind = "tavus"
-base_url = "{engine_url}"
-api_key = "{ENGINE_KEY}"
+    path.write_text(server_config(public_url=public_url, secret_key=SECRET, server_key=SERVER_KEY, store=store,
+                                  engine_url=engine_url, engine_key=ENGINE_KEY) + """
 [widgets.bench]
 replica_id = "r_bench"
 # The longest timers, so that the engine does not end thousands of conversations at once mid-run.

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import SERVER_KEY
+from widget_server.testing.config import server_config
 from widget_server.testing.procs import answers_http, answers_redis, free_port, running, spawn, stop, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -24,18 +25,9 @@ AUTH = {"Authorization": f"Bearer {SERVER_KEY}"}
 
 
 def _config(public_url: str, redis_port: int, sandbox_url: str) -> str:
-    return f"""
-[server]
-public_url = "{public_url}"
-secret_key = "outage-secret-0123456789abcdef"
-server_keys = ["{SERVER_KEY}"]
-store = "redis://127.0.0.1:{redis_port}/0"
-drain_s = 0
-[engine]
-kind = "tavus"
-base_url = "{sandbox_url}"
-api_key = "outage-engine-key-0123"
-timeout_s = 2
+    return server_config(public_url=public_url, secret_key="outage-secret-0123456789abcdef", server_key=SERVER_KEY,
+                         store=f"redis://127.0.0.1:{redis_port}/0", drain_s=0, engine_url=sandbox_url,
+                         engine_key="outage-engine-key-0123", engine_timeout_s=2) + """
 [lifecycle]
 sweep_interval_s = 0.2
 reconcile_interval_s = 0.5

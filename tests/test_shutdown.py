@@ -23,22 +23,16 @@ from tests.conftest import SERVER_KEY
 from tests.servers import free_port, run_process
 from widget_server.app import _bounded
 from widget_server.cli import SHUTDOWN_GRACE_S
+from widget_server.testing.config import server_config
 from widget_server.testing.procs import answers_http, running
 
 
-def _config(tmp_path: Path, *, drain_s: float = 0, engine: str = "") -> Path:
+def _config(tmp_path: Path, *, drain_s: float = 0, engine_url: str = "") -> Path:
     config = tmp_path / "serve.toml"
-    config.write_text(f"""
-[server]
-public_url = "http://127.0.0.1:1"
-secret_key = "shutdown-test-secret-0123456789abcdef"
-server_keys = ["{SERVER_KEY}"]
-store = "sqlite:///{tmp_path / 'state.db'}"
-drain_s = {drain_s}
-{engine}
-[widgets.support]
-replica_id = "r_test"
-""")
+    config.write_text(server_config(public_url="http://127.0.0.1:1", secret_key="shutdown-test-secret-0123456789abcdef",
+                                    server_key=SERVER_KEY, store=f"sqlite:///{tmp_path / 'state.db'}", drain_s=drain_s,
+                                    engine_url=engine_url, engine_key="shutdown-engine-key-0123")
+                      + '[widgets.support]\nreplica_id = "r_test"\n')
     return config
 
 
@@ -98,11 +92,10 @@ def test_sigterm_without_requests_is_prompt(tmp_path: Path) -> None:
 def test_sigterm_mid_create_drains_answers_the_create_and_exits_0(tmp_path: Path) -> None:
     sandbox_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    engine = f'[engine]\nkind = "tavus"\nbase_url = "{sandbox_url}"\napi_key = "shutdown-engine-key-0123"\n'
     sandbox = [sys.executable, "-m", "widget_server.cli", "sandbox", "--port", str(sandbox_port),
                "--latency-ms", "1500"]
     with running(sandbox, lambda: answers_http(f"{sandbox_url}/v2/conversations", timeout=5), timeout=30), \
-            _serve(tmp_path, drain_s=1.5, engine=engine) as (proc, port):
+            _serve(tmp_path, drain_s=1.5, engine_url=sandbox_url) as (proc, port):
         base = f"http://127.0.0.1:{port}"
         answers: list[httpx.Response] = []
 

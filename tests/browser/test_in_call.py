@@ -83,6 +83,13 @@ def talking_page(_playwright: Playwright, tmp_path: Path, errors: Errors) -> Ite
     browser.close()
 
 
+def start(page: Page) -> str:
+    """The host page's ``cvi('start')`` once the loader is ready: the new conversation's id."""
+    wait_event(page, "ready")
+    page.evaluate("cvi('start')")
+    return str(wait_event(page, "conversation.started")["conversation_id"])
+
+
 def test_speaking_indicators_and_the_muted_nudge(talking_page: Callable[[str], Page], host: Host,
                                                  widget_server: WidgetServer) -> None:
     page = talking_page(host.page("speaking", host.snippet("support")))
@@ -122,9 +129,7 @@ def test_speaking_indicators_and_the_muted_nudge(talking_page: Callable[[str], P
 def test_captions_on_and_off_and_the_transcript_panel(open_page: Callable[..., Page], host: Host,
                                                       widget_server: WidgetServer) -> None:
     page = open_page(host.page("captions", host.snippet("support")))
-    wait_event(page, "ready")
-    page.evaluate("cvi('start')")
-    cid = wait_event(page, "conversation.started")["conversation_id"]
+    cid = start(page)
     frame = frame_of(page)
     wait_event(page, "utterance", role="replica")
     captions = frame.locator("#captions")
@@ -177,9 +182,7 @@ def test_a_weak_connection_shows_a_hint(open_page: Callable[..., Page], host: Ho
         server.on_message(to_page)
 
     page.route_web_socket(re.compile(r"/ws(\?|$)"), through)
-    wait_event(page, "ready")
-    page.evaluate("cvi('start')")
-    cid = wait_event(page, "conversation.started")["conversation_id"]
+    cid = start(page)
     frame = frame_of(page)
     net = frame.locator("#net")
     page.wait_for_timeout(4500)   # two pings answered: no hint
@@ -285,9 +288,7 @@ def test_a_connection_that_does_not_come_back_ends_the_call_and_says_why(
         sockets.append(ws)
 
     page.route_web_socket(re.compile(r"/ws(\?|$)"), first_only)
-    wait_event(page, "ready")
-    page.evaluate("cvi('start')")
-    cid = wait_event(page, "conversation.started")["conversation_id"]
+    cid = start(page)
     sockets[0].close()
     wait_event(page, "state", state="reconnecting")
     ended = wait_event(page, "conversation.ended", timeout=15)
@@ -354,9 +355,7 @@ def test_keyboard_only_through_every_control_minimize_and_back(open_page: Callab
 def test_the_time_limit_ends_the_call_and_says_so(open_page: Callable[..., Page], host: Host,
                                                   widget_server: WidgetServer) -> None:
     page = open_page(host.page("short", host.snippet("short")))
-    wait_event(page, "ready")
-    page.evaluate("cvi('start')")
-    cid = wait_event(page, "conversation.started")["conversation_id"]
+    cid = start(page)
     frame = frame_of(page, "short")
     warning = frame.locator("#time-warning")
     warning.wait_for()

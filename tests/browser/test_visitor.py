@@ -160,28 +160,42 @@ def wait_in_room(widget_server: WidgetServer, cid: str, device: str, on: bool) -
         time.sleep(0.05)
 
 
+def join_without(page: Page, frame: Any, widget_server: WidgetServer, button: str, device: str) -> str:
+    """Join from the lobby by ``button`` ("Voice only", "Type instead"): the conversation's id, once the engine's
+    room has the visitor's ``device`` ("video", "audio") off."""
+    frame.get_by_role("button", name=button).click()
+    cid = str(wait_event(page, "conversation.started")["conversation_id"])
+    wait_in_room(widget_server, cid, device, False)
+    return cid
+
+
+def press_while_blocked(page: Page, frame: Any, control: Any, said: str) -> Any:
+    """The visitor presses ``control`` for a device the browser blocks: told so (``said``) in the device note,
+    still off, still in the call. Then they allow it (the address bar's control) and press it again; the note."""
+    control.click()
+    note = frame.locator("#device-note")
+    note.wait_for()
+    assert note.inner_text().startswith(said)
+    assert control.get_attribute("aria-pressed") == "true"
+    assert frame.locator("#app").get_attribute("data-state") == "in-call"
+    assert_accessible(frame)
+    page.context.grant_permissions(["camera", "microphone"])
+    control.click()
+    return note
+
+
 def test_a_voice_only_visitor_turns_the_camera_on_during_the_call(
         refusing_page: Callable[..., Page], host: Host, widget_server: WidgetServer) -> None:
     before = set(core(widget_server).conversations)
     page = refusing_page(host.page("camera-later", host.snippet("support")), ["microphone"])
     frame = open_lobby(page, "support")
-    frame.get_by_role("button", name="Voice only").click()
-    cid = wait_event(page, "conversation.started")["conversation_id"]
-    wait_in_room(widget_server, cid, "video", False)
+    cid = join_without(page, frame, widget_server, "Voice only", "video")
     camera = frame.get_by_role("button", name="Camera off")
     assert camera.get_attribute("aria-pressed") == "true"
     # Asked now, refused by the browser: said in its own words, and the call goes on with the voice.
-    camera.click()
-    note = frame.locator("#device-note")
-    note.wait_for()
-    assert note.inner_text().startswith("Your camera is blocked for this site. "
-                                        "The conversation goes on with your voice.")
-    assert camera.get_attribute("aria-pressed") == "true"
-    assert frame.locator("#app").get_attribute("data-state") == "in-call"
-    assert_accessible(frame)
-    # The visitor allows it (the address bar's control): pressed again, the camera joins the same call.
-    page.context.grant_permissions(["camera", "microphone"])
-    camera.click()
+    note = press_while_blocked(page, frame, camera, "Your camera is blocked for this site. "
+                                                    "The conversation goes on with your voice.")
+    # Pressed again once allowed, the camera joins the same call.
     frame.locator("#self-view:not([hidden])").wait_for()
     assert camera.get_attribute("aria-pressed") == "false"
     assert note.is_hidden()
@@ -200,19 +214,11 @@ def test_a_typing_visitor_switches_to_voice_when_the_browser_allows(
     before = set(core(widget_server).conversations)
     page = refusing_page(host.page("voice-later", host.snippet("support")), ["camera"])
     frame = open_lobby(page, "support")
-    frame.get_by_role("button", name="Type instead").click()
-    cid = wait_event(page, "conversation.started")["conversation_id"]
-    wait_in_room(widget_server, cid, "audio", False)
+    cid = join_without(page, frame, widget_server, "Type instead", "audio")
     mic = frame.get_by_role("button", name="Mute")
     assert mic.get_attribute("aria-pressed") == "true"   # typing: the microphone is off
     assert frame.locator("#cam").is_hidden() and frame.locator("#cc").is_hidden()
-    mic.click()
-    note = frame.locator("#device-note")
-    note.wait_for()
-    assert note.inner_text().startswith("Your microphone is blocked for this site. You can keep typing.")
-    assert_accessible(frame)
-    page.context.grant_permissions(["camera", "microphone"])
-    mic.click()
+    note = press_while_blocked(page, frame, mic, "Your microphone is blocked for this site. You can keep typing.")
     frame.locator("body[data-mode=voice]").wait_for(state="attached")
     assert mic.get_attribute("aria-pressed") == "false"
     assert note.is_hidden()

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from tests.servers import free_port, serve_app
 from widget_server.testing import procs
+from widget_server.testing.config import Value, server_config, table
 from widget_server.testing.postgres import postgres_server
 from widget_server.testing.procs import redis_server
 from widget_server.webhooks import verify
@@ -129,21 +130,26 @@ class Cluster:
         return str(httpx.get(f"{self.sandbox_url}/v2/conversations/{cid}", timeout=5).json()["status"])
 
 
+# name: (max_concurrent, per_ip_per_hour, other widget settings)
+WIDGETS: dict[str, tuple[int, int, dict[str, Value]]] = {
+    "support": (3, 10000, {}),
+    "public": (50, 4, {"private": False}),
+    "burst": (20, 10000, {}),
+    "short": (1, 10000, {"max_call_duration": 2}),
+}
+
+
+def _widget(name: str, max_concurrent: int, per_ip_per_hour: int, extra: dict[str, Value]) -> str:
+    # the chaos is the busy refusal's: no waiting line (the line's is tests/test_line_instances.py)
+    return (table(f"widgets.{name}", {"replica_id": "r_chaos", "conversation_name": name, **extra})
+            + table(f"widgets.{name}.limits", {"max_concurrent": max_concurrent, "per_ip_per_hour": per_ip_per_hour})
+            + table(f"widgets.{name}.queue", {"enabled": False}))
+
+
 def _config(public_url: str, store: str, sandbox: str, receiver: str, history: str) -> str:
-    return f"""
-[server]
-public_url = "{public_url}"
-secret_key = "{SECRET}"
-store = "{store}"
-history = "{history}"
-server_keys = ["{SERVER_KEY}"]
-
-[engine]
-kind = "tavus"
-base_url = "{sandbox}"
-api_key = "chaos-engine-key"
-timeout_s = 2
-
+    return server_config(public_url=public_url, secret_key=SECRET, server_key=SERVER_KEY, store=store,
+                         history=history, engine_url=sandbox, engine_key="chaos-engine-key",
+                         engine_timeout_s=2) + f"""
 [webhooks]
 url = "{receiver}"
 secret = "{HOOK_SECRET}"
@@ -157,45 +163,7 @@ sweep_interval_s = 0.2
 reconcile_interval_s = 0.5
 expiry_grace_s = 1
 
-[widgets.support]
-replica_id = "r_chaos"
-conversation_name = "support"
-[widgets.support.limits]
-max_concurrent = 3
-per_ip_per_hour = 10000
-[widgets.support.queue]
-enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
-
-[widgets.public]
-replica_id = "r_chaos"
-conversation_name = "public"
-private = false
-[widgets.public.limits]
-max_concurrent = 50
-per_ip_per_hour = 4
-[widgets.public.queue]
-enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
-
-[widgets.burst]
-replica_id = "r_chaos"
-conversation_name = "burst"
-[widgets.burst.limits]
-max_concurrent = 20
-per_ip_per_hour = 10000
-[widgets.burst.queue]
-enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
-
-[widgets.short]
-replica_id = "r_chaos"
-conversation_name = "short"
-max_call_duration = 2
-[widgets.short.limits]
-max_concurrent = 1
-per_ip_per_hour = 10000
-
-[widgets.short.queue]
-enabled = false  # the chaos is the busy refusal's; the line's is tests/test_line_instances.py
-"""
+""" + "\n".join(_widget(name, *widget) for name, widget in WIDGETS.items())
 
 
 @pytest.fixture(scope="module")

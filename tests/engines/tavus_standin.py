@@ -11,8 +11,7 @@ get, list, end, delete and send-app-message (``pal_id``/``face_id`` accepted bes
 ``max_concurrent`` live conversations exist. It records every request it
 receives, and a test can script the next answers::
 
-    standin = TavusStandIn(api_key="k")
-    with serve_app(standin.app) as url:
+    with served_standin(api_key="k") as (standin, url):
         standin.answer_next(429, {"message": "slow down"}, headers={"Retry-After": "7"})
         standin.answer_next(delay_s=1.0)          # answers normally, but late
         standin.answer_next(close=True)           # drops the connection mid-answer
@@ -27,6 +26,8 @@ import collections
 import itertools
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,8 +48,9 @@ from tests.engines.upstream_contract import (
     OUTSIDE_MEETING_FIELDS,
     OUTSIDE_MEETING_PROPERTIES,
 )
+from tests.servers import serve_app
 
-__all__ = ["CONCURRENCY", "INVALID_ID", "INVALID_TOKEN", "TavusStandIn"]
+__all__ = ["CONCURRENCY", "INVALID_ID", "INVALID_TOKEN", "TavusStandIn", "served_standin"]
 
 
 @dataclass(frozen=True)
@@ -177,14 +179,19 @@ class TavusStandIn:
             answer["meeting_token"] = "eyJ" + secrets.token_urlsafe(24)
         return JSONResponse(answer)
 
-    async def _get(self, request: Request) -> Response:
-        early, _ = await self._intercept(request)
+    async def _known(self, request: Request) -> tuple[Response | None, Any, dict[str, Any]]:
+        """``_intercept``, then the conversation the path names; an unknown id is answered 400 here."""
+        early, body = await self._intercept(request)
         if early is not None:
-            return early
+            return early, body, {}
         conv = self.conversations.get(request.path_params["cid"])
         if conv is None:
-            return JSONResponse(INVALID_ID, status_code=400)
-        return JSONResponse(conv)
+            return JSONResponse(INVALID_ID, status_code=400), body, {}
+        return None, body, conv
+
+    async def _get(self, request: Request) -> Response:
+        early, _, conv = await self._known(request)
+        return early if early is not None else JSONResponse(conv)
 
     async def _list(self, request: Request) -> Response:
         early, _ = await self._intercept(request)
@@ -201,12 +208,9 @@ class TavusStandIn:
         return JSONResponse({"data": rows[start : start + limit], "total_count": len(rows)})
 
     async def _end(self, request: Request) -> Response:
-        early, _ = await self._intercept(request)
+        early, _, conv = await self._known(request)
         if early is not None:
             return early
-        conv = self.conversations.get(request.path_params["cid"])
-        if conv is None:
-            return JSONResponse(INVALID_ID, status_code=400)
         if conv["status"] == "ended":
             status, body = self.ended_answer
             return _answer(status, body, {})
@@ -215,12 +219,9 @@ class TavusStandIn:
         return Response(status_code=200)
 
     async def _app_message(self, request: Request) -> Response:
-        early, body = await self._intercept(request)
+        early, body, conv = await self._known(request)
         if early is not None:
             return early
-        conv = self.conversations.get(request.path_params["cid"])
-        if conv is None:
-            return JSONResponse(INVALID_ID, status_code=400)
         if conv["status"] != "active":
             return JSONResponse(NOT_ACTIVE, status_code=400)
         if not isinstance(body, dict) or body.get("message_type") != "conversation":
@@ -256,6 +257,14 @@ class TavusStandIn:
             # Tavus's hosted page for trying and sharing a conversation (not for embedding).
             doc["room_url"] = f"https://tavus.video/{cid}"
         return doc
+
+
+@contextmanager
+def served_standin(api_key: str = "standin-key", **options: Any) -> Iterator[tuple[TavusStandIn, str]]:
+    """A stand-in served on loopback for the block; yields it and its base URL."""
+    standin = TavusStandIn(api_key, **options)
+    with serve_app(standin.app) as url:
+        yield standin, url
 
 
 def _answer(status: int, body: Any, headers: dict[str, str]) -> Response:

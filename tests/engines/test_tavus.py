@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from tests.conftest import SERVER_KEY
-from tests.engines.tavus_standin import CONCURRENCY, INVALID_TOKEN, TavusStandIn
+from tests.engines.tavus_standin import CONCURRENCY, INVALID_TOKEN, TavusStandIn, served_standin
 from tests.engines.upstream_contract import APP_MESSAGE, NOT_ACTIVE
-from tests.servers import free_port, serve_app
+from tests.servers import free_port
 from widget_server.engines.base import CreateRequest
 from widget_server.engines.tavus import TavusEngine
 from widget_server.errors import EngineError
@@ -32,9 +32,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[TavusStandIn, str]]:
-    standin = TavusStandIn(api_key=API_KEY)
-    with serve_app(standin.app) as url:
-        yield standin, url
+    with served_standin(API_KEY) as served:
+        yield served
 
 
 @pytest.fixture
@@ -55,6 +54,18 @@ async def engine(standin: TavusStandIn, base_url: str) -> AsyncIterator[TavusEng
     await eng.aclose()
 
 
+FULL_PROPERTIES = {
+    "max_call_duration": 600,
+    "participant_left_timeout": 10,
+    "participant_absent_timeout": 60,
+    "enable_recording": True,
+    "recording_s3_bucket_name": "calls",
+    "recording_s3_bucket_region": "eu-west-1",
+    "aws_assume_role_arn": "arn:aws:iam::123456789012:role/tavus",
+    "enable_closed_captions": True,
+    "apply_greenscreen": False,
+    "language": "multilingual",
+}
 FULL_REQUEST = CreateRequest(
     replica_id="r79e1c033f",
     persona_id="p5317866",
@@ -66,18 +77,7 @@ FULL_REQUEST = CreateRequest(
     require_auth=True,
     max_participants=2,
     test_mode=False,
-    properties={
-        "max_call_duration": 600,
-        "participant_left_timeout": 10,
-        "participant_absent_timeout": 60,
-        "enable_recording": True,
-        "recording_s3_bucket_name": "calls",
-        "recording_s3_bucket_region": "eu-west-1",
-        "aws_assume_role_arn": "arn:aws:iam::123456789012:role/tavus",
-        "enable_closed_captions": True,
-        "apply_greenscreen": False,
-        "language": "multilingual",
-    },
+    properties=dict(FULL_PROPERTIES),  # a copy: the body is checked against the original
 )
 
 
@@ -99,18 +99,7 @@ async def test_create_sends_the_exact_body(engine: TavusEngine, standin: TavusSt
         "max_participants": 2,
         "audio_only": True,
         "require_auth": True,
-        "properties": {
-            "max_call_duration": 600,
-            "participant_left_timeout": 10,
-            "participant_absent_timeout": 60,
-            "enable_recording": True,
-            "recording_s3_bucket_name": "calls",
-            "recording_s3_bucket_region": "eu-west-1",
-            "aws_assume_role_arn": "arn:aws:iam::123456789012:role/tavus",
-            "enable_closed_captions": True,
-            "apply_greenscreen": False,
-            "language": "multilingual",
-        },
+        "properties": FULL_PROPERTIES,
     }
 
 

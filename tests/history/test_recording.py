@@ -16,8 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.conftest import ENGINE_KEY, HOST_ORIGIN, SERVER_KEY, FakeClock
-from tests.engines.tavus_standin import TavusStandIn
-from tests.servers import serve_app
+from tests.engines.tavus_standin import TavusStandIn, served_standin
 from widget_server.app import create_app
 from widget_server.clock import iso
 from widget_server.history import History
@@ -32,9 +31,8 @@ QUIET = {"lifecycle": {"sweep_interval_s": 60, "reconcile_interval_s": 3600}}
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[tuple[TavusStandIn, str]]:
-    engine = TavusStandIn(api_key=ENGINE_KEY)
-    with serve_app(engine.app) as url:
-        yield engine, url
+    with served_standin(ENGINE_KEY) as served:
+        yield served
 
 
 @contextlib.asynccontextmanager

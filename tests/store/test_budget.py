@@ -16,6 +16,7 @@ import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.store.stores import opened
 from widget_server.store import ConversationRecord, Store, open_store
 from widget_server.store.base import LIVE
 from widget_server.store.redis import RedisStore
@@ -136,9 +137,7 @@ def test_seconds_used_equals_the_old_scan(kind: str, request: pytest.FixtureRequ
     url = fresh_url(kind, request, tmp_path)
 
     async def check() -> None:
-        store = open_store(url)
-        await store.open()
-        try:
+        async with opened(open_store(url)) as store:
             records = await play(store, history)
             for widget in ("w", "v", "unknown"):
                 for off in now_offsets:
@@ -151,8 +150,6 @@ def test_seconds_used_equals_the_old_scan(kind: str, request: pytest.FixtureRequ
                     for since in (D + 1234.5, D - 3 * DAY, now + 1):
                         got = await store.seconds_used(widget, since, now)
                         assert got == pytest.approx(scan(records, widget, since, now, look_back), abs=1e-5)
-        finally:
-            await store.close()
 
     asyncio.run(check())
 
@@ -161,9 +158,7 @@ def test_seconds_used_equals_the_old_scan(kind: str, request: pytest.FixtureRequ
 @pytest.mark.parametrize("kind", STORES)
 async def test_ending_across_midnight_and_adopting_a_failed_one(kind: str, request: pytest.FixtureRequest,
                                                                tmp_path: Path) -> None:
-    store = open_store(fresh_url(kind, request, tmp_path))
-    await store.open()
-    try:
+    async with opened(open_store(fresh_url(kind, request, tmp_path))) as store:
         await store.insert(rec("a", "w", D - 3600))            # yesterday 1 h, today 0.5 h
         await store.finish("a", "ended", "x", D + 1800)
         await store.insert(rec("b", "w", D + 100))
@@ -177,8 +172,6 @@ async def test_ending_across_midnight_and_adopting_a_failed_one(kind: str, reque
         assert await store.mark_lost("d")                             # lost: still counts, as before
         assert await store.seconds_used("w", D, D + 5000) == pytest.approx(1800 + 300 + 2 * 1000)
         assert await store.seconds_used("v", D, D + 5000) == 0
-    finally:
-        await store.close()
 
 
 # --- databases made by the previous version --------------------------------------------------------
@@ -260,9 +253,7 @@ async def test_an_old_sqlite_database_reports_the_same_use(tmp_path: Path) -> No
     before = [old_sqlite_used(path, *q) for q in queries]
     assert before[0] == pytest.approx(600 + 300 + 600 + 1000 + 900)
 
-    store = SqliteStore(str(path))
-    await store.open()
-    try:
+    async with opened(SqliteStore(str(path))) as store:
         assert [await store.seconds_used(*q) for q in queries] == pytest.approx(before)
         # an instance still on the old version ends one on the same file: the triggers book it
         old = sqlite3.connect(path, isolation_level=None)
@@ -273,14 +264,8 @@ async def test_an_old_sqlite_database_reports_the_same_use(tmp_path: Path) -> No
         after = [old_sqlite_used(path, *q) for q in queries]
         assert after[0] == pytest.approx(before[0] - 1000 + 500 - 900 + 600)
         assert [await store.seconds_used(*q) for q in queries] == pytest.approx(after)
-    finally:
-        await store.close()
-    reopened = SqliteStore(str(path))   # the totals are built once, not again at every open
-    await reopened.open()
-    try:
+    async with opened(SqliteStore(str(path))) as reopened:  # the totals are built once, not again at every open
         assert [await reopened.seconds_used(*q) for q in queries] == pytest.approx(after)
-    finally:
-        await reopened.close()
 
 
 def old_redis_write(r: sync_redis.Redis, local_id: str, widget: str, status: str, created: float,
@@ -300,28 +285,23 @@ def old_redis_write(r: sync_redis.Redis, local_id: str, widget: str, status: str
 @pytest.mark.anyio
 @pytest.mark.redis
 async def test_an_old_redis_database_reports_the_same_use(redis_url: str) -> None:
-    r = sync_redis.Redis.from_url(redis_url, decode_responses=True)
-    for local_id, widget, status, created, ended in OLD_ROWS:
-        old_redis_write(r, local_id, widget, status, created, ended)
-    store = RedisStore(redis_url)
-    await store.open()
-    try:
-        records = [x for x in [await store.by_local(row[0]) for row in OLD_ROWS] if x is not None]
-        for widget in ("w", "v"):
-            for since in (D, D - DAY):
-                expected = scan(records, widget, since, D + 5000)
-                assert await store.seconds_used(widget, since, D + 5000) == pytest.approx(expected)
-        # one created by this version and ended by an instance still on the old one
-        await store.insert(rec("n1", "w", D + 4200))
-        r.hset("ws:conv:n1", mapping={"status": "ended", "end_reason": "x", "ended_at": repr(D + 4300)})
-        r.srem("ws:live", "n1")
-        records.append(rec("n1", "w", D + 4200, "ended", D + 4300))
-        for _ in range(2):  # the first read books it and drops it from the open set
-            assert await store.seconds_used("w", D, D + 5000) == pytest.approx(scan(records, "w", D, D + 5000))
-        assert not r.sismember("ws:open:w", "n1")
-    finally:
-        await store.close()
-        r.close()
+    with sync_redis.Redis.from_url(redis_url, decode_responses=True) as r:
+        for local_id, widget, status, created, ended in OLD_ROWS:
+            old_redis_write(r, local_id, widget, status, created, ended)
+        async with opened(RedisStore(redis_url)) as store:
+            records = [x for x in [await store.by_local(row[0]) for row in OLD_ROWS] if x is not None]
+            for widget in ("w", "v"):
+                for since in (D, D - DAY):
+                    expected = scan(records, widget, since, D + 5000)
+                    assert await store.seconds_used(widget, since, D + 5000) == pytest.approx(expected)
+            # one created by this version and ended by an instance still on the old one
+            await store.insert(rec("n1", "w", D + 4200))
+            r.hset("ws:conv:n1", mapping={"status": "ended", "end_reason": "x", "ended_at": repr(D + 4300)})
+            r.srem("ws:live", "n1")
+            records.append(rec("n1", "w", D + 4200, "ended", D + 4300))
+            for _ in range(2):  # the first read books it and drops it from the open set
+                assert await store.seconds_used("w", D, D + 5000) == pytest.approx(scan(records, "w", D, D + 5000))
+            assert not r.sismember("ws:open:w", "n1")
 
 
 # --- the cost does not grow with history -------------------------------------------------------------
@@ -424,9 +404,7 @@ async def test_redis_budget_reads_only_the_live_records(redis_url: str) -> None:
 
 @pytest.mark.anyio
 async def test_old_sqlite_day_totals_are_deleted(tmp_path: Path) -> None:
-    store = SqliteStore(str(tmp_path / "p.db"))
-    await store.open()
-    try:
+    async with opened(SqliteStore(str(tmp_path / "p.db"))) as store:
         for day in range(8):
             await store.insert(rec(f"d{day}", "w", D + day * DAY + 10))
             await store.finish(f"d{day}", "ended", "x", D + day * DAY + 70)
@@ -436,24 +414,17 @@ async def test_old_sqlite_day_totals_are_deleted(tmp_path: Path) -> None:
         assert days == [int(D) + k * DAY for k in range(3, 8)]       # the last day and the 4 before it
         assert await store.seconds_used("w", D + 7 * DAY, D + 7 * DAY + 100) == pytest.approx(60)
         assert store.db.execute("SELECT COUNT(*) FROM budget_days WHERE widget = 'v'").fetchone()[0] == 1
-    finally:
-        await store.close()
 
 
 @pytest.mark.anyio
 @pytest.mark.redis
 async def test_redis_day_totals_expire(redis_url: str) -> None:
-    store = RedisStore(redis_url)
-    await store.open()
-    r = sync_redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        await store.insert(rec("a", "w", D - 60))
-        await store.finish("a", "ended", "x", D + 60)
-        await store.insert(rec("b", "w", D - 60, "ended", D + 30))
-        keys = sorted(r.scan_iter("ws:used:*"))
-        assert keys == [f"ws:used:w:{int(D) - DAY}", f"ws:used:w:{int(D)}"]
-        assert all(0 < r.ttl(k) <= 5 * DAY for k in keys)
-        assert float(r.get(f"ws:used:w:{int(D)}") or 0) == pytest.approx(90)
-    finally:
-        await store.close()
-        r.close()
+    async with opened(RedisStore(redis_url)) as store:
+        with sync_redis.Redis.from_url(redis_url, decode_responses=True) as r:
+            await store.insert(rec("a", "w", D - 60))
+            await store.finish("a", "ended", "x", D + 60)
+            await store.insert(rec("b", "w", D - 60, "ended", D + 30))
+            keys = sorted(r.scan_iter("ws:used:*"))
+            assert keys == [f"ws:used:w:{int(D) - DAY}", f"ws:used:w:{int(D)}"]
+            assert all(0 < r.ttl(k) <= 5 * DAY for k in keys)
+            assert float(r.get(f"ws:used:w:{int(D)}") or 0) == pytest.approx(90)

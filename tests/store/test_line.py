@@ -24,6 +24,17 @@ async def fill(store: Store, n: int, limit: int = 1) -> None:  # noqa: F811
         assert await store.line_enter(entry(f"q_fill{i}"), limit, f"l_fill{i}", LEASE, 20, T0) == 0
 
 
+async def line_up(store: Store, *queue_ids: str) -> None:  # noqa: F811
+    for queue_id in queue_ids:
+        await store.line_enter(entry(queue_id), 1, "x", LEASE, 20, T0)
+
+
+async def free_the_slot(store: Store, at: float) -> None:  # noqa: F811
+    """The conversation ``fill(store, 1)`` holds the slot for ends at ``at``."""
+    await store.insert(rec("l_fill0"))
+    await store.finish("l_fill0", "ended", "done", at)
+
+
 async def test_enter_takes_a_free_slot_then_lines_up_in_order(store: Store) -> None:  # noqa: F811
     assert await store.line_enter(entry("q0"), 1, "l0", LEASE, 3, T0) == 0
     assert await store.live_slots("w", T0) == 1
@@ -40,8 +51,7 @@ async def test_enter_takes_a_free_slot_then_lines_up_in_order(store: Store) -> N
 async def test_a_newcomer_never_takes_a_slot_while_someone_waits(store: Store) -> None:  # noqa: F811
     await fill(store, 1)
     assert await store.line_enter(entry("q1"), 1, "l1", LEASE, 20, T0) == 1
-    await store.insert(rec("l_fill0"))
-    await store.finish("l_fill0", "ended", "done", T0 + 1)  # the slot is free, the line not yet advanced
+    await free_the_slot(store, T0 + 1)  # the slot is free, the line not yet advanced
     assert not await store.acquire_slot("w", 1, "l_new", LEASE, T0 + 1)
     assert await store.line_enter(entry("q2", T0 + 1), 1, "l2", LEASE, 20, T0 + 1) == 2
     assert await store.line_advance("w", 1, T0 + 31, T0 + 1) == ["q1"]  # the head, and only the head
@@ -76,10 +86,8 @@ async def test_claim_serve_and_the_cap_holds(store: Store) -> None:  # noqa: F81
 
 async def test_engine_refusal_puts_the_visitor_back_at_the_head(store: Store) -> None:  # noqa: F811
     await fill(store, 1)
-    await store.line_enter(entry("q0"), 1, "x", LEASE, 20, T0)
-    await store.line_enter(entry("q1"), 1, "x", LEASE, 20, T0)
-    await store.insert(rec("l_fill0"))
-    await store.finish("l_fill0", "ended", "done", T0 + 1)
+    await line_up(store, "q0", "q1")
+    await free_the_slot(store, T0 + 1)
     assert await store.line_advance("w", 1, T0 + 31, T0 + 1) == ["q0"]
     assert await store.line_claim("w", "q0", "l_q0", LEASE, T0 + 60, T0 + 2)
     await store.insert(rec("l_q0"))
@@ -94,16 +102,14 @@ async def test_engine_refusal_puts_the_visitor_back_at_the_head(store: Store) ->
 
 async def test_time_runs_out_presence_turn_and_wait(store: Store) -> None:  # noqa: F811
     await fill(store, 1)
-    await store.line_enter(entry("q_gone"), 1, "x", LEASE, 20, T0)
-    await store.line_enter(entry("q_turn"), 1, "x", LEASE, 20, T0)
+    await line_up(store, "q_gone", "q_turn")
     await store.line_enter(entry("q_wait", wait=100), 1, "x", LEASE, 20, T0)
     await store.line_enter(entry("q_stay", wait=1000), 1, "x", LEASE, 20, T0)
     for t in range(10, 100, 10):  # q_gone stops heartbeating; the others beat
         for q in ("q_turn", "q_wait", "q_stay"):
             place = await store.line_touch("w", q, T0 + t + 20, T0 + t)
     assert place.position == 3 and (await store.line_place("w", "q_gone", T0 + 90)).reason == "gone"
-    await store.insert(rec("l_fill0"))
-    await store.finish("l_fill0", "ended", "done", T0 + 90)
+    await free_the_slot(store, T0 + 90)
     assert await store.line_advance("w", 1, T0 + 120, T0 + 90) == ["q_turn"]
     # q_turn never confirms: past its turn window the slot goes on; q_wait's ticket expired meanwhile
     for q in ("q_turn", "q_wait", "q_stay"):
@@ -119,10 +125,8 @@ async def test_time_runs_out_presence_turn_and_wait(store: Store) -> None:  # no
 async def test_a_lapsed_claim_gives_the_place_back(store: Store) -> None:  # noqa: F811
     """The instance running the head's create died: past the claim's lease the head is the head again."""
     await fill(store, 1)
-    await store.line_enter(entry("q0"), 1, "x", LEASE, 20, T0)
-    await store.line_enter(entry("q1"), 1, "x", LEASE, 20, T0)
-    await store.insert(rec("l_fill0"))
-    await store.finish("l_fill0", "ended", "done", T0 + 1)
+    await line_up(store, "q0", "q1")
+    await free_the_slot(store, T0 + 1)
     await store.line_advance("w", 1, T0 + 31, T0 + 1)
     assert await store.line_claim("w", "q0", "l_dead", T0 + 15, T0 + 10, T0 + 2)
     place = await store.line_touch("w", "q1", T0 + 40, T0 + 11)
@@ -146,8 +150,7 @@ async def test_entries_read_the_line_in_order_without_payloads(store: Store) -> 
     assert [(e.queue_id, e.widget, e.state, e.joined_at, e.seen_until, e.wait_until, e.payload) for e in shown] == [
         (q, "w", "waiting", T0 + i, T0 + i + 20, T0 + i + 600, "") for i, q in enumerate(("q_a", "q_b", "q_c"))]
     assert shown[0].seq < shown[1].seq < shown[2].seq
-    await store.insert(rec("l_fill0"))
-    await store.finish("l_fill0", "ended", "done", T0 + 5)
+    await free_the_slot(store, T0 + 5)
     assert await store.line_advance("w", 1, T0 + 35, T0 + 5) == ["q_a"]
     assert await store.line_leave("w", "q_b", "left", T0 + 6)
     shown = await store.line_entries("w", T0 + 15)

@@ -9,6 +9,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import base_config, deep_merge
+from tests.store.stores import opened
 from widget_server.settings import parse_settings
 from widget_server.store.base import ConversationRecord
 from widget_server.store.redis import RedisStore
@@ -64,26 +65,16 @@ def _record(local_id: str) -> ConversationRecord:
 @pytest.mark.redis
 @pytest.mark.anyio
 async def test_sentinel_url_reaches_the_master_the_sentinel_names(redis_url: str, sentinel_service: str) -> None:
-    via_sentinel, direct = RedisStore(sentinel_service), RedisStore(redis_url)
-    await via_sentinel.open()
-    await direct.open()
-    try:
+    async with opened(RedisStore(sentinel_service)) as via_sentinel, opened(RedisStore(redis_url)) as direct:
         await via_sentinel.insert(_record("l_sentinel"))
         assert await direct.by_local("l_sentinel") == _record("l_sentinel")
-    finally:
-        await via_sentinel.close()
-        await direct.close()
 
 
 @pytest.mark.redis
 @pytest.mark.anyio
 async def test_tls_verifies_the_server_certificate(redis_tls_service: str) -> None:
-    trusting = RedisStore(redis_tls_service)
-    await trusting.open()
-    try:
+    async with opened(RedisStore(redis_tls_service)) as trusting:
         assert await trusting.ping()
-    finally:
-        await trusting.close()
     # Without the throwaway CA the certificate is not trusted: no connection.
     untrusting = RedisStore(redis_tls_service.split("?")[0])
     with pytest.raises(RedisConnectionError) as info:

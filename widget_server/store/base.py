@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 # "lost": the engine may have created it but its answer never came; it keeps its
 # slot until the reconciler has found it at the engine (and ended it) or not.
@@ -21,6 +23,13 @@ DAY = 86400
 # lets them expire).
 KEEP_DAYS = 4
 SPAN_DAYS = KEEP_DAYS + 1
+
+
+def require_open(handle: T | None) -> T:
+    """A store's connection, once ``open()`` has made it: ``return require_open(self._db)``."""
+    if handle is None:
+        raise RuntimeError("store is not open")
+    return handle
 
 
 def day_start(ts: float) -> int:

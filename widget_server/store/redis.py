@@ -41,6 +41,7 @@ from widget_server.store.base import (
     day_parts,
     day_start,
     fixed_window,
+    require_open,
 )
 from widget_server.store.redis_line import LINE_LUA, LINE_SCRIPTS, RedisLine
 from widget_server.store.urls import parse_store_url
@@ -361,9 +362,7 @@ class RedisStore(RedisLine):
 
     @property
     def r(self) -> aioredis.Redis:
-        if self._r is None:
-            raise RuntimeError("store is not open")
-        return self._r
+        return require_open(self._r)
 
     async def open(self) -> None:
         if self._r is not None:

@@ -28,6 +28,7 @@ from widget_server.store.base import (
     OutboxItem,
     booked_day,
     fixed_window,
+    require_open,
 )
 from widget_server.store.sqlite_line import LINE_SCHEMA, SqliteLine, waiting_in_line
 
@@ -215,9 +216,7 @@ class SqliteStore(SqliteLine):
 
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("store is not open")
-        return self._db
+        return require_open(self._db)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -241,6 +240,18 @@ class SqliteStore(SqliteLine):
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _update(self, sql: str, args: tuple[Any, ...], outbox: OutboxItem | None, *,
+                ending: str | None = None) -> bool:
+        """One conditional UPDATE of a conversation, and ``outbox`` queued if it changed the row, in one
+        transaction; ``ending``: the holder whose slot goes too (whether or not the row changed)."""
+        with self._tx() as db:
+            changed = db.execute(sql, args).rowcount == 1
+            if ending is not None:
+                db.execute("DELETE FROM slots WHERE holder = ?", (ending,))
+            if changed:
+                _queue(db, outbox)
+            return changed
 
     async def acquire_slot(self, widget: str, limit: int, holder: str, lease_until: float, now: float,
                            record: ConversationRecord | None = None) -> bool:
@@ -276,15 +287,10 @@ class SqliteStore(SqliteLine):
 
     async def activate(self, local_id: str, conversation_id: str, conversation_url: str,
                        outbox: OutboxItem | None = None) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE conversations SET conversation_id = ?, conversation_url = ?, status = 'active' "
-                "WHERE local_id = ? AND status = 'creating'",
-                (conversation_id, conversation_url, local_id),
-            )
-            if cur.rowcount == 1:
-                _queue(db, outbox)
-            return cur.rowcount == 1
+        return self._update(
+            "UPDATE conversations SET conversation_id = ?, conversation_url = ?, status = 'active' "
+            "WHERE local_id = ? AND status = 'creating'",
+            (conversation_id, conversation_url, local_id), outbox)
 
     async def mark_lost(self, local_id: str) -> bool:
         cur = self.db.execute(
@@ -302,12 +308,8 @@ class SqliteStore(SqliteLine):
         return self._one("SELECT * FROM conversations WHERE local_id = ?", (local_id,))
 
     async def mark_started(self, local_id: str, at: float, outbox: OutboxItem | None = None) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE conversations SET started_at = ? WHERE local_id = ? AND started_at IS NULL", (at, local_id))
-            if cur.rowcount == 1:
-                _queue(db, outbox)
-            return cur.rowcount == 1
+        return self._update(
+            "UPDATE conversations SET started_at = ? WHERE local_id = ? AND started_at IS NULL", (at, local_id), outbox)
 
     async def touch(self, local_id: str, at: float) -> bool:
         cur = self.db.execute(
@@ -317,39 +319,21 @@ class SqliteStore(SqliteLine):
 
     async def finish(self, local_id: str, status: str, reason: str, at: float,
                      outbox: OutboxItem | None = None) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE conversations SET status = ?, end_reason = ?, ended_at = ? "
-                f"WHERE local_id = ? AND status IN {_LIVE_IN}",
-                (status, reason, at, local_id),
-            )
-            changed = cur.rowcount == 1
-            db.execute("DELETE FROM slots WHERE holder = ?", (local_id,))
-            if changed:
-                _queue(db, outbox)
-            return changed
+        return self._update(
+            f"UPDATE conversations SET status = ?, end_reason = ?, ended_at = ? "
+            f"WHERE local_id = ? AND status IN {_LIVE_IN}",
+            (status, reason, at, local_id), outbox, ending=local_id)
 
     async def adopt(self, local_id: str, conversation_id: str, reason: str, at: float,
                     outbox: OutboxItem | None = None) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                "UPDATE conversations SET status = 'ended', conversation_id = COALESCE(conversation_id, ?), "
-                "end_reason = ?, ended_at = ? WHERE local_id = ? AND status IN ('creating', 'lost', 'failed')",
-                (conversation_id, reason, at, local_id),
-            )
-            changed = cur.rowcount == 1
-            db.execute("DELETE FROM slots WHERE holder = ?", (local_id,))
-            if changed:
-                _queue(db, outbox)
-            return changed
+        return self._update(
+            "UPDATE conversations SET status = 'ended', conversation_id = COALESCE(conversation_id, ?), "
+            "end_reason = ?, ended_at = ? WHERE local_id = ? AND status IN ('creating', 'lost', 'failed')",
+            (conversation_id, reason, at, local_id), outbox, ending=local_id)
 
     async def rate(self, local_id: str, rating: str, outbox: OutboxItem | None = None) -> bool:
-        with self._tx() as db:
-            cur = db.execute("UPDATE conversations SET rating = ? WHERE local_id = ? AND rating IS NULL "
-                             "AND status = 'ended'", (rating, local_id))
-            if cur.rowcount == 1:
-                _queue(db, outbox)
-            return cur.rowcount == 1
+        return self._update("UPDATE conversations SET rating = ? WHERE local_id = ? AND rating IS NULL "
+                            "AND status = 'ended'", (rating, local_id), outbox)
 
     def _many(self, sql: str, args: tuple[Any, ...]) -> list[ConversationRecord]:
         return [ConversationRecord(**{k: r[k] for k in _COLUMNS}) for r in self.db.execute(sql, args).fetchall()]

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from widget_server.testing import procs
+from widget_server.testing.config import server_config
 from widget_server.tokens import Signer
 
 SECRET = "line_secret_0123456789abcdef"
@@ -29,19 +30,8 @@ WIDGET = "line"
 
 
 def _config(public_url: str, store: str, sandbox: str, slots: int, grace_s: float) -> str:
-    return f"""
-[server]
-public_url = "{public_url}"
-secret_key = "{SECRET}"
-store = "{store}"
-server_keys = ["{SERVER_KEY}"]
-
-[engine]
-kind = "tavus"
-base_url = "{sandbox}"
-api_key = "line-engine-key"
-timeout_s = 5
-
+    return server_config(public_url=public_url, secret_key=SECRET, server_key=SERVER_KEY, store=store,
+                         engine_url=sandbox, engine_key="line-engine-key", engine_timeout_s=5) + f"""
 [lifecycle]
 heartbeat_grace_s = {grace_s}
 sweep_interval_s = 0.2
