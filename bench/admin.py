@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.history import END, WIDGETS, fill, timed
+from bench.procs import print_figures
 from widget_server.admin.auth import hash_password
 from widget_server.app import create_app
 from widget_server.history.base import DAY, HOUR, RefusalCount, Retention
@@ -145,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = asyncio.run(run(Path(tmp), args.rows, args.repeat, url))
         else:
             out = asyncio.run(run(Path(tmp), args.rows, args.repeat))
-    width = max(len(f) for f, _, _ in out)
-    for figure, value, unit in out:
-        print(f"{figure:{width}}  {value:>16} {unit}")
+    print_figures(out)
     return 0
 
 

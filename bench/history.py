@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.procs import print_figures
 from widget_server.history import LedgerQuery, open_history
 from widget_server.history.base import DAY, day_parts
 from widget_server.history.schema import conversations, days
@@ -223,9 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(measure(url, args.rows, "postgresql", out))
         if "redis" not in skip:
             asyncio.run(redis_memory(tmp, args.redis_rows, out))
-    width = max(len(f) for f, _, _ in out)
-    for figure, value, unit in out:
-        print(f"{figure:{width}}  {value:>22} {unit}")
+    print_figures(out, 22)
     return 0
 
 

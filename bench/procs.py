@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,3 +227,10 @@ def wrk_many(urls: list[str], seconds: float, auth: str = "", *, connections: in
     runs = [parse_wrk(p.communicate()[0]) for p in procs]
     return WrkRun(sum(r.rps for r in runs), max(r.p50_ms for r in runs), max(r.p99_ms for r in runs),
                   sum(r.requests for r in runs), sum(r.errors for r in runs))
+
+
+def print_figures(out: Sequence[tuple[str, object, str]], value_width: int = 16) -> None:
+    """``figure  value unit`` lines, the figures' names aligned (the history and console benches)."""
+    width = max(len(f) for f, _, _ in out)
+    for figure, value, unit in out:
+        print(f"{figure:{width}}  {value!s:>{value_width}} {unit}")

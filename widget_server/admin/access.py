@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import Literal
 from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
@@ -52,11 +53,17 @@ async def session_operator(request: Request, c: Context) -> Operator | None:
     return operator
 
 
+def set_cookie(c: Context, response: Response, name: str, value: str, *, max_age: int, path: str,
+               samesite: Literal["strict", "lax"] = "strict") -> None:
+    """Every console cookie: HttpOnly, Secure when the public URL is https, SameSite Strict unless told."""
+    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True,
+                        secure=c.settings.server.public_url.startswith("https://"), samesite=samesite)
+
+
 def set_session_cookie(c: Context, response: Response, value: str) -> None:
     admin = c.settings.admin
     assert admin is not None
-    response.set_cookie(COOKIE, value, max_age=int(admin.session_max_s), path="/", httponly=True,
-                        secure=c.settings.server.public_url.startswith("https://"), samesite="strict")
+    set_cookie(c, response, COOKIE, value, max_age=int(admin.session_max_s), path="/")
 
 
 def _refresh(c: Context, operator: Operator, response: Response) -> Response:

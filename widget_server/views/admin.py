@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from widget_server.admin import reports
-from widget_server.admin.access import console_on, form, page, session_operator, set_session_cookie
+from widget_server.admin.access import console_on, form, page, session_operator, set_cookie, set_session_cookie
 from widget_server.admin.actions import end_conversation, find, history_or_503, ledger_query, replay_webhook
 from widget_server.admin.auth import COOKIE, LOGIN_COOKIE, Operator, login_limit_keys
 from widget_server.admin.oidc import COOKIE as OIDC_COOKIE
@@ -58,8 +58,7 @@ def _login_form(c: Context, request: Request, status: int = 200, message: str = 
     response = render(c, "login.html", status, login_csrf=c.admin_auth.csrf(c.settings, "login:" + nonce),
                       next=_safe_next(request.query_params.get("next")), message=message, title="Sign in",
                       oidc=admin.oidc if admin.oidc.enabled else None, passwords=bool(admin.users))
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path="/admin/login", httponly=True,
-                        secure=c.settings.server.public_url.startswith("https://"), samesite="strict")
+    set_cookie(c, response, LOGIN_COOKIE, nonce, max_age=3600, path="/admin/login")
     return response
 
 
@@ -118,8 +117,7 @@ async def oidc_start(request: Request) -> Response:
         return _login_form(c, request, 502, f"Single sign-on is unavailable: {err}")
     response = RedirectResponse(url, status_code=303)
     # Lax, not Strict: the provider's redirect back is a navigation from another site
-    response.set_cookie(OIDC_COOKIE, flow, max_age=600, path="/admin/oidc", httponly=True,
-                        secure=c.settings.server.public_url.startswith("https://"), samesite="lax")
+    set_cookie(c, response, OIDC_COOKIE, flow, max_age=600, path="/admin/oidc", samesite="lax")
     return response
 
 
