@@ -26,7 +26,7 @@ NAMES = {"english": "en", "spanish": "es", "french": "fr", "german": "de", "port
 
 # Words of screens few visitors see (the waiting line, a device refused mid-call), left out of the English inlined
 # in the page; static/call/i18n.js `more` fetches them with the module that needs them.
-DEFERRED = ("line_", "device_", "page_")  # page_: the server's own pages (never the frame's script)
+DEFERRED = ("line_", "device_", "refusal_page_")  # refusal_page_: the server's "not available here" page
 
 
 def languages() -> tuple[str, ...]:

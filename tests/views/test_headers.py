@@ -51,7 +51,7 @@ async def test_the_refusal_page_speaks_the_visitors_language(
     r = await client.get("/w/support?origin=https://evil.test", headers={"Accept-Language": "xx, de;q=0"})
     assert '<html lang="en" dir="ltr">' in r.text and "Not available here" in r.text
     fixed = await client_for(make_settings({"widgets": {"support": {
-        "ui_language": "fr", "texts": {"page_not_here_text": "Pas ici, désolé."}}}}))
+        "ui_language": "fr", "texts": {"refusal_page_text": "Pas ici, désolé."}}}}))
     r = await fixed.get("/w/support?origin=https://evil.test", headers={"Accept-Language": "de"})
     assert '<html lang="fr" dir="ltr">' in r.text and "Indisponible ici" in r.text and "Pas ici, désolé." in r.text
 

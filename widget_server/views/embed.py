@@ -113,8 +113,8 @@ async def frame_page(request: Request) -> Response:
     if origin is None:
         code = i18n.choose(widget.ui_language, widget.language, request.headers.get("accept-language", ""))
         words = i18n.strings_for(code, dict(widget.texts))
-        return _page(c, "error.html", 403, headers, title=words["page_not_here_title"],
-                     message=words["page_not_here_text"], nonce=nonce, lang=code,
+        return _page(c, "error.html", 403, headers, title=words["refusal_page_title"],
+                     message=words["refusal_page_text"], nonce=nonce, lang=code,
                      dir="rtl" if code in i18n.RTL else "ltr")
     config = public_config(c, widget)
     # English (with the widget's own texts) is rendered into the page, but for the words of rarer screens (the
