@@ -167,7 +167,7 @@ class WidgetApp(Starlette):
 
     ctx: Context
     routes_by_endpoint: dict[Any, str]
-    edge: Edge | None = None
+    edge: Edge
 
     def build_middleware_stack(self) -> Any:
         # Outside Starlette's error middleware, so that its 500 answers carry the request id too.

@@ -46,7 +46,7 @@ def shutdown_problem() -> Problem:
 
 class TracingMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: dict[Any, str],
-                 draining: Callable[[], bool], edge: Edge | None = None) -> None:
+                 draining: Callable[[], bool], edge: Edge) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes  # endpoint (or mounted app) -> the route's path template
@@ -61,10 +61,7 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         edge = self.edge
-        extra: list[tuple[bytes, bytes]] = []
-        preflight = None
-        if edge is not None:
-            extra, preflight = edge.extra(scope)
+        extra, preflight = edge.extra(scope)
         given = request_header(scope, HEADER)
         rid = given.decode() if given is not None and SANE_ID.match(given) else (
             f"{self._prefix}{next(self._made) & 0xFFFFFFFF:08x}")
@@ -77,12 +74,11 @@ class TracingMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":  # each answer's own dict: changed in place
                 status = message["status"]
-                headers = message.get("headers") or []
-                message["headers"] = edge.add(headers, extra) if edge is not None else [*headers, *extra]
+                message["headers"] = edge.add(message.get("headers") or [], extra)
             await send(message)
 
         try:
-            if preflight is not None and edge is not None:  # a CORS preflight some widget allows: answered here
+            if preflight is not None:  # a CORS preflight some widget allows: answered here
                 await edge.preflight(preflight, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)

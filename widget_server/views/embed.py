@@ -119,7 +119,7 @@ async def frame_page(request: Request) -> Response:
     config = public_config(c, widget)
     # English (with the widget's own texts) is rendered into the page, but for the words of rarer screens (the
     # waiting line's), fetched with their module; the other catalogs are fetched when chosen.
-    strings = {**i18n.english(), **config["texts"]}
+    strings = i18n.strings_for(i18n.REFERENCE, config["texts"])
     inline = {k: v for k, v in strings.items() if not k.startswith(i18n.DEFERRED) or k in config["texts"]}
     return _page(
         c, "frame.html", 200, headers,
