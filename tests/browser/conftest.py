@@ -358,12 +358,13 @@ def _matches(event: dict[str, Any], key: str, value: Any) -> bool:
     return bool(event.get(key) == value)
 
 
-def wait_event(page: Page, name: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+def wait_event(page: Page, name: str, timeout: float = 10.0, nth: int = 1, **match: Any) -> dict[str, Any]:
+    """The ``nth`` event called ``name`` whose fields match, waited for."""
     deadline = time.monotonic() + timeout
     while True:
-        for e in events(page):
-            if e["event"] == name and all(_matches(e, k, v) for k, v in match.items()):
-                return e
+        found = [e for e in events(page) if e["event"] == name and all(_matches(e, k, v) for k, v in match.items())]
+        if len(found) >= nth:
+            return found[nth - 1]
         if time.monotonic() > deadline:
             raise AssertionError(f"no {name} {match} event; got {json.dumps(events(page))[:2000]}")
         page.wait_for_timeout(50)

@@ -212,6 +212,9 @@ def test_mobile_viewport_full_screen_panel(browser: Any, host: Host, errors: Any
         shot(page, "mobile")
         page.locator("[data-cvi-widget=support] .close").tap()   # minimizes
         wait_event(page, "state", state="minimized")
+        # The bubble slides in (launcher.css cvi-in): a tap aimed while it moves can land beside End.
+        page.locator("[data-cvi-widget=support] .panel").evaluate(
+            "(panel) => Promise.all(panel.getAnimations().map((a) => a.finished))")
         frame.get_by_role("button", name="End", exact=True).tap()
         wait_event(page, "conversation.ended")
         page.evaluate("cvi('close')")

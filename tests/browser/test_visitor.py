@@ -135,10 +135,14 @@ def test_refused_media_creates_nothing_and_offers_a_fallback(
     assert "starting" not in host_states(page, "support")
     # Asking again is refused again, at once: still nothing at the engine.
     frame.get_by_role("button", name="Try again").click()
+    # The second refusal is its own error event: the lobby has its answer before the fallback is pressed.
+    assert wait_event(page, "error", nth=2)["code"] == code
     frame.locator("#lobby-status").wait_for()
     assert created_since(widget_server, before) == set()
     # The fallback joins without the refused device: one conversation, the one the visitor asked for.
-    frame.locator(".join button.primary").click()
+    primary = frame.locator(".join button.primary")
+    assert primary.inner_text() == offer
+    primary.click()
     started = wait_event(page, "conversation.started")
     assert created_since(widget_server, before) == {started["conversation_id"]}
     assert frame.locator("body").get_attribute("data-mode") == mode
