@@ -106,13 +106,14 @@ def section_latency(t: Table, stack: Stack, seconds: float, repeats: int, errors
 
 def section_throughput(t: Table, stack: Stack, seconds: float, repeats: int, errors: list[int]) -> None:
     """16 connections from wrk on the other core: requests per second at saturation."""
-    mint, json_, create, proxy = [], [], [], []
+    mint, json_, create, proxy, proxy_aio = [], [], [], [], []
     for _ in range(repeats):
         mint.append(wrk(stack.url(MINT), seconds, SERVER_KEY))
         json_.append(wrk(stack.bare_url("/json"), seconds))
         create.append(wrk(stack.url(CREATE), seconds, SERVER_KEY))
         proxy.append(wrk(stack.bare_url("/create"), seconds))
-    errors.extend(r.errors for r in mint + json_ + create + proxy)
+        proxy_aio.append(wrk(stack.bare_url("/create-aiohttp"), seconds))
+    errors.extend(r.errors for r in mint + json_ + create + proxy + proxy_aio)
     t.add("session mint throughput", [r.rps for r in mint], "req/s")
     t.add("bare Starlette JSON endpoint throughput", [r.rps for r in json_], "req/s")
     t.add("ratio mint / bare JSON", [ratio(a, b) for a, b in zip(mint, json_, strict=True)], "x", ">= 0.8",
@@ -121,6 +122,9 @@ def section_throughput(t: Table, stack: Stack, seconds: float, repeats: int, err
     t.add("bare proxy create throughput", [r.rps for r in proxy], "req/s")
     t.add("ratio create / bare proxy", [ratio(a, b) for a, b in zip(create, proxy, strict=True)], "x", ">= 0.7",
           lambda v: v >= 0.7)
+    # The same proxy on widget-server's engine client library: what widget-server's own work costs.
+    t.add("bare aiohttp proxy create throughput", [r.rps for r in proxy_aio], "req/s")
+    t.add("ratio create / bare aiohttp proxy", [ratio(a, b) for a, b in zip(create, proxy_aio, strict=True)], "x")
     t.add("create p50 / p99 under load: widget-server", [r.p50_ms for r in create], "ms",
           f"p99 {statistics.median(r.p99_ms for r in create):.1f} ms")
     t.add("create p50 / p99 under load: bare proxy", [r.p50_ms for r in proxy], "ms",

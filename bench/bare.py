@@ -1,8 +1,10 @@
-"""The baselines: a bare Starlette JSON endpoint and a bare Starlette + httpx proxy to the engine.
+"""The baselines: a bare Starlette JSON endpoint and bare Starlette proxies to the engine (httpx, aiohttp).
 
 Run as ``uvicorn bench.bare:app`` with BENCH_ENGINE_URL, BENCH_ENGINE_KEY and BENCH_CALLBACK_URL set.
 The proxy sends the engine the same body widget-server sends (callback URL included, so that the engine
-does the same work for both) and answers 201 with the engine's JSON; nothing else.
+does the same work for both) and answers 201 with the engine's JSON; nothing else. ``/create`` is the budget's
+baseline (httpx); ``/create-aiohttp`` uses widget-server's own engine client library, so the ratio against it is
+the cost of widget-server's own work alone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,6 +32,7 @@ BODY = {
                    "enable_closed_captions": True, "apply_greenscreen": False, "language": "english"},
 }
 client: httpx.AsyncClient | None = None
+session: aiohttp.ClientSession | None = None
 
 
 async def json_endpoint(request: Request) -> Response:
@@ -40,18 +45,29 @@ async def proxy_create(request: Request) -> Response:
     return JSONResponse(upstream.json(), status_code=201)
 
 
+async def proxy_create_aiohttp(request: Request) -> Response:
+    assert session is not None
+    async with session.post(ENGINE + "/v2/conversations", data=orjson.dumps(BODY),
+                            headers={"x-api-key": KEY, "content-type": "application/json"}) as upstream:
+        doc = orjson.loads(await upstream.read())
+    return JSONResponse(doc, status_code=201)
+
+
 async def healthz(request: Request) -> Response:
     return Response("ok")
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    global client
+    global client, session
     client = httpx.AsyncClient(base_url=ENGINE, headers={"x-api-key": KEY}, timeout=20)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
     yield
     await client.aclose()
+    await session.close()
 
 
 app = Starlette(routes=[Route("/json", json_endpoint, methods=["POST"]),
                         Route("/create", proxy_create, methods=["POST"]),
+                        Route("/create-aiohttp", proxy_create_aiohttp, methods=["POST"]),
                         Route("/healthz", healthz)], lifespan=lifespan)

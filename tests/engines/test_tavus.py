@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 
 from tests.conftest import SERVER_KEY
@@ -378,13 +378,13 @@ async def test_ids_that_could_reach_another_route_are_refused(
 
 
 @pytest.mark.anyio
-async def test_a_supplied_client_is_left_open(standin: TavusStandIn, base_url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        engine = TavusEngine(base_url, API_KEY, timeout_s=2, client=client)
+async def test_a_supplied_session_is_left_open(standin: TavusStandIn, base_url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        engine = TavusEngine(base_url, API_KEY, timeout_s=2, session=session)
         cid = standin.add()
         assert (await engine.get(cid)).conversation_id == cid
         await engine.aclose()
-        assert not client.is_closed
+        assert not session.closed
     assert standin.requests[0].headers["x-api-key"] == API_KEY
 
 
