@@ -106,18 +106,23 @@ def section_latency(t: Table, stack: Stack, seconds: float, repeats: int, errors
 
 def section_throughput(t: Table, stack: Stack, seconds: float, repeats: int, errors: list[int]) -> None:
     """16 connections from wrk on the other core: requests per second at saturation."""
-    mint, json_, create, proxy, proxy_aio = [], [], [], [], []
+    mint, json_, json_full, create, proxy, proxy_aio = [], [], [], [], [], []
     for _ in range(repeats):
         mint.append(wrk(stack.url(MINT), seconds, SERVER_KEY))
         json_.append(wrk(stack.bare_url("/json"), seconds))
+        json_full.append(wrk(stack.bare_url("/json-full"), seconds))
         create.append(wrk(stack.url(CREATE), seconds, SERVER_KEY))
         proxy.append(wrk(stack.bare_url("/create"), seconds))
         proxy_aio.append(wrk(stack.bare_url("/create-aiohttp"), seconds))
-    errors.extend(r.errors for r in mint + json_ + create + proxy + proxy_aio)
+    errors.extend(r.errors for r in mint + json_ + json_full + create + proxy + proxy_aio)
     t.add("session mint throughput", [r.rps for r in mint], "req/s")
     t.add("bare Starlette JSON endpoint throughput", [r.rps for r in json_], "req/s")
     t.add("ratio mint / bare JSON", [ratio(a, b) for a, b in zip(mint, json_, strict=True)], "x", ">= 0.8",
           lambda v: v >= 0.8)
+    # The same endpoint reading its body and sending the API answers' headers: what the route's own code costs.
+    t.add("bare JSON endpoint, body read and API headers, throughput", [r.rps for r in json_full], "req/s")
+    t.add("ratio mint / bare JSON with body and headers", [ratio(a, b) for a, b in zip(mint, json_full, strict=True)],
+          "x")
     t.add("create throughput", [r.rps for r in create], "req/s")
     t.add("bare proxy create throughput", [r.rps for r in proxy], "req/s")
     t.add("ratio create / bare proxy", [ratio(a, b) for a, b in zip(create, proxy, strict=True)], "x", ">= 0.7",

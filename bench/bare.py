@@ -1,10 +1,11 @@
-"""The baselines: a bare Starlette JSON endpoint and bare Starlette proxies to the engine (httpx, aiohttp).
+"""The baselines: bare Starlette JSON endpoints and bare Starlette proxies to the engine (httpx, aiohttp).
 
 Run as ``uvicorn bench.bare:app`` with BENCH_ENGINE_URL, BENCH_ENGINE_KEY and BENCH_CALLBACK_URL set.
 The proxy sends the engine the same body widget-server sends (callback URL included, so that the engine
 does the same work for both) and answers 201 with the engine's JSON; nothing else. ``/create`` is the budget's
 baseline (httpx); ``/create-aiohttp`` uses widget-server's own engine client library, so the ratio against it is
-the cost of widget-server's own work alone.
+the cost of widget-server's own work alone. Likewise ``/json`` is the session route's budget baseline, and
+``/json-full`` also reads the body and sends the API answers' headers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ async def json_endpoint(request: Request) -> Response:
     return JSONResponse({"session": "x" * 120, "expires_at": "2026-11-24T10:10:00Z"}, status_code=201)
 
 
+# What the session route must do besides its own work: read the request body, and send the headers every API
+# answer carries (no-store, nosniff, a request id, frame-ancestors; widget_server/edge.py).
+API_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff", "x-request-id": "0123456789abcdef",
+               "content-security-policy": "frame-ancestors 'none'"}
+
+
+async def json_endpoint_full(request: Request) -> Response:
+    await request.body()
+    return JSONResponse({"session": "x" * 120, "expires_at": "2026-11-24T10:10:00Z"}, status_code=201,
+                        headers=API_HEADERS)
+
+
 async def proxy_create(request: Request) -> Response:
     assert client is not None
     upstream = await client.post("/v2/conversations", json=BODY)
@@ -68,6 +81,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(routes=[Route("/json", json_endpoint, methods=["POST"]),
+                        Route("/json-full", json_endpoint_full, methods=["POST"]),
                         Route("/create", proxy_create, methods=["POST"]),
                         Route("/create-aiohttp", proxy_create_aiohttp, methods=["POST"]),
                         Route("/healthz", healthz)], lifespan=lifespan)

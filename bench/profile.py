@@ -1,6 +1,7 @@
 """Where a route's time goes: ``python -m bench.profile ROUTE [--seconds S] [--store sqlite|redis]``.
 
-ROUTE: mint | create | end, or bare-create | bare-create-aiohttp | bare-json for the baselines.
+ROUTE: mint | create | end, or bare-create | bare-create-aiohttp | bare-json | bare-json-full
+for the baselines.
 Starts the sandbox engine and widget-server as ``python -m bench`` does, loads the route with wrk and
 samples the server with py-spy (``pip install py-spy``) meanwhile. Prints the functions with the most
 samples, inclusive and self, as shares of the busy samples (idle waits in the event loop are left out),
@@ -27,6 +28,7 @@ ROUTES = {
     "bare-create": ("/create", "post.lua"),
     "bare-create-aiohttp": ("/create-aiohttp", "post.lua"),
     "bare-json": ("/json", "post.lua"),
+    "bare-json-full": ("/json-full", "post.lua"),
 }
 
 

@@ -10,6 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram
 
 from tests.conftest import SERVER_KEY, AppClient, FakeClock
 from tests.secret_scan import record_response
@@ -19,6 +22,7 @@ from widget_server.engines.sandbox.core import SandboxCore
 from widget_server.engines.sandbox.service import create_sandbox_app
 from widget_server.health import Condition
 from widget_server.logs import JsonFormatter, RequestId
+from widget_server.metrics import HTTP_BUCKETS, RequestLatency
 from widget_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -138,3 +142,28 @@ def test_a_repeated_failure_is_logged_once_per_state_change(caplog: pytest.LogCa
     assert messages == ["store unavailable: ConnectionError: Error 111 connecting to 127.0.0.1:6379.",
                         "store still unavailable after 70 s (101 failures): ConnectionError: refused",
                         "store available again after 70.0 s (101 failures)"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["/a", "/b/{id}"]), st.sampled_from(["GET", "POST"]),
+                          st.sampled_from([200, 201, 404, 503]),
+                          st.one_of(st.sampled_from(HTTP_BUCKETS), st.floats(0, 100, allow_nan=False))),
+                max_size=40))
+def test_request_latency_exports_what_the_library_histogram_would(
+        observations: list[tuple[str, str, int, float]]) -> None:
+    ours = CollectorRegistry()
+    theirs = CollectorRegistry()
+    observe = RequestLatency(HTTP_BUCKETS, ours).observe
+    library = Histogram("widget_http_request_seconds", "HTTP request latency by route template",
+                        ["route", "method", "status"], registry=theirs, buckets=HTTP_BUCKETS)
+    for route, method, status, seconds in observations:
+        observe(route, method, status, seconds)
+        library.labels(route, method, f"{status // 100}xx").observe(seconds)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return {(s.name, frozenset(s.labels.items())): s.value for family in registry.collect()
+                for s in family.samples if not s.name.endswith("_created")}
+
+    ours_samples, their_samples = samples(ours), samples(theirs)
+    assert ours_samples.keys() == their_samples.keys()
+    for key, value in their_samples.items():
+        assert ours_samples[key] == pytest.approx(value), key

@@ -14,8 +14,10 @@ import logging
 import math
 import platform
 import time
+from bisect import bisect_left
 from collections import Counter as Tally
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Iterator
+from itertools import accumulate
 from typing import TypeVar
 
 from prometheus_client import (
@@ -28,6 +30,8 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from widget_server.store import Store
 from widget_server.version import package_version
@@ -35,6 +39,45 @@ from widget_server.version import package_version
 log = logging.getLogger("widget_server.metrics")
 T = TypeVar("T")
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class RequestLatency(Collector):
+    """``widget_http_request_seconds`` kept as plain counts, turned into a histogram when scraped.
+
+    Written here rather than a ``prometheus_client.Histogram``: every request observes it, and the library's
+    observe (a labelled child, a lock per bucket and per sum) cost the session route 4 to 5 us of its ~32 us in
+    process; a bisect and two additions cost under 1. Observed and scraped on the event loop only.
+    """
+
+    name = "widget_http_request_seconds"
+
+    def __init__(self, buckets: tuple[float, ...], registry: CollectorRegistry) -> None:
+        self.bounds = buckets
+        # (route, method, status class) -> a count per bucket (le, not cumulative), the +Inf count, the sum
+        self.series: dict[tuple[str, str, int], list[float]] = {}
+        registry.register(self)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status // 100)
+        counts = self.series.get(key)
+        if counts is None:
+            counts = self.series[key] = [0] * (len(self.bounds) + 2)
+        counts[bisect_left(self.bounds, seconds)] += 1
+        counts[-1] += seconds
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, "HTTP request latency by route template",
+                                       labels=["route", "method", "status"])
+        les = [*(str(float(b)) for b in self.bounds), "+Inf"]
+        for (route, method, cls), counts in sorted(self.series.items()):
+            cumulative = list(accumulate(counts[:-1]))
+            family.add_metric([route, method, f"{cls}xx"], list(zip(les, cumulative, strict=True)),
+                              sum_value=counts[-1])
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, "HTTP request latency by route template",
+                                    labels=["route", "method", "status"])
 
 
 class Metrics:
@@ -79,21 +122,11 @@ class Metrics:
         self.queue_wait = Histogram("widget_queue_wait_seconds", "Seconds from joining the line to leaving it",
                                     ["widget", "outcome"], registry=r,
                                     buckets=(5, 15, 30, 60, 120, 180, 300, 600, 900, 1800))
-        self.http_seconds = Histogram("widget_http_request_seconds", "HTTP request latency by route template",
-                                      ["route", "method", "status"], registry=r, buckets=HTTP_BUCKETS)
-        self._http: dict[tuple[str, str, int], Histogram] = {}
+        self.http = RequestLatency(HTTP_BUCKETS, r).observe   # (route, method, status, seconds), every request
         Info("widget_build", "The running version", registry=r).info(
             {"version": package_version(), "python": platform.python_version()})
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
-
-    def http(self, route: str, method: str, status: int, seconds: float) -> None:
-        """One request's latency (hot: the labelled child is looked up once per route, method and status class)."""
-        key = (route, method, status // 100)
-        child = self._http.get(key)
-        if child is None:
-            child = self._http[key] = self.http_seconds.labels(route, method, f"{status // 100}xx")
-        child.observe(seconds)
 
     async def engine(self, call: str, pending: Awaitable[T]) -> T:
         """Await one engine call, observing its latency as ``widget_engine_seconds{call}``."""
