@@ -6,6 +6,7 @@ documented answers at the HTTP edge, and these tests script its failures.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +19,7 @@ from tests.conftest import SERVER_KEY
 from tests.engines.tavus_standin import CONCURRENCY, INVALID_TOKEN, TavusStandIn, served_standin
 from tests.engines.upstream_contract import APP_MESSAGE, NOT_ACTIVE
 from tests.servers import free_port
+from widget_server.engines import tavus
 from widget_server.engines.base import CreateRequest
 from widget_server.engines.tavus import TavusEngine
 from widget_server.errors import EngineError
@@ -438,3 +440,38 @@ async def test_interactions_reach_the_engine_with_no_seat_taken(
     r = await client.post(f"/api/conversations/{cid}/interactions", headers={"Authorization": f"Bearer {SERVER_KEY}"},
                           json={"event_type": "conversation.interrupt"})
     assert r.status_code == 409 and r.json()["type"].endswith("/conversation-ended")
+
+
+@pytest.mark.anyio
+async def test_the_engine_is_reached_through_the_environments_proxy_unless_no_proxy_exempts_it(
+        monkeypatch: pytest.MonkeyPatch, standin: TavusStandIn, base_url: str) -> None:
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n")[0])
+        body = b'{"conversation_id": "c1", "status": "ended", "conversation_url": "https://x.daily.co/c1"}'
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                     b"connection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    tavus._proxy.cache_clear()
+    try:
+        engine = TavusEngine("http://engine.invalid", API_KEY, timeout_s=2)
+        assert (await engine.get("c1")).status == "ended"
+        assert seen == [b"GET http://engine.invalid/v2/conversations/c1?verbose=true HTTP/1.1"]
+        await engine.aclose()
+        exempt = TavusEngine(base_url, API_KEY, timeout_s=2)   # on 127.0.0.1: straight to the stand-in
+        cid = standin.add()
+        assert (await exempt.get(cid)).conversation_id == cid
+        assert len(seen) == 1 and len(standin.requests) == 1
+        await exempt.aclose()
+    finally:
+        tavus._proxy.cache_clear()
+        server.close()
+        await server.wait_closed()

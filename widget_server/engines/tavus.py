@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -102,7 +104,9 @@ class TavusEngine:
                 connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=30),
                 # Each read and the connect are bounded here; _send bounds the whole exchange.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout_s, sock_read=self._timeout_s),
-                trust_env=True,   # HTTPS_PROXY / NO_PROXY, as for every other client of the process
+                # trust_env off (the default): with it aiohttp reads the proxy variables and ~/.netrc on every
+                # request, and a .netrc entry would send Basic credentials to the engine. The proxy variables
+                # are read once per origin instead (_proxy_for).
                 skip_auto_headers=("User-Agent",),
                 headers={"user-agent": "widget-server"},
             )
@@ -289,7 +293,7 @@ class TavusEngine:
         params: dict[str, str | int] | None = None,
     ) -> _Answer:
         async with self._http().request(
-            method, url, data=body, params=params, headers=headers, allow_redirects=False
+            method, url, data=body, params=params, headers=headers, allow_redirects=False, proxy=_proxy_for(url)
         ) as response:
             return _Answer(response.status, response.headers, await response.read())
 
@@ -333,6 +337,19 @@ class TavusEngine:
         if len(cleaned) > _MESSAGE_CHARS:
             cleaned = cleaned[: _MESSAGE_CHARS - 3] + "..."
         return cleaned
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy HTTPS_PROXY / HTTP_PROXY name for ``url``, unless NO_PROXY exempts its host (read once)."""
+    parts = urlsplit(url)
+    return _proxy(parts.scheme, parts.hostname or "")
+
+
+@functools.lru_cache(maxsize=64)
+def _proxy(scheme: str, host: str) -> str | None:
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies_environment().get(scheme)
 
 
 def _origin(url: str, *, secure_as: str) -> tuple[bool, str]:
