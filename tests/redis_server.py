@@ -7,10 +7,10 @@ import contextlib
 import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tests.servers import throwaway_ca
 from widget_server.testing.procs import free_port, running
 
 
@@ -49,21 +49,10 @@ def redis_sentinel(workdir: Path, master_url: str, service: str = "mymaster") ->
         yield f"redis+sentinel://127.0.0.1:{port}/{service}/0"
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
-
-
 @contextlib.contextmanager
 def redis_tls_server(workdir: Path) -> Iterator[str]:
     """Start redis-server on TLS only, with a throwaway CA; yield a ``rediss://`` URL that trusts that CA."""
-    ca, ca_key, cert, key, csr = (workdir / n for n in ("ca.crt", "ca.key", "server.crt", "server.key", "s.csr"))
-    ext = workdir / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "1", "-subj", "/CN=test-ca")
-    _openssl("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-             "-out", str(cert), "-days", "1", "-extfile", str(ext))
+    ca, cert, key = throwaway_ca(workdir)
     port = free_port()
     args = [_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file", str(cert),
             "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no",

@@ -23,11 +23,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import httpx
+import aiohttp
 
 from widget_server.clock import Clock, iso
 from widget_server.health import Condition
 from widget_server.metrics import Metrics
+from widget_server.outbound import client_session, proxy_for
 from widget_server.settings import WebhookSettings
 from widget_server.store import STORE_ERRORS, ConversationRecord, Store
 from widget_server.store.base import OutboxItem
@@ -77,7 +78,8 @@ class Webhooks:
         self.store = store
         self.clock = clock
         self._wake = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         # a store outage is logged once when it starts and once when it ends, not every second
         self.store_condition = Condition(log, "store")
 
@@ -147,31 +149,39 @@ class Webhooks:
     async def _post(self, item: OutboxItem) -> str:
         """POST one item; its outcome: "delivered" (a 2xx), "http_<status>" or "no_answer"."""
         assert self.settings is not None
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.settings.timeout_s, follow_redirects=False)
+        if self._session is None:
+            if self._closed:  # stopping: the item stays in the outbox for the next delivery pass
+                return "no_answer"
+            self._session = client_session(self.settings.timeout_s)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "widget-server",
             "Widget-Event-Id": item.id,
             "Widget-Signature": sign(self.settings.secrets, item.body, int(self.clock())),
         }
+        url = self.settings.url
         try:
-            response = await self._client.post(self.settings.url, content=item.body.encode(), headers=headers)
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.settings.timeout_s):
+                async with self._session.post(url, data=item.body.encode(), headers=headers, proxy=proxy_for(url),
+                                              allow_redirects=False) as response:
+                    status = response.status
+                    await response.read()   # the answer is not used, but read: the connection goes back to the pool
+        except (aiohttp.ClientError, TimeoutError) as exc:
             self.metrics.webhooks.labels("no_answer").inc()
             log.warning("webhook %s not delivered (attempt %d): %s", item.id, item.attempts + 1,
                         type(exc).__name__)
             return "no_answer"
-        ok = 200 <= response.status_code < 300
-        outcome = "delivered" if ok else f"http_{response.status_code}"[:12]
+        ok = 200 <= status < 300
+        outcome = "delivered" if ok else f"http_{status}"[:12]
         self.metrics.webhooks.labels(outcome).inc()
         if not ok:
-            log.warning("webhook %s answered %d (attempt %d)", item.id, response.status_code, item.attempts + 1)
+            log.warning("webhook %s answered %d (attempt %d)", item.id, status, item.attempts + 1)
         return outcome
 
     async def run(self) -> None:
         """Deliver forever: at once when this instance queues, else polling for retries and others' events."""
         assert self.settings is not None
+        self._closed = False   # a lifespan started again (aclose marks the end of the last one)
         poll = min(1.0, self.settings.retry_base_s)
         while True:
             try:
@@ -187,6 +197,7 @@ class Webhooks:
             self._wake.clear()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

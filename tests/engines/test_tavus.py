@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,8 +19,8 @@ import pytest
 from tests.conftest import SERVER_KEY
 from tests.engines.tavus_standin import CONCURRENCY, INVALID_TOKEN, TavusStandIn, served_standin
 from tests.engines.upstream_contract import APP_MESSAGE, NOT_ACTIVE
-from tests.servers import free_port
-from widget_server.engines import tavus
+from tests.servers import free_port, serve_app, throwaway_ca
+from widget_server import outbound
 from widget_server.engines.base import CreateRequest
 from widget_server.engines.tavus import TavusEngine
 from widget_server.errors import EngineError
@@ -460,7 +461,7 @@ async def test_the_engine_is_reached_through_the_environments_proxy_unless_no_pr
     port = server.sockets[0].getsockname()[1]
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    tavus._proxy.cache_clear()
+    outbound._proxy.cache_clear()
     try:
         engine = TavusEngine("http://engine.invalid", API_KEY, timeout_s=2)
         assert (await engine.get("c1")).status == "ended"
@@ -472,6 +473,35 @@ async def test_the_engine_is_reached_through_the_environments_proxy_unless_no_pr
         assert len(seen) == 1 and len(standin.requests) == 1
         await exempt.aclose()
     finally:
-        tavus._proxy.cache_clear()
+        outbound._proxy.cache_clear()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.anyio
+async def test_https_engines_are_verified_against_certifi_or_ssl_cert_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca, cert, key = throwaway_ca(tmp_path)
+    standin = TavusStandIn(API_KEY)
+    cid = standin.add()
+    with serve_app(standin.app, ssl_certfile=str(cert), ssl_keyfile=str(key)) as url:
+        assert url.startswith("https://")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        outbound.tls.cache_clear()
+        try:
+            # certifi's bundle does not hold the throwaway CA: refused before anything is sent
+            engine = TavusEngine(url, API_KEY, timeout_s=5)
+            with pytest.raises(EngineError) as info:
+                await engine.get(cid)
+            assert info.value.kind == "connection" and "certificate" in info.value.message.lower()
+            assert standin.requests == []
+            await engine.aclose()
+            monkeypatch.setenv("SSL_CERT_FILE", str(ca))   # the operator's own CA
+            outbound.tls.cache_clear()
+            engine = TavusEngine(url, API_KEY, timeout_s=5)
+            assert (await engine.get(cid)).conversation_id == cid
+            await engine.aclose()
+        finally:
+            monkeypatch.delenv("SSL_CERT_FILE")
+            outbound.tls.cache_clear()

@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import functools
 import re
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -43,6 +41,7 @@ from widget_server.engines.rooms import (
     origin_sources,
 )
 from widget_server.errors import EngineError, redact
+from widget_server.outbound import client_session, proxy_for
 
 # Upstream ids look like "c123456"; anything else could walk the path
 # ("../x", "a/end") and is refused before a request is made.
@@ -71,11 +70,7 @@ class _Answer:
 
 
 class TavusEngine:
-    """Talks to ``{base_url}/v2/conversations`` with one pooled client session.
-
-    The client is aiohttp's: a create is one engine call, and aiohttp's pooled request cost about a tenth of
-    the CPU of httpx's on loopback (docs/performance.md), which is most of what a create costs the server.
-    """
+    """Talks to ``{base_url}/v2/conversations`` with one pooled client session (``outbound``)."""
 
     kind: str = "tavus"
 
@@ -97,19 +92,13 @@ class TavusEngine:
         self._timeout_s = timeout_s
         self._owns_session = session is None
         self._session = session   # made on first use: an aiohttp session belongs to the running loop
+        self._closed = False
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=30),
-                # Each read and the connect are bounded here; _send bounds the whole exchange.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout_s, sock_read=self._timeout_s),
-                # trust_env off (the default): with it aiohttp reads the proxy variables and ~/.netrc on every
-                # request, and a .netrc entry would send Basic credentials to the engine. The proxy variables
-                # are read once per origin instead (_proxy_for).
-                skip_auto_headers=("User-Agent",),
-                headers={"user-agent": "widget-server"},
-            )
+            if self._closed:  # a call that outlived the shutdown: no new session (nobody would close it)
+                raise aiohttp.ClientConnectionError("the engine client is closed")
+            self._session = client_session(self._timeout_s)
         return self._session
 
     def use_api_key(self, api_key: str) -> None:
@@ -220,9 +209,11 @@ class TavusEngine:
         return ConversationPage(data=data, total_count=total)
 
     async def aclose(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._owns_session:
+            self._closed = True
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
 
     def _conversation(self, doc: Any) -> EngineConversation:
         if not isinstance(doc, dict):
@@ -293,7 +284,7 @@ class TavusEngine:
         params: dict[str, str | int] | None = None,
     ) -> _Answer:
         async with self._http().request(
-            method, url, data=body, params=params, headers=headers, allow_redirects=False, proxy=_proxy_for(url)
+            method, url, data=body, params=params, headers=headers, allow_redirects=False, proxy=proxy_for(url)
         ) as response:
             return _Answer(response.status, response.headers, await response.read())
 
@@ -337,19 +328,6 @@ class TavusEngine:
         if len(cleaned) > _MESSAGE_CHARS:
             cleaned = cleaned[: _MESSAGE_CHARS - 3] + "..."
         return cleaned
-
-
-def _proxy_for(url: str) -> str | None:
-    """The proxy HTTPS_PROXY / HTTP_PROXY name for ``url``, unless NO_PROXY exempts its host (read once)."""
-    parts = urlsplit(url)
-    return _proxy(parts.scheme, parts.hostname or "")
-
-
-@functools.lru_cache(maxsize=64)
-def _proxy(scheme: str, host: str) -> str | None:
-    if not host or urllib.request.proxy_bypass(host):
-        return None
-    return urllib.request.getproxies_environment().get(scheme)
 
 
 def _origin(url: str, *, secure_as: str) -> tuple[bool, str]:
