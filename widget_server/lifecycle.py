@@ -249,6 +249,8 @@ class Lifecycle:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        await self.webhooks.aclose()
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:  # also when the shutdown's bound cancels the wait: the sender's connections are closed
+            self._tasks = []
+            await self.webhooks.aclose()

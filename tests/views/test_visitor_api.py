@@ -20,7 +20,7 @@ DIGEST = hashlib.sha256(CONSENT.encode()).hexdigest()
 @pytest.fixture
 async def visitor(client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]) -> AppClient:
     result: AppClient = await client_for(make_settings({
-        "webhooks": {"url": "https://ops.example.com/hook", "secret": "whsec_0123456789abcdef"},
+        "webhooks": {"url": "http://127.0.0.1:9/hook", "secret": "whsec_0123456789abcdef"},  # loopback: refused
         "widgets": {"support": {"consent_text": CONSENT, "collect_rating": True}}}))
     return result
 
