@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
+from widget_server import outbound
 from widget_server.app import create_app
 from widget_server.settings import Settings, parse_settings
 
@@ -20,6 +22,26 @@ SERVER_KEY = "sk_test_0123456789abcdef"
 SECRET_KEY = "secret_test_0123456789abcdef"
 ENGINE_KEY = "tvs_live_engine_key_0123456789"
 HOST_ORIGIN = "https://www.example.com"
+
+
+@pytest.fixture(autouse=True)
+def outbound_sessions_closed(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every engine or webhook client session a test's app made is closed when the test's fixtures are gone.
+
+    An unclosed one would warn only when collected, in whatever test runs then; this names the test that left
+    it. Browser tests share a server across tests (its sessions close with it), so they are not checked.
+    """
+    made: list[aiohttp.ClientSession] = []
+    real = outbound.client_session
+
+    def watched(timeout_s: float) -> aiohttp.ClientSession:
+        made.append(real(timeout_s))
+        return made[-1]
+
+    monkeypatch.setattr(outbound, "client_session", watched)
+    yield
+    if request.node.get_closest_marker("browser") is None:
+        assert all(session.closed for session in made), f"{sum(not s.closed for s in made)} session(s) left open"
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,11 @@ from typing import Any
 
 import aiohttp
 
+from widget_server import outbound
 from widget_server.clock import Clock, iso
 from widget_server.health import Condition
 from widget_server.metrics import Metrics
-from widget_server.outbound import client_session, proxy_for
+from widget_server.outbound import proxy_for
 from widget_server.settings import WebhookSettings
 from widget_server.store import STORE_ERRORS, ConversationRecord, Store
 from widget_server.store.base import OutboxItem
@@ -152,7 +153,7 @@ class Webhooks:
         if self._session is None:
             if self._closed:  # stopping: the item stays in the outbox for the next delivery pass
                 return "no_answer"
-            self._session = client_session(self.settings.timeout_s)
+            self._session = outbound.client_session(self.settings.timeout_s)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "widget-server",

@@ -27,6 +27,7 @@ import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
+from widget_server import outbound
 from widget_server.engines.base import ConversationPage, CreateRequest, EngineConversation
 from widget_server.engines.rooms import (
     DAILY_CSP,
@@ -41,7 +42,7 @@ from widget_server.engines.rooms import (
     origin_sources,
 )
 from widget_server.errors import EngineError, redact
-from widget_server.outbound import client_session, proxy_for
+from widget_server.outbound import proxy_for
 
 # Upstream ids look like "c123456"; anything else could walk the path
 # ("../x", "a/end") and is refused before a request is made.
@@ -98,7 +99,7 @@ class TavusEngine:
         if self._session is None:
             if self._closed:  # a call that outlived the shutdown: no new session (nobody would close it)
                 raise aiohttp.ClientConnectionError("the engine client is closed")
-            self._session = client_session(self._timeout_s)
+            self._session = outbound.client_session(self._timeout_s)
         return self._session
 
     def use_api_key(self, api_key: str) -> None:
