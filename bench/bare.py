@@ -32,12 +32,13 @@ BODY = {
     "properties": {"max_call_duration": 3600, "participant_left_timeout": 10, "participant_absent_timeout": 3600,
                    "enable_closed_captions": True, "apply_greenscreen": False, "language": "english"},
 }
+SESSION = {"session": "x" * 120, "expires_at": "2026-11-24T10:10:00Z"}   # the size of a session route's answer
 client: httpx.AsyncClient | None = None
 session: aiohttp.ClientSession | None = None
 
 
 async def json_endpoint(request: Request) -> Response:
-    return JSONResponse({"session": "x" * 120, "expires_at": "2026-11-24T10:10:00Z"}, status_code=201)
+    return JSONResponse(SESSION, status_code=201)
 
 
 # What the session route must do besides its own work: read the request body, and send the headers every API
@@ -48,8 +49,7 @@ API_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff",
 
 async def json_endpoint_full(request: Request) -> Response:
     await request.body()
-    return JSONResponse({"session": "x" * 120, "expires_at": "2026-11-24T10:10:00Z"}, status_code=201,
-                        headers=API_HEADERS)
+    return JSONResponse(SESSION, status_code=201, headers=API_HEADERS)
 
 
 async def proxy_create(request: Request) -> Response:

@@ -65,9 +65,12 @@ class RequestLatency(Collector):
         counts[bisect_left(self.bounds, seconds)] += 1
         counts[-1] += seconds
 
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, "HTTP request latency by route template",
+                                     labels=["route", "method", "status"])
+
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(self.name, "HTTP request latency by route template",
-                                       labels=["route", "method", "status"])
+        family = self._family()
         les = [*(str(float(b)) for b in self.bounds), "+Inf"]
         for (route, method, cls), counts in sorted(self.series.items()):
             cumulative = list(accumulate(counts[:-1]))
@@ -76,8 +79,7 @@ class RequestLatency(Collector):
         yield family
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
-        yield HistogramMetricFamily(self.name, "HTTP request latency by route template",
-                                    labels=["route", "method", "status"])
+        yield self._family()
 
 
 class Metrics:

@@ -25,11 +25,10 @@ from typing import Any
 
 import aiohttp
 
-from widget_server import outbound
 from widget_server.clock import Clock, iso
 from widget_server.health import Condition
 from widget_server.metrics import Metrics
-from widget_server.outbound import proxy_for
+from widget_server.outbound import LazySession, proxy_for
 from widget_server.settings import WebhookSettings
 from widget_server.store import STORE_ERRORS, ConversationRecord, Store
 from widget_server.store.base import OutboxItem
@@ -79,8 +78,7 @@ class Webhooks:
         self.store = store
         self.clock = clock
         self._wake = asyncio.Event()
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
+        self._http = LazySession(settings.timeout_s if settings else 10.0)  # without webhooks never used
         # a store outage is logged once when it starts and once when it ends, not every second
         self.store_condition = Condition(log, "store")
 
@@ -150,20 +148,17 @@ class Webhooks:
     async def _post(self, item: OutboxItem) -> str:
         """POST one item; its outcome: "delivered" (a 2xx), "http_<status>" or "no_answer"."""
         assert self.settings is not None
-        if self._session is None:
-            if self._closed:  # stopping: the item stays in the outbox for the next delivery pass
-                return "no_answer"
-            self._session = outbound.client_session(self.settings.timeout_s)
+        if self._http.closed:  # stopping: the item stays in the outbox for the next delivery pass
+            return "no_answer"
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "widget-server",
             "Widget-Event-Id": item.id,
             "Widget-Signature": sign(self.settings.secrets, item.body, int(self.clock())),
         }
         url = self.settings.url
         try:
             async with asyncio.timeout(self.settings.timeout_s):
-                async with self._session.post(url, data=item.body.encode(), headers=headers, proxy=proxy_for(url),
+                async with self._http.get().post(url, data=item.body.encode(), headers=headers, proxy=proxy_for(url),
                                               allow_redirects=False) as response:
                     status = response.status
                     await response.read()   # the answer is not used, but read: the connection goes back to the pool
@@ -182,7 +177,7 @@ class Webhooks:
     async def run(self) -> None:
         """Deliver forever: at once when this instance queues, else polling for retries and others' events."""
         assert self.settings is not None
-        self._closed = False   # a lifespan started again (aclose marks the end of the last one)
+        self._http.reopen()   # a lifespan started again (aclose marked the end of the last one)
         poll = min(1.0, self.settings.retry_base_s)
         while True:
             try:
@@ -198,7 +193,4 @@ class Webhooks:
             self._wake.clear()
 
     async def aclose(self) -> None:
-        self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.aclose()

@@ -27,7 +27,6 @@ import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
-from widget_server import outbound
 from widget_server.engines.base import ConversationPage, CreateRequest, EngineConversation
 from widget_server.engines.rooms import (
     DAILY_CSP,
@@ -42,7 +41,7 @@ from widget_server.engines.rooms import (
     origin_sources,
 )
 from widget_server.errors import EngineError, redact
-from widget_server.outbound import proxy_for
+from widget_server.outbound import LazySession, proxy_for
 
 # Upstream ids look like "c123456"; anything else could walk the path
 # ("../x", "a/end") and is refused before a request is made.
@@ -91,16 +90,7 @@ class TavusEngine:
         self._base = base_url.rstrip("/")
         self._key = api_key
         self._timeout_s = timeout_s
-        self._owns_session = session is None
-        self._session = session   # made on first use: an aiohttp session belongs to the running loop
-        self._closed = False
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            if self._closed:  # a call that outlived the shutdown: no new session (nobody would close it)
-                raise aiohttp.ClientConnectionError("the engine client is closed")
-            self._session = outbound.client_session(self._timeout_s)
-        return self._session
+        self._http = LazySession(timeout_s, session)
 
     def use_api_key(self, api_key: str) -> None:
         """Call with this key from now on (a reloaded config's ``engine.api_key``)."""
@@ -210,11 +200,7 @@ class TavusEngine:
         return ConversationPage(data=data, total_count=total)
 
     async def aclose(self) -> None:
-        if self._owns_session:
-            self._closed = True
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
+        await self._http.aclose()
 
     def _conversation(self, doc: Any) -> EngineConversation:
         if not isinstance(doc, dict):
@@ -284,7 +270,7 @@ class TavusEngine:
         body: bytes | None = None,
         params: dict[str, str | int] | None = None,
     ) -> _Answer:
-        async with self._http().request(
+        async with self._http.get().request(
             method, url, data=body, params=params, headers=headers, allow_redirects=False, proxy=proxy_for(url)
         ) as response:
             return _Answer(response.status, response.headers, await response.read())
