@@ -25,7 +25,7 @@ from widget_server.context import Context
 from widget_server.conversations import Conversations
 from widget_server.edge import Edge
 from widget_server.engines.base import Engine
-from widget_server.errors import HANDLERS, Problem, store_error_handler, unexpected_handler
+from widget_server.errors import HANDLERS, ErrorTable, Problem, store_error_handler, unexpected_handler
 from widget_server.health import Health
 from widget_server.history import open_history
 from widget_server.history.recorder import Recorder
@@ -170,10 +170,15 @@ class WidgetApp(Starlette):
     edge: Edge
 
     def build_middleware_stack(self) -> Any:
-        # Outside Starlette's error middleware, so that its 500 answers carry the request id too.
-        return TracingMiddleware(super().build_middleware_stack(), metrics=self.ctx.metrics,
-                                 routes=self.routes_by_endpoint, draining=lambda: self.ctx.health.draining,
-                                 edge=self.edge)
+        # One outermost layer: the request id, the latency, the edge headers and the error handlers
+        # (errors.ErrorTable, in place of Starlette's two error layers); then any middleware added
+        # to the app; then the router.
+        app: Any = self.router
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return TracingMiddleware(app, metrics=self.ctx.metrics, routes=self.routes_by_endpoint,
+                                 draining=lambda: self.ctx.health.draining, edge=self.edge,
+                                 errors=ErrorTable(self.exception_handlers))
 
 
 SHUTDOWN_STEP_S = 3.0

@@ -11,13 +11,15 @@ both become ``application/problem+json`` answers (RFC 9457): a :class:`Problem` 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from widget_server.responses import JSONAnswer
 
@@ -190,3 +192,90 @@ HANDLERS: dict[type[Exception], Handler] = {
     EngineError: engine_error_handler,
     HTTPException: http_error_handler,
 }
+
+
+# --- Applying the handlers: Starlette's two error layers as one table -----------------------------
+
+SCOPE_KEY = "starlette.exception_handlers"  # where Starlette's routes look for the handlers
+
+
+async def _plain_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _close_websocket(websocket: WebSocket, exc: Exception) -> None:
+    assert isinstance(exc, WebSocketException)
+    await websocket.close(code=exc.code, reason=exc.reason)
+
+
+def handler_for(scope: Scope, exc: Exception) -> Any:
+    """The handler registered for ``exc`` (by status for an ``HTTPException``, else by class), or None."""
+    tables: tuple[dict[Any, Any], dict[int, Any]] = scope.get(SCOPE_KEY) or ({}, {})
+    by_class, by_status = tables
+    if isinstance(exc, HTTPException) and exc.status_code in by_status:
+        return by_status[exc.status_code]
+    for cls in type(exc).__mro__:
+        if cls in by_class:
+            return by_class[cls]
+    return None
+
+
+async def handled(request: Request, exc: Exception) -> Response:
+    """The answer the registered handler gives for ``exc``; ``exc`` raised again when none is registered."""
+    handler = handler_for(request.scope, exc)
+    if handler is None:
+        raise exc
+    response: Response = await handler(request, exc)
+    exc.__traceback__ = None  # an exception instance raised again would pile up tracebacks
+    return response
+
+
+class ErrorTable:
+    """What Starlette's ``ServerErrorMiddleware`` and ``ExceptionMiddleware`` do, as one table the server's
+    outermost layer applies (``tracing.py``): two layers fewer on every request.
+
+    ``exception_handlers`` as given to Starlette: a class or a status code to a handler; ``Exception``
+    (or 500) is the handler of last resort. ``install(scope)`` puts the table where Starlette's routes
+    find it (each route answers its own handled errors, inside any middleware the app adds); ``answer``
+    handles what reaches the outermost layer: a handled error is answered, anything else gets the last
+    resort's answer and is raised again for the server to log, as Starlette does. No debug pages.
+    """
+
+    def __init__(self, exception_handlers: Mapping[Any, Any]) -> None:
+        by_class: dict[Any, Any] = {HTTPException: _plain_http_error, WebSocketException: _close_websocket}
+        by_status: dict[int, Any] = {}
+        self.last_resort: Any = None
+        for key, handler in exception_handlers.items():
+            if key in (500, Exception):
+                self.last_resort = handler
+            elif isinstance(key, int):
+                by_status[key] = handler
+            else:
+                by_class[key] = handler
+        self.table = (by_class, by_status)
+
+    def install(self, scope: Scope) -> None:
+        scope[SCOPE_KEY] = self.table
+
+    async def answer(self, exc: Exception, scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+        request = Request(scope, receive, send)
+        handler = handler_for(scope, exc)
+        if handler is not None and not started:
+            response = await handler(request, exc)
+            if response is not None:
+                await response(scope, receive, send)
+            exc.__traceback__ = None
+            return
+        if handler is not None:  # handled, but its answer cannot be sent any more
+            cause, exc = exc, RuntimeError("Caught handled exception, but response already started.")
+            exc.__cause__ = cause
+        if self.last_resort is not None:
+            last: Response = await self.last_resort(request, exc)
+        else:
+            last = PlainTextResponse("Internal Server Error", status_code=500)
+        if not started:
+            await last(scope, receive, send)
+        raise exc

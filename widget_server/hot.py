@@ -8,8 +8,8 @@ exception handling; on the session route that was a third of the server's own ti
 request. ``HotRoutes`` is a table built from the app's own ``Route`` objects, so a hot route
 runs the same endpoint function with the same methods; anything else (another method, another
 path, a path parameter Starlette would not match) is left to the usual routing, which answers
-as before. ``HotRouter`` sits in the router's slot, inside every middleware and Starlette's
-``ExceptionMiddleware``: an exception from a hot endpoint is handled as from any other route.
+as before. ``HotRouter`` sits in the router's slot, inside every middleware; an exception from a hot
+endpoint is answered by the app's handlers right there, as Starlette's routes answer theirs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Lifespan, Receive, Scope, Send
+
+from widget_server.errors import handled
 
 
 class HotRoutes:
@@ -75,7 +77,11 @@ class HotRouter(Router):
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = params
-                response = await route.endpoint(Request(scope, receive, send))
+                request = Request(scope, receive, send)
+                try:
+                    response = await route.endpoint(request)
+                except Exception as exc:  # answered here, inside any middleware, as Starlette's routes do
+                    response = await handled(request, exc)
                 await response(scope, receive, send)
                 return
         await self.middleware_stack(scope, receive, send)
