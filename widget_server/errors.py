@@ -238,8 +238,9 @@ class ErrorTable:
     outermost layer applies (``tracing.py``): two layers fewer on every request.
 
     ``exception_handlers`` as given to Starlette: a class or a status code to a handler; ``Exception``
-    (or 500) is the handler of last resort. ``install(scope)`` puts the table where Starlette's routes
-    find it (each route answers its own handled errors, inside any middleware the app adds); ``answer``
+    (or 500) is the handler of last resort. ``table`` goes in the scope under ``SCOPE_KEY``, where
+    Starlette's routes find it (each route answers its own handled errors, inside any middleware the
+    app adds); ``answer``
     handles what reaches the outermost layer: a handled error is answered, anything else gets the last
     resort's answer and is raised again for the server to log, as Starlette does. No debug pages.
     """
@@ -256,9 +257,6 @@ class ErrorTable:
             else:
                 by_class[key] = handler
         self.table = (by_class, by_status)
-
-    def install(self, scope: Scope) -> None:
-        scope[SCOPE_KEY] = self.table
 
     async def answer(self, exc: Exception, scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
         request = Request(scope, receive, send)

@@ -31,6 +31,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from widget_server.edge import Edge, request_header
+from widget_server.errors import SCOPE_KEY as ERRORS_KEY
 from widget_server.errors import ErrorTable, Problem
 from widget_server.logs import REQUEST_ID
 from widget_server.metrics import Metrics
@@ -61,10 +62,10 @@ class TracingMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
-                self.errors.install(scope)
+                scope[ERRORS_KEY] = self.errors.table
             await self.app(scope, receive, send)
             return
-        self.errors.install(scope)
+        scope[ERRORS_KEY] = self.errors.table  # where the routes find the app's handlers
         edge = self.edge
         extra, preflight = edge.extra(scope)
         given = request_header(scope, HEADER)

@@ -276,3 +276,29 @@ async def test_proof_of_work_gates_browser_creates(client_for: Callable[[Setting
     assert (await client.create(**{"X-Widget-Proof": pow.solve(other, 8)})).status_code == 401
     r = await client.post("/api/widgets/support/conversations", headers={"Authorization": f"Bearer {SERVER_KEY}"})
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize("chunks, limit, expected", [
+    ([b'{"a":', b' 1}'], 100, b'{"a": 1}'),           # a body in several messages, put together
+    ([b""], 100, b""),                               # an empty one
+    ([b"x" * 60, b"x" * 60], 100, 413),              # streamed past the limit, no length declared
+])
+async def test_bodies_are_read_whole_and_bounded(chunks: list[bytes], limit: int, expected: bytes | int) -> None:
+    from starlette.requests import Request
+
+    from widget_server.errors import Problem
+    from widget_server.views.common import read_body
+
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []}, receive)
+    if isinstance(expected, int):
+        with pytest.raises(Problem) as refused:
+            await read_body(request, limit)
+        assert refused.value.status == expected
+    else:
+        assert await read_body(request, limit) == expected
+        assert await request.body() == expected  # left where Starlette looks for it

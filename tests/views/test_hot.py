@@ -127,16 +127,16 @@ async def test_an_unexpected_error_in_a_hot_route_is_a_500_problem() -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         return Problem(500, "Internal error", "the server failed", kind="internal-error").response()
 
-    routes = [Route("/boom/{x}", boom, methods=["POST"]), Route("/refused/{x}", refused, methods=["POST"])]
+    routes = [Route("/boom/{x}/now", boom, methods=["POST"]), Route("/refused/{x}/now", refused, methods=["POST"])]
     app = Starlette(exception_handlers={Problem: problem_handler, Exception: unexpected},
                     middleware=[Middleware(EdgeMiddleware, hsts=False, cors_allowed=lambda o, p: False)])
     app.router = HotRouter(routes, hot=routes)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        r = await client.post("/boom/1")
+        r = await client.post("/boom/1/now")
         assert r.status_code == 500 and r.json()["type"].endswith("/internal-error")
         assert "broke" not in r.text
-        r = await client.post("/refused/1")
+        r = await client.post("/refused/1/now")
         assert r.status_code == 409 and r.json()["detail"] == "already there"
         assert _once(r, "content-security-policy") == "frame-ancestors 'none'"
 
@@ -184,6 +184,9 @@ async def test_mounted_under_a_prefix_the_usual_routing_answers(client: AppClien
     assert client.app.url_path_for("mint_session", widget="support") == "/api/widgets/support/sessions"
 
 
-def test_hot_routes_come_first_in_the_table() -> None:
+def test_hot_routes_come_first_in_the_table_and_end_in_a_word() -> None:
     with pytest.raises(ValueError, match="first"):
         HotRouter([*HOT_ROUTES[1:], HOT_ROUTES[0]], hot=HOT_ROUTES)
+    for path in ("/api/{x}", "/api/x{y}/end", "/api/{x:path}/end"):
+        with pytest.raises(ValueError):
+            HotRoutes([Route(path, HOT_ROUTES[0].endpoint, methods=["POST"])])
