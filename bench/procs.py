@@ -66,6 +66,7 @@ def write_config(path: Path, engine_url: str, store: str, public_url: str = NOWH
                                   engine_url=engine_url, engine_key=ENGINE_KEY) + """
 [widgets.bench]
 replica_id = "r_bench"
+allowed_origins = ["https://*.example.com"]  # the mint with a new site each request names one of these
 # The longest timers, so that the engine does not end thousands of conversations at once mid-run.
 max_call_duration = 3600
 participant_absent_timeout = 3600

@@ -1,7 +1,7 @@
 """Where a route's time goes: ``python -m bench.profile ROUTE [--seconds S] [--store sqlite|redis]``.
 
-ROUTE: mint | create | end, or bare-create | bare-create-aiohttp | bare-json | bare-json-full
-for the baselines.
+ROUTE: mint | mint-sites (a new site each request) | create | end, or bare-create | bare-create-aiohttp |
+bare-json | bare-json-full for the baselines.
 Starts the sandbox engine and widget-server as ``python -m bench`` does, loads the route with wrk and
 samples the server with py-spy (``pip install py-spy``) meanwhile. Prints the functions with the most
 samples, inclusive and self, as shares of the busy samples (idle waits in the event loop are left out),
@@ -22,6 +22,7 @@ from bench.procs import LOAD_CORE, SERVER_KEY, Stack, wrk_cmd
 
 ROUTES = {
     "mint": ("/api/widgets/bench/sessions", "post.lua"),
+    "mint-sites": ("/api/widgets/bench/sessions", "mint_sites.lua"),
     "create": ("/api/widgets/bench/conversations", "post.lua"),
     "end": ("/api/widgets/bench/conversations", "create_end.lua"),
     # The baselines, for comparison: the bare proxy's create and the bare JSON endpoint.

@@ -9,7 +9,7 @@ import pytest
 from itsdangerous import TimestampSigner
 
 from tests.conftest import FakeClock
-from widget_server.tokens import BadToken, Signer, _Stamp, meeting_token, verify_meeting_token
+from widget_server.tokens import SESSION_TTL_S, BadToken, Signer, _Stamp, meeting_token, verify_meeting_token
 
 KEY, OLD = "k" * 32, "o" * 32
 
@@ -46,6 +46,28 @@ def test_expired_session_is_refused(clock: FakeClock) -> None:
     clock.advance(1.1)
     with pytest.raises(BadToken, match="expired"):
         signer.read_session(token, max_age=0)
+
+
+def test_a_session_token_is_kept_for_its_second_only() -> None:
+    """Tokens kept for the second they were signed in are what a signer that keeps none would sign."""
+    clock = FakeClock(1_790_000_000.5)
+    signer = Signer([KEY], clock)
+
+    def fresh() -> Signer:
+        return Signer([KEY], clock)
+
+    seen = []
+    for step in (0.0, 0.3, 0.69, 0.02, 1.0, 0.5):
+        clock.advance(step)
+        for claims in (("support", "https://a.example"), ("support", "https://b.example"), ("other", "o")):
+            token = signer.session(*claims, issued_by="server")
+            assert token == fresh().session(*claims, issued_by="server")
+            assert signer.read_session(token).origin == claims[1]
+            seen.append(token)
+    assert len(set(seen)) == 3 * 4  # one token per claims and second: .5 .8 | 1.49 1.51 | 2.51 | 3.01
+    clock.advance(SESSION_TTL_S + 1)
+    with pytest.raises(BadToken, match="expired"):
+        signer.read_session(seen[-1])
 
 
 def test_tokens_are_not_interchangeable() -> None:

@@ -111,15 +111,30 @@ class Signer:
         self._refs = _Stamp(ordered, "engine-callback", clock)
         self._tickets = _Stamp(ordered, "queue-ticket", clock)
         self._session_payloads: dict[tuple[str, str, str], bytes] = {}
+        # This second's session tokens by claims: signing (HMAC, base64) is most of a mint, and a busy
+        # site's pages and back end ask for the same widget and site many times a second.
+        self._signed: dict[tuple[str, str, str], str] = {}
+        self._signed_second = -1
 
     def session(self, widget: str, origin: str, issued_by: str = "frame") -> str:
         key = (widget, origin, issued_by)
+        second = int(self.clock())
+        if second != self._signed_second:  # a token is the same for the same claims within a second
+            self._signed.clear()
+            self._signed_second = second
+        token = self._signed.get(key)
+        if token is not None:
+            return token
         payload = self._session_payloads.get(key)
         if payload is None:  # a handful of widgets and sites: encode each once
             if len(self._session_payloads) >= 4096:
                 self._session_payloads.clear()
             payload = self._session_payloads[key] = _b64bytes(orjson.dumps({"w": widget, "o": origin, "i": issued_by}))
-        return self._sessions.sign(payload)
+        if len(self._signed) < 4096:
+            self._signed[key] = token = self._sessions.sign(payload, second)
+        else:
+            token = self._sessions.sign(payload, second)
+        return token
 
     def read_session(self, token: str, max_age: int = SESSION_TTL_S) -> SessionClaims:
         data = self._sessions.loads(token, max_age)
