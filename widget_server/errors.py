@@ -240,9 +240,9 @@ class ErrorTable:
     ``exception_handlers`` as given to Starlette: a class or a status code to a handler; ``Exception``
     (or 500) is the handler of last resort. ``table`` goes in the scope under ``SCOPE_KEY``, where
     Starlette's routes find it (each route answers its own handled errors, inside any middleware the
-    app adds); ``answer``
-    handles what reaches the outermost layer: a handled error is answered, anything else gets the last
-    resort's answer and is raised again for the server to log, as Starlette does. No debug pages.
+    app adds). ``answer`` handles what reaches the outermost layer: a handled error is answered,
+    anything else gets the last resort's answer and is raised again for the server to log, as
+    Starlette does. No debug pages.
     """
 
     def __init__(self, exception_handlers: Mapping[Any, Any]) -> None:

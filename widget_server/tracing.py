@@ -1,7 +1,7 @@
 """Every request's id and latency, and an answer for a request cut off by a shutdown.
 
     app = TracingMiddleware(app, metrics=metrics, routes={endpoint: "/api/widgets/{widget}/conversations"},
-                            draining=lambda: health.draining)
+                            draining=lambda: health.draining, edge=edge, errors=ErrorTable(handlers))
 
 The outermost layer, the one the server has besides any middleware added to the app:
 
