@@ -101,3 +101,14 @@ def test_idn_hosts_are_compared_in_punycode() -> None:
 def test_bad_patterns_are_config_errors(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_origin_pattern(bad)
+
+
+def test_parsed_origins_are_kept_but_not_oversized_ones() -> None:
+    from widget_server.origins import _parse_origin
+
+    _parse_origin.cache_clear()
+    for i in range(50):
+        assert parse_origin(f"https://s{i}.example.com" + "x" * 400) is None  # refused before the cache
+    assert _parse_origin.cache_info().currsize == 0
+    assert parse_origin("https://shop.example.com") == parse_origin("https://shop.example.com")
+    assert _parse_origin.cache_info().hits == 1

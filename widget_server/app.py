@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from widget_server.admin.auth import AdminAuth
@@ -171,14 +174,22 @@ class WidgetApp(Starlette):
 
     def build_middleware_stack(self) -> Any:
         # One outermost layer: the request id, the latency, the edge headers and the error handlers
-        # (errors.ErrorTable, in place of Starlette's two error layers); then any middleware added
-        # to the app; then the router.
+        # (errors.ErrorTable, in place of Starlette's ServerErrorMiddleware and ExceptionMiddleware);
+        # then the router. Middleware added to the app goes between, with Starlette's ExceptionMiddleware
+        # inside it as Starlette arranges them, so that it sees the answers to handled errors. No debug
+        # pages: the server never sends a trace.
+        layers = list(self.user_middleware)
+        if self.max_body_size is not None:
+            layers.insert(0, Middleware(RequestBodyLimitMiddleware, max_body_size=self.max_body_size))
         app: Any = self.router
-        for cls, args, kwargs in reversed(self.user_middleware):
+        if layers:
+            handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
+            layers.append(Middleware(ExceptionMiddleware, handlers=handlers))
+        for cls, args, kwargs in reversed(layers):
             app = cls(app, *args, **kwargs)
         return TracingMiddleware(app, metrics=self.ctx.metrics, routes=self.routes_by_endpoint,
                                  draining=lambda: self.ctx.health.draining, edge=self.edge,
-                                 errors=ErrorTable(self.exception_handlers))
+                                 errors=ErrorTable(self.exception_handlers, handled_inside=bool(layers)))
 
 
 SHUTDOWN_STEP_S = 3.0

@@ -10,11 +10,14 @@ both become ``application/problem+json`` answers (RFC 9457): a :class:`Problem` 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -223,12 +226,24 @@ def handler_for(scope: Scope, exc: Exception) -> Any:
     return None
 
 
-async def handled(request: Request, exc: Exception) -> Response:
+async def _run(handler: Any, request: Request, exc: Exception) -> Response | None:
+    """A handler's answer; a plain function runs in the thread pool, as Starlette runs it."""
+    inner = handler
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    if inspect.iscoroutinefunction(inner) or inspect.iscoroutinefunction(type(inner).__call__):
+        answer: Response | None = await handler(request, exc)
+    else:
+        answer = await run_in_threadpool(handler, request, exc)
+    return answer
+
+
+async def handled(request: Request, exc: Exception) -> Response | None:
     """The answer the registered handler gives for ``exc``; ``exc`` raised again when none is registered."""
     handler = handler_for(request.scope, exc)
     if handler is None:
         raise exc
-    response: Response = await handler(request, exc)
+    response = await _run(handler, request, exc)
     exc.__traceback__ = None  # an exception instance raised again would pile up tracebacks
     return response
 
@@ -240,12 +255,13 @@ class ErrorTable:
     ``exception_handlers`` as given to Starlette: a class or a status code to a handler; ``Exception``
     (or 500) is the handler of last resort. ``table`` goes in the scope under ``SCOPE_KEY``, where
     Starlette's routes find it (each route answers its own handled errors, inside any middleware the
-    app adds). ``answer`` handles what reaches the outermost layer: a handled error is answered,
-    anything else gets the last resort's answer and is raised again for the server to log, as
-    Starlette does. No debug pages.
+    app adds). ``answer`` handles what reaches the outermost layer: a handled error is answered (unless
+    ``handled_inside``: then an inner layer answered those, and what gets out is unexpected), anything
+    else, a handler that failed too, gets the last resort's answer and is raised again for the server
+    to log, as Starlette does. No debug pages.
     """
 
-    def __init__(self, exception_handlers: Mapping[Any, Any]) -> None:
+    def __init__(self, exception_handlers: Mapping[Any, Any], *, handled_inside: bool = False) -> None:
         by_class: dict[Any, Any] = {HTTPException: _plain_http_error, WebSocketException: _close_websocket}
         by_status: dict[int, Any] = {}
         self.last_resort: Any = None
@@ -257,23 +273,29 @@ class ErrorTable:
             else:
                 by_class[key] = handler
         self.table = (by_class, by_status)
+        self.handled_inside = handled_inside
 
-    async def answer(self, exc: Exception, scope: Scope, receive: Receive, send: Send, *, started: bool) -> None:
+    async def answer(self, exc: Exception, scope: Scope, receive: Receive, send: Send,
+                     *, started: Callable[[], bool]) -> None:
         request = Request(scope, receive, send)
-        handler = handler_for(scope, exc)
-        if handler is not None and not started:
-            response = await handler(request, exc)
-            if response is not None:
-                await response(scope, receive, send)
-            exc.__traceback__ = None
-            return
-        if handler is not None:  # handled, but its answer cannot be sent any more
+        handler = None if self.handled_inside else handler_for(scope, exc)
+        if handler is not None and started():  # handled, but its answer cannot be sent any more
             cause, exc = exc, RuntimeError("Caught handled exception, but response already started.")
             exc.__cause__ = cause
+        elif handler is not None:
+            try:
+                response = await _run(handler, request, exc)
+                if response is not None:
+                    await response(scope, receive, send)
+                exc.__traceback__ = None
+                return
+            except Exception as failed:  # the handler failed: an unexpected error like any other
+                exc = failed
         if self.last_resort is not None:
-            last: Response = await self.last_resort(request, exc)
+            last: Response = await _run(self.last_resort, request, exc) or PlainTextResponse(
+                "Internal Server Error", status_code=500)
         else:
             last = PlainTextResponse("Internal Server Error", status_code=500)
-        if not started:
+        if not started():
             await last(scope, receive, send)
         raise exc

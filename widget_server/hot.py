@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import PARAM_REGEX, BaseRoute, Route, Router
 from starlette.types import Lifespan, Receive, Scope, Send
 
 from widget_server.errors import handled
@@ -41,8 +41,9 @@ class HotRoutes:
             fixed: list[tuple[int, str]] = []
             params: list[tuple[str, int]] = []
             for i, part in enumerate(parts):
-                if part.startswith("{") and part.endswith("}"):
-                    params.append((part[1:-1].split(":")[0], i))
+                param = PARAM_REGEX.fullmatch(part)
+                if param is not None:
+                    params.append((param.group(1), i))
                 elif "{" in part or "}" in part:
                     raise ValueError(f"{route.path}: a hot route's parameter is a whole segment")
                 else:
@@ -94,6 +95,7 @@ class HotRouter(Router):
                     response = await route.endpoint(request)
                 except Exception as exc:  # answered here, inside any middleware, as Starlette's routes do
                     response = await handled(request, exc)
-                await response(scope, receive, send)
+                if response is not None:
+                    await response(scope, receive, send)
                 return
         await self.middleware_stack(scope, receive, send)

@@ -48,11 +48,15 @@ def _host(text: str) -> str:
     return host
 
 
-@lru_cache(maxsize=4096)  # every API request checks one; most come from a handful of sites
 def parse_origin(text: str) -> Origin | None:
-    """The browser's ``Origin`` header as an Origin, or None for ``null``/garbage (kept: Origin is frozen)."""
-    if not text or text == "null" or len(text) > 300:
+    """The browser's ``Origin`` header as an Origin, or None for ``null``/garbage."""
+    if not text or text == "null" or len(text) > 300:  # before the cache: it keeps at most 4,096 x 300 chars
         return None
+    return _parse_origin(text)
+
+
+@lru_cache(maxsize=4096)  # every API request checks one; most come from a handful of sites (Origin is frozen)
+def _parse_origin(text: str) -> Origin | None:
     try:
         parts = urlsplit(text.strip())
         if parts.scheme not in DEFAULT_PORTS or parts.username or parts.password:

@@ -70,8 +70,9 @@ def apply_settings(app: WidgetApp, new: Settings) -> None:
     ctx = app.ctx
     redact_also(new.secrets())  # first: nothing of the new config may be logged before it is redacted
     signer = Signer(new.server.secret_keys, ctx.clock)
-    ctx.conversations.settings = ctx.lifecycle.settings = new
-    ctx.conversations.signer = ctx.lifecycle.signer = signer
+    ctx.conversations.settings = ctx.lifecycle.settings = ctx.line.settings = new
+    ctx.conversations.recorder.settings = new  # retention, for the history's purge
+    ctx.conversations.signer = ctx.lifecycle.signer = ctx.line.signer = signer  # the line signs its tickets
     ctx.webhooks.settings = new.webhooks
     use_key = getattr(ctx.engine, "use_api_key", None)
     if use_key is not None and new.engine.api_key:

@@ -96,7 +96,7 @@ class TracingMiddleware:
             response = shutdown_problem().response()
             await response(scope, receive, send_with_id)
         except Exception as exc:  # what no route answered itself: the error table's answer
-            await self.errors.answer(exc, scope, receive, send_with_id, started=status != 0)
+            await self.errors.answer(exc, scope, receive, send_with_id, started=lambda: status != 0)
         finally:
             route = self.routes.get(scope.get("endpoint"), UNMATCHED)
             self.metrics.http(route, scope["method"], status or 500, time.perf_counter() - started)

@@ -74,7 +74,7 @@ async def test_handlers_by_status_code_and_a_last_resort_by_500(client_for: obje
     settings: Settings = make_settings()
     app = create_app(settings)
 
-    async def teapot(request: Request, exc: Exception) -> Response:
+    def teapot(request: Request, exc: Exception) -> Response:  # a plain function: run in the thread pool
         return Response("short and stout", status_code=418)
 
     async def last(request: Request, exc: Exception) -> Response:
@@ -97,3 +97,20 @@ async def test_handlers_by_status_code_and_a_last_resort_by_500(client_for: obje
         r = await c.get("/broken")
         assert r.status_code == 500 and r.text == "the last resort"
         assert "x-request-id" in r.headers
+
+
+async def test_a_handler_that_fails_gets_the_last_resort(client: AppClient,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from starlette.exceptions import HTTPException
+
+    async def failing(request: Request, exc: Exception) -> Response:
+        raise KeyError("the handler broke")
+
+    client.app.add_exception_handler(HTTPException, failing)
+    client.app.middleware_stack = None  # built again with the new handler, as before a first request
+    with caplog.at_level(logging.ERROR, logger="widget_server"):
+        async with _raising_client(client) as c:
+            r = await c.get("/no/such/page", headers={"X-Request-Id": "req-fail-1"})
+    assert r.status_code == 500 and r.json()["type"].endswith("/internal-error")
+    assert r.headers["x-request-id"] == "req-fail-1" and "broke" not in r.text
+    assert "unexpected error on GET /no/such/page: KeyError" in caplog.text

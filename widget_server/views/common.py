@@ -45,16 +45,20 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     declared = request_header(request.scope, b"content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
-    body = b""
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        body += message.get("body", b"")  # mostly one message: adding to b"" copies nothing
-        if len(body) > limit:
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
             raise Problem(413, "Body too large", f"at most {limit} bytes", kind="body-too-large")
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     request._body = body
     return body
 
