@@ -63,11 +63,17 @@ def wait_last_state(page: Page, widget: str, state: str, timeout: float = 10) ->
 
 def open_lobby(page: Page, widget: str, click: bool = True) -> Any:
     wait_event(page, "ready", widget=widget)
+    opened = sum(1 for e in events(page) if e["event"] == "open" and e.get("widget") == widget)
     if click:
         page.locator(f"[data-cvi-widget={widget}] .bubble").click()
     else:  # two launchers in one corner: the host page's own call
         page.evaluate(f"cvi('open', {{widget: '{widget}'}})")
+    # This opening's own event: a panel opened again keeps its lobby and says no new state.
+    wait_event(page, "open", nth=opened + 1, widget=widget)
     wait_event(page, "state", state="lobby", widget=widget)
+    # The panel slides in (launcher.css cvi-in): a click aimed while it moves can land beside its target.
+    page.locator(f"[data-cvi-widget={widget}] .panel").evaluate(
+        "(panel) => Promise.all(panel.getAnimations().map((a) => a.finished))")
     return frame_of(page, widget)
 
 
