@@ -50,8 +50,8 @@ class HotRoutes:
                     fixed.append((i, part))
             if params and params[-1][1] == len(parts) - 1:
                 raise ValueError(f"{route.path}: a hot route's path ends in a fixed word")
+            shape = (tuple(fixed), tuple(params))
             for method in route.methods:
-                shape = (tuple(fixed), tuple(params))
                 self.shapes.setdefault((method, len(parts), parts[-1]), []).append((route, shape))
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:

@@ -110,9 +110,9 @@ class Signer:
         self._ends = _Stamp(ordered, "end-token", clock)
         self._refs = _Stamp(ordered, "engine-callback", clock)
         self._tickets = _Stamp(ordered, "queue-ticket", clock)
-        self._session_payloads: dict[tuple[str, str, str], bytes] = {}
-        # This second's session tokens by claims: signing (HMAC, base64) is most of a mint, and a busy
-        # site's pages and back end ask for the same widget and site many times a second.
+        # This second's session tokens by claims (one encoding and signature per claims and second): signing
+        # is most of a mint, and a busy site's pages and back end ask for the same widget and site many times
+        # a second.
         self._signed: dict[tuple[str, str, str], str] = {}
         self._signed_second = -1
 
@@ -125,15 +125,9 @@ class Signer:
         token = self._signed.get(key)
         if token is not None:
             return token
-        payload = self._session_payloads.get(key)
-        if payload is None:  # a handful of widgets and sites: encode each once
-            if len(self._session_payloads) >= 4096:
-                self._session_payloads.clear()
-            payload = self._session_payloads[key] = _b64bytes(orjson.dumps({"w": widget, "o": origin, "i": issued_by}))
+        token = self._sessions.dumps({"w": widget, "o": origin, "i": issued_by}, second)
         if len(self._signed) < 4096:
-            self._signed[key] = token = self._sessions.sign(payload, second)
-        else:
-            token = self._sessions.sign(payload, second)
+            self._signed[key] = token
         return token
 
     def read_session(self, token: str, max_age: int = SESSION_TTL_S) -> SessionClaims:

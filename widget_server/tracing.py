@@ -60,12 +60,11 @@ class TracingMiddleware:
         self._made = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            scope[ERRORS_KEY] = self.errors.table  # where the routes find the app's handlers
         if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                scope[ERRORS_KEY] = self.errors.table
             await self.app(scope, receive, send)
             return
-        scope[ERRORS_KEY] = self.errors.table  # where the routes find the app's handlers
         edge = self.edge
         extra, preflight = edge.extra(scope)
         given = request_header(scope, HEADER)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import httpx
 import pytest
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from tests.conftest import AppClient
+from widget_server.app import create_app
 from widget_server.errors import Problem
+from widget_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -63,16 +67,8 @@ async def test_handled_errors_outside_the_routes_and_after_the_answer_began(clie
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 
 
-async def test_handlers_by_status_code_and_a_last_resort_by_500(client_for: object,
-                                                                make_settings: object) -> None:
-    from starlette.exceptions import HTTPException
-
-    from widget_server.app import create_app
-    from widget_server.settings import Settings
-
-    assert callable(make_settings)
-    settings: Settings = make_settings()
-    app = create_app(settings)
+async def test_handlers_by_status_code_and_a_last_resort_by_500(make_settings: Callable[..., Settings]) -> None:
+    app = create_app(make_settings())
 
     def teapot(request: Request, exc: Exception) -> Response:  # a plain function: run in the thread pool
         return Response("short and stout", status_code=418)
@@ -101,8 +97,6 @@ async def test_handlers_by_status_code_and_a_last_resort_by_500(client_for: obje
 
 async def test_a_handler_that_fails_gets_the_last_resort(client: AppClient,
                                                         caplog: pytest.LogCaptureFixture) -> None:
-    from starlette.exceptions import HTTPException
-
     async def failing(request: Request, exc: Exception) -> Response:
         raise KeyError("the handler broke")
 
